@@ -1,1 +1,119 @@
-fn main() {}
+//! The `mcpssh` command: serve MCP over stdio (the default), list the tools, or call one
+//! tool directly.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mcpssh::app::App;
+use mcpssh::config::Settings;
+use mcpssh::plugin::CallOutcome;
+
+/// An MCP server for SSH command execution and SFTP file transfer, with every tool a
+/// sandboxed WebAssembly component. Every flag can also be set by the environment
+/// variable shown with it.
+#[derive(Parser)]
+#[command(name = "mcpssh", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdin/stdout (the default).
+    Serve,
+    /// Inspect the tools that would be served.
+    Tools {
+        #[command(subcommand)]
+        action: ToolsAction,
+    },
+    /// Run one tool against the configured host and print its structured result.
+    Call {
+        /// The tool's name (with the configured prefix).
+        tool: String,
+        /// The arguments, a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ToolsAction {
+    /// List the tools with their source and the capabilities they import.
+    List,
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = settings
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries MCP messages only.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = cli.settings.with_environment_secrets();
+    init_logging(&settings);
+    let app = match App::start(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("mcpssh: cannot start: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => match app.serve_stdio().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcpssh: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Tools { action: ToolsAction::List } => {
+            for entry in app.registry.tools() {
+                println!(
+                    "{}\t{}\timports: {}",
+                    entry.public_name,
+                    entry.source,
+                    if entry.component.capabilities.is_empty() { "nothing".into() } else { entry.component.capabilities.join(", ") }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Call { tool, arguments } => {
+            let outcome = app.call(&tool, &arguments).await;
+            app.pool.close_all().await;
+            match outcome {
+                Ok(CallOutcome::Success(value)) => {
+                    println!("{}", serde_json::to_string_pretty(&value).unwrap());
+                    ExitCode::SUCCESS
+                }
+                Ok(CallOutcome::ToolError(value)) => {
+                    println!("{}", serde_json::to_string_pretty(&value).unwrap());
+                    ExitCode::from(1)
+                }
+                Ok(CallOutcome::Failed { kind, message }) => {
+                    eprintln!("mcpssh: {kind}: {message}");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("mcpssh: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Putting the host together: settings → session pool → wasm runtime → tool registry,
+//! and the two ways to use it: serving MCP over stdio, or calling one tool directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use rmcp::ServiceExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
+use crate::server::McpSsh;
+use crate::ssh::SessionPool;
+
+/// A ready host: every built-in component loaded.
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub pool: Arc<SessionPool>,
+    pub runtime: Arc<Runtime>,
+    pub registry: Arc<Registry>,
+}
+
+impl App {
+    /// Validates the settings and loads the tools.
+    pub async fn start(settings: Settings) -> Result<App> {
+        settings.validate().map_err(anyhow::Error::msg)?;
+        let settings = Arc::new(settings);
+        let pool = Arc::new(SessionPool::new(settings.clone()));
+        let services = Arc::new(HostServices { settings: settings.clone(), pool: pool.clone() });
+        let runtime = Arc::new(Runtime::new(services)?);
+        let registry = Arc::new(Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?);
+        Ok(App { settings, pool, runtime, registry })
+    }
+
+    /// Serves MCP on stdin/stdout until the client goes away or a signal arrives, then
+    /// cancels in-flight calls and closes every SSH session.
+    pub async fn serve_stdio(self) -> Result<()> {
+        let shutdown = CancellationToken::new();
+        let server = McpSsh::new(self.runtime.clone(), self.registry.clone(), self.settings.clone(), shutdown.clone());
+        let running = server.serve(rmcp::transport::stdio_pipes()).await?;
+        let stop = running.cancellation_token();
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let waiting = running.waiting();
+        tokio::pin!(waiting);
+        tokio::select! {
+            r = &mut waiting => { tracing::info!(reason = ?r.ok(), "client closed the connection"); }
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); stop.cancel(); }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); stop.cancel(); }
+        }
+        shutdown.cancel();
+        // In-flight calls now stop their remote commands; give them a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close_all()).await;
+        Ok(())
+    }
+
+    /// Runs one tool without an MCP client.
+    pub async fn call(&self, public_name: &str, arguments: &str) -> Result<CallOutcome> {
+        let entry = self.registry.get(public_name).ok_or_else(|| {
+            let names: Vec<_> = self.registry.tools().iter().map(|t| t.public_name.as_str()).collect();
+            anyhow::anyhow!("unknown tool {public_name}; available: {}", names.join(", "))
+        })?;
+        Ok(self.runtime.call(&entry.component, &entry.name, arguments, CallContext::detached()).await)
+    }
+}

@@ -1,0 +1,229 @@
+//! Configuration: the seed's `MCP_SSH_*` environment variables, mirrored as command-line
+//! flags, with their defaults. Secrets (the key passphrase) are read from the environment
+//! only, never from the command line, and never printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// How to treat a server's host key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostKeyPolicy {
+    /// Only hosts whose key is already in known_hosts are accepted.
+    Yes,
+    /// A new host is accepted and recorded; a changed key is refused.
+    AcceptNew,
+    /// Any key is accepted (a warning is logged on every connect).
+    No,
+}
+
+/// Every setting of the server. Each field is a flag and an environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// SSH server hostname or IP address to connect to by default.
+    #[arg(long, env = "MCP_SSH_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    /// SSH server port.
+    #[arg(long, env = "MCP_SSH_PORT", default_value_t = 22)]
+    pub port: u16,
+
+    /// SSH username (default: the local user's name).
+    #[arg(long, env = "MCP_SSH_USERNAME")]
+    pub username: Option<String>,
+
+    /// Path to the SSH private key file (ed25519, ECDSA or RSA). An encrypted key is
+    /// opened with the passphrase in the MCP_SSH_KEY_PASSPHRASE environment variable.
+    #[arg(long, env = "MCP_SSH_KEY_FILENAME")]
+    pub key_filename: Option<String>,
+
+    /// Name the server reports to MCP clients.
+    #[arg(long, env = "MCP_SSH_SERVER_NAME", default_value = "SSH Server")]
+    pub server_name: String,
+
+    /// Prefix for every tool name (e.g. `server1_` gives `server1_ssh_connect`).
+    #[arg(long, env = "MCP_SSH_TOOL_PREFIX", default_value = "")]
+    pub tool_prefix: String,
+
+    /// Seconds between the client's expected polls (`resources/list`, `prompts/list`).
+    #[arg(long, env = "MCP_SSH_POLL_INTERVAL", default_value_t = 60)]
+    pub poll_interval: u64,
+
+    /// Missed poll intervals after which the server shuts down (0: never).
+    #[arg(long, env = "MCP_SSH_MISSED_POLLS_THRESHOLD", default_value_t = 3)]
+    pub missed_polls_threshold: u32,
+
+    /// known_hosts file used to verify and record host keys (default: ~/.ssh/known_hosts).
+    #[arg(long, env = "MCP_SSH_KNOWN_HOSTS")]
+    pub known_hosts: Option<String>,
+
+    /// Host key policy: `yes` (only known hosts), `accept-new` (record new hosts, refuse
+    /// changed keys) or `no` (accept anything, with a warning).
+    #[arg(long, env = "MCP_SSH_STRICT_HOST_KEY_CHECKING", value_enum, default_value = "accept-new")]
+    pub strict_host_key_checking: HostKeyPolicy,
+
+    /// Default timeout of `ssh_execute`, in seconds.
+    #[arg(long, env = "MCP_SSH_COMMAND_TIMEOUT", default_value_t = 60.0)]
+    pub command_timeout: f64,
+
+    /// Default cap on each output stream of `ssh_execute`, in bytes (head and tail kept).
+    #[arg(long, env = "MCP_SSH_MAX_OUTPUT_BYTES", default_value_t = 1024 * 1024)]
+    pub max_output_bytes: u64,
+
+    /// Timeout for establishing an SSH connection, in seconds.
+    #[arg(long, env = "MCP_SSH_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+
+    /// Directory for the compiled-code cache of tool components (default:
+    /// $XDG_CACHE_HOME/mcpssh or ~/.cache/mcpssh). `off` disables the cache.
+    #[arg(long, env = "MCP_SSH_CACHE_DIR")]
+    pub cache_dir: Option<String>,
+
+    /// Log filter for stderr (e.g. `info`, `debug`, `mcpssh=trace`); RUST_LOG works too.
+    #[arg(long, env = "MCP_SSH_LOG")]
+    pub log: Option<String>,
+
+    /// Memory limit of one tool instance, in MiB.
+    #[arg(long, env = "MCP_SSH_TOOL_MEMORY_MB", default_value_t = 64)]
+    pub tool_memory_mb: u64,
+
+    /// CPU time a tool instance may spend in its own code per call, in milliseconds
+    /// (time spent waiting for the host, e.g. for a remote command, does not count).
+    #[arg(long, env = "MCP_SSH_TOOL_CPU_MS", default_value_t = 2000)]
+    pub tool_cpu_ms: u64,
+
+    /// The passphrase of an encrypted key. Environment only (MCP_SSH_KEY_PASSPHRASE).
+    #[arg(skip)]
+    pub key_passphrase: Option<Secret>,
+}
+
+impl Settings {
+    /// Fills in what comes only from the environment (secrets).
+    pub fn with_environment_secrets(mut self) -> Self {
+        self.key_passphrase = std::env::var("MCP_SSH_KEY_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret);
+        self
+    }
+
+    /// Checks values that clap cannot, returning one clear line on failure.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.command_timeout > 0.0 && self.command_timeout <= 86_400.0) {
+            return Err(format!(
+                "MCP_SSH_COMMAND_TIMEOUT must be between 0 and 86400 seconds, got {}",
+                self.command_timeout
+            ));
+        }
+        if !(self.connect_timeout > 0.0 && self.connect_timeout <= 3600.0) {
+            return Err(format!(
+                "MCP_SSH_CONNECT_TIMEOUT must be between 0 and 3600 seconds, got {}",
+                self.connect_timeout
+            ));
+        }
+        if self.max_output_bytes < 1024 {
+            return Err("MCP_SSH_MAX_OUTPUT_BYTES must be at least 1024".into());
+        }
+        if !self
+            .tool_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(format!(
+                "MCP_SSH_TOOL_PREFIX may hold only A-Z, a-z, 0-9, '_', '-' and '.', got {:?}",
+                self.tool_prefix
+            ));
+        }
+        if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 {
+            return Err("tool memory and CPU limits must be greater than 0".into());
+        }
+        Ok(())
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.command_timeout)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.connect_timeout)
+    }
+
+    /// The known_hosts file in use.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        match &self.known_hosts {
+            Some(p) => expand_tilde(p),
+            None => home_dir().join(".ssh").join("known_hosts"),
+        }
+    }
+
+    /// The compiled-code cache directory, or none when disabled.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        match self.cache_dir.as_deref() {
+            Some("off") | Some("") => None,
+            Some(p) => Some(expand_tilde(p)),
+            None => Some(
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .unwrap_or_else(|| home_dir().join(".cache"))
+                    .join("mcpssh"),
+            ),
+        }
+    }
+
+    /// The default username: configured, else the local user.
+    pub fn default_username(&self) -> String {
+        self.username
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The home directory of the user running `mcpssh`.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Expands a leading `~` or `~/` to the home directory.
+pub fn expand_tilde(path: &str) -> PathBuf {
+    if path == "~" {
+        home_dir()
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        home_dir().join(rest)
+    } else {
+        PathBuf::from(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tilde_expands_only_at_the_start() {
+        let home = home_dir();
+        assert_eq!(expand_tilde("~"), home);
+        assert_eq!(expand_tilde("~/x/y"), home.join("x/y"));
+        assert_eq!(expand_tilde("/a/~/b"), PathBuf::from("/a/~/b"));
+    }
+
+    #[test]
+    fn passphrase_debug_is_redacted() {
+        let s = Secret("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,12 @@
+//! `mcpssh`: an MCP server that gives an AI assistant SSH command execution and SFTP
+//! file transfer, with every tool a sandboxed WebAssembly component.
+//!
+//! The host owns the world (SSH sessions in [`ssh`], the MCP transport in [`server`]);
+//! tools are components run by [`plugin`] that get only the capabilities they import.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod plugin;
+pub mod server;
+pub mod ssh;

@@ -1,0 +1,152 @@
+//! The host side of the capability interfaces: each `Host` trait turns a guest's request
+//! into a call on the host's services and the outcome back into WIT data. Time spent
+//! here is counted as host time, so it does not eat into a guest's CPU budget.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::bindings::WitError;
+use super::bindings::mcpssh::plugin::{exec, host_log, session, types};
+use super::state::CallState;
+use crate::ssh::exec::{CapturedStream, ExecRequest};
+use crate::ssh::pool::TargetRequest;
+use crate::ssh::{SessionInfo, exec as ssh_exec};
+
+/// Interfaces the host implements, by WIT name (without version).
+pub const IMPLEMENTED_INTERFACES: &[&str] = &["types", "session", "exec", "host-log"];
+
+impl CallState {
+    /// Adds the time since `since` to the host-time account.
+    fn count_host_time(&mut self, since: Instant) {
+        self.host_time += since.elapsed();
+    }
+}
+
+impl types::Host for CallState {}
+
+fn wit_session(info: SessionInfo) -> session::SessionInfo {
+    session::SessionInfo {
+        name: info.name,
+        host: info.host,
+        port: info.port,
+        username: info.username,
+        server_version: info.server_version,
+        host_key_algorithm: info.host_key_algorithm,
+        host_key_fingerprint: info.host_key_fingerprint,
+        connected_at: info.connected_at,
+    }
+}
+
+impl session::Host for CallState {
+    async fn connect(&mut self, target: session::Target) -> Result<session::ConnectOutcome, WitError> {
+        let since = Instant::now();
+        let pool = self.services.pool.clone();
+        let request = TargetRequest {
+            host: target.host,
+            port: target.port,
+            username: target.username,
+            key_filename: target.key_filename,
+        };
+        let result = tokio::select! {
+            r = pool.connect(&request) => r,
+            _ = self.call.cancel.cancelled() => Err(crate::error::HostError::Cancelled),
+        };
+        self.count_host_time(since);
+        let connected = result?;
+        Ok(session::ConnectOutcome {
+            info: wit_session(connected.connection.info.clone()),
+            reused: connected.reused,
+            new_host_key_recorded: !connected.reused && connected.connection.new_host_key_recorded,
+        })
+    }
+
+    async fn disconnect(&mut self, name: Option<String>) -> Result<Option<session::SessionInfo>, WitError> {
+        let since = Instant::now();
+        let result = self.services.pool.disconnect(name.as_deref()).await;
+        self.count_host_time(since);
+        Ok(result?.map(wit_session))
+    }
+
+    async fn list(&mut self) -> Vec<session::SessionInfo> {
+        let since = Instant::now();
+        let list = self.services.pool.list().await;
+        self.count_host_time(since);
+        list.into_iter().map(wit_session).collect()
+    }
+}
+
+fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
+    exec::CapturedStream { head: s.head, tail: s.tail, cut_bytes: s.cut_bytes, total_bytes: s.total_bytes }
+}
+
+impl exec::Host for CallState {
+    async fn run(&mut self, request: exec::ExecRequest) -> Result<exec::ExecOutput, WitError> {
+        let since = Instant::now();
+        let settings = self.services.settings.clone();
+        let timeout = request
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| settings.command_timeout());
+        let req = ExecRequest {
+            command: request.command,
+            stdin: request.stdin,
+            env: request.env,
+            working_directory: request.working_directory,
+            timeout,
+            output_limit: request.output_limit.unwrap_or(settings.max_output_bytes).max(1024),
+            pty: request.pty,
+        };
+        let progress = self.call.progress.clone().map(|sink| {
+            Arc::new(move |elapsed: f64, line: Option<String>| {
+                let message = match line {
+                    Some(l) => format!("running for {elapsed:.0} s; latest output: {l}"),
+                    None => format!("running for {elapsed:.0} s"),
+                };
+                sink(elapsed, None, Some(message));
+            }) as ssh_exec::ProgressFn
+        });
+        let cancel = self.call.cancel.clone();
+        let pool = self.services.pool.clone();
+        let session = request.session;
+        let result = async {
+            let conn = tokio::select! {
+                c = pool.get(session.as_deref()) => c?,
+                _ = cancel.cancelled() => return Err(crate::error::HostError::Cancelled),
+            };
+            ssh_exec::run(conn, req, cancel, progress).await
+        }
+        .await;
+        self.count_host_time(since);
+        let out = result?;
+        Ok(exec::ExecOutput {
+            exit_code: out.exit_code,
+            exit_signal: out.exit_signal,
+            stdout: wit_stream(out.stdout),
+            stderr: wit_stream(out.stderr),
+            timed_out: out.timed_out,
+            duration_ms: out.duration.as_millis() as u64,
+        })
+    }
+}
+
+impl host_log::Host for CallState {
+    fn log(&mut self, level: host_log::Level, message: String) -> wasmtime::Result<()> {
+        let message: String = message.chars().take(4096).collect();
+        let tool = &self.tool;
+        match level {
+            host_log::Level::Trace => tracing::trace!(%tool, "{message}"),
+            host_log::Level::Debug => tracing::debug!(%tool, "{message}"),
+            host_log::Level::Info => tracing::info!(%tool, "{message}"),
+            host_log::Level::Warn => tracing::warn!(%tool, "{message}"),
+            host_log::Level::Error => tracing::error!(%tool, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) -> wasmtime::Result<()> {
+        if let Some(sink) = &self.call.progress {
+            sink(done as f64, total.map(|t| t as f64), message);
+        }
+        Ok(())
+    }
+}

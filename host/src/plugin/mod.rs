@@ -1,0 +1,13 @@
+//! The WebAssembly side of the host: the wasmtime runtime and its per-call stores
+//! (`runtime`, `state`), the capability interfaces tools import (`imports`), and the
+//! registry of loaded tools (`registry`). This layer never speaks MCP.
+
+pub mod bindings;
+pub mod imports;
+pub mod registry;
+pub mod runtime;
+pub mod state;
+
+pub use registry::{Registry, ToolEntry};
+pub use runtime::{CallOutcome, Runtime};
+pub use state::{CallContext, HostServices, ProgressSink};

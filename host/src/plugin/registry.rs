@@ -1,0 +1,160 @@
+//! The tool registry: which components are loaded and which tools they provide, under
+//! their public (prefixed) names. Built-in components are embedded in the binary.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Map, Value};
+
+use super::imports::IMPLEMENTED_INTERFACES;
+use super::runtime::{CompiledComponent, Runtime};
+
+/// The built-in components, compiled for wasm32-wasip2 by the build script.
+pub mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+}
+
+/// A tool's description, as its component gave it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub title: Option<String>,
+    pub description: String,
+    pub input_schema: Map<String, Value>,
+    pub output_schema: Option<Map<String, Value>>,
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+/// One tool, and the component that serves it.
+pub struct ToolEntry {
+    /// The name clients see (with the configured prefix).
+    pub public_name: String,
+    /// The name the component knows it by.
+    pub name: String,
+    pub spec: ToolSpec,
+    pub component: Arc<CompiledComponent>,
+    /// Where the component came from (`builtin:<name>` or a file path).
+    pub source: String,
+}
+
+/// Every tool served, in a stable order.
+pub struct Registry {
+    entries: Vec<ToolEntry>,
+}
+
+/// Checks a tool name against MCP's rules: 1 to 128 characters of `A-Za-z0-9_.-`.
+pub fn check_tool_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 128 {
+        bail!("tool name {name:?} must be 1 to 128 characters long");
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        bail!("tool name {name:?} contains {c:?}; only A-Z, a-z, 0-9, '_', '-' and '.' are allowed");
+    }
+    Ok(())
+}
+
+fn parse_schema(tool: &str, which: &str, text: &str) -> Result<Map<String, Value>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| anyhow!("tool {tool}: its {which} schema is not JSON: {e}"))?;
+    match value {
+        Value::Object(map) if map.get("type") == Some(&Value::String("object".into())) => Ok(map),
+        _ => bail!("tool {tool}: its {which} schema must be a JSON object schema with \"type\": \"object\""),
+    }
+}
+
+impl Registry {
+    /// Loads the built-in components and gathers their tools under `prefix`.
+    pub async fn load_builtins(runtime: Arc<Runtime>, prefix: &str) -> Result<Registry> {
+        let implemented = |i: &str| IMPLEMENTED_INTERFACES.contains(&i);
+        // Compile (or load from cache) in parallel: a cold start compiles every component.
+        let compiled = std::thread::scope(|scope| {
+            let handles: Vec<_> = builtin::COMPONENTS
+                .iter()
+                .map(|(label, bytes)| {
+                    let runtime = &runtime;
+                    scope.spawn(move || runtime.prepare(&format!("builtin:{label}"), bytes, &implemented))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| anyhow!("a compile thread panicked"))?)
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut registry = Registry { entries: Vec::new() };
+        for ((label, _), component) in builtin::COMPONENTS.iter().zip(compiled) {
+            registry.add_component(&runtime, prefix, format!("builtin:{label}"), component).await?;
+        }
+        Ok(registry)
+    }
+
+    /// Asks a component for its tools and adds them, refusing invalid or clashing names.
+    pub async fn add_component(
+        &mut self,
+        runtime: &Runtime,
+        prefix: &str,
+        source: String,
+        component: CompiledComponent,
+    ) -> Result<()> {
+        let component = Arc::new(component);
+        let descriptors = runtime.describe(&component).await?;
+        if descriptors.is_empty() {
+            bail!("{source} describes no tool");
+        }
+        let taken: BTreeSet<&str> = self.entries.iter().map(|e| e.public_name.as_str()).collect();
+        let mut new_entries = Vec::new();
+        for d in descriptors {
+            check_tool_name(&d.name)?;
+            let public_name = format!("{prefix}{}", d.name);
+            check_tool_name(&public_name)?;
+            if taken.contains(public_name.as_str()) || new_entries.iter().any(|e: &ToolEntry| e.public_name == public_name) {
+                bail!("{source}: the tool name {public_name} is already taken");
+            }
+            let spec = ToolSpec {
+                input_schema: parse_schema(&d.name, "input", &d.input_schema)?,
+                output_schema: d.output_schema.as_deref().map(|s| parse_schema(&d.name, "output", s)).transpose()?,
+                title: d.title,
+                description: d.description,
+                read_only: d.read_only,
+                destructive: d.destructive,
+                idempotent: d.idempotent,
+                open_world: d.open_world,
+            };
+            new_entries.push(ToolEntry { public_name, name: d.name, spec, component: component.clone(), source: source.clone() });
+        }
+        self.entries.extend(new_entries);
+        Ok(())
+    }
+
+    pub fn get(&self, public_name: &str) -> Option<&ToolEntry> {
+        self.entries.iter().find(|e| e.public_name == public_name)
+    }
+
+    pub fn tools(&self) -> &[ToolEntry] {
+        &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_follow_mcp_rules() {
+        assert!(check_tool_name("ssh_execute").is_ok());
+        assert!(check_tool_name("a.b-c_D9").is_ok());
+        assert!(check_tool_name("").is_err());
+        assert!(check_tool_name("has space").is_err());
+        assert!(check_tool_name("slash/no").is_err());
+        assert!(check_tool_name(&"x".repeat(129)).is_err());
+        assert!(check_tool_name(&"x".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn schemas_must_be_object_schemas() {
+        assert!(parse_schema("t", "input", r#"{"type":"object"}"#).is_ok());
+        assert!(parse_schema("t", "input", r#"{"type":"string"}"#).is_err());
+        assert!(parse_schema("t", "input", "nope").is_err());
+    }
+}

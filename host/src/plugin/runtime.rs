@@ -1,0 +1,275 @@
+//! The wasmtime runtime: one engine with epoch interruption, the linker holding the
+//! host's capability interfaces and a WASI that grants nothing, the on-disk cache of
+//! compiled machine code, and the execution of one tool call in a fresh store.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+
+use super::bindings::mcpssh::plugin as wit;
+use super::bindings::{ToolComponent, ToolComponentPre};
+use super::state::{CallContext, CallState, HostServices};
+
+/// How often the engine's epoch advances: the granularity of CPU limits.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The WIT package every capability interface belongs to.
+pub const PACKAGE: &str = "mcpssh:plugin";
+
+/// The outcome of one tool call.
+#[derive(Debug)]
+pub enum CallOutcome {
+    /// The tool succeeded: its structured result.
+    Success(serde_json::Value),
+    /// The tool reported an error: its structured error (sent with `isError`).
+    ToolError(serde_json::Value),
+    /// The runtime failed the call (trap, limit, malformed output).
+    Failed { kind: &'static str, message: String },
+}
+
+/// A compiled component, ready to instantiate.
+pub struct CompiledComponent {
+    pub pre: ToolComponentPre<CallState>,
+    /// The `mcpssh:plugin` interfaces it imports, by name without package or version.
+    pub capabilities: Vec<String>,
+}
+
+/// The engine, linker and compiled-code cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache_dir: Option<PathBuf>,
+    services: Arc<HostServices>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new(services: Arc<HostServices>) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        type D = HasSelf<CallState>;
+        wit::types::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::session::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::exec::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::host_log::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak_engine, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("mcpssh-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: services.settings.cache_dir(),
+            services,
+            ticker_stop,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or loads from the cache) a component and checks that every
+    /// `mcpssh:plugin` interface it imports is one the host provides and that `allowed`
+    /// accepts; refuses it otherwise, naming what is missing.
+    pub fn prepare(&self, label: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) -> Result<CompiledComponent> {
+        let component = self.compile(bytes).with_context(|| format!("{label}: not a valid component"))?;
+        let mut capabilities = Vec::new();
+        let mut refused = Vec::new();
+        for (name, _) in component.component_type().imports(&self.engine) {
+            if let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) {
+                let interface = rest.split('@').next().unwrap_or(rest).to_string();
+                if interface == "types" {
+                    continue;
+                }
+                if allowed(&interface) {
+                    capabilities.push(interface);
+                } else {
+                    refused.push(interface);
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(anyhow!(
+                "{label} imports {} which {} not granted to it",
+                refused.join(", "),
+                if refused.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .with_context(|| format!("{label}: imports something the host does not provide"))?;
+        let pre = ToolComponentPre::new(pre).with_context(|| format!("{label}: does not export the mcpssh:plugin/tool interface"))?;
+        Ok(CompiledComponent { pre, capabilities })
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, bytes);
+        };
+        let path = dir.join(format!("{}.cwasm", self.cache_key(bytes)));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of this very engine
+            // configuration (the key covers the engine's compatibility hash and the
+            // component's bytes), in a directory owned by the user running mcpssh.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached code: {e:#}"),
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Err(e) = write_atomically(dir, &path, &component.serialize()?) {
+            tracing::warn!(dir = %dir.display(), "cannot write the compiled-code cache: {e:#}");
+        }
+        Ok(component)
+    }
+
+    fn cache_key(&self, bytes: &[u8]) -> String {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let mut sha = Sha256::new();
+        sha.update(env!("CARGO_PKG_VERSION").as_bytes());
+        sha.update(engine_hash.finish().to_le_bytes());
+        sha.update(bytes);
+        hex::encode(&sha.finalize()[..16])
+    }
+
+    /// A fresh store for one call, with memory and CPU limits.
+    fn new_store(&self, call: CallContext, tool: &str) -> Store<CallState> {
+        let mut store = Store::new(&self.engine, CallState::new(self.services.clone(), call, tool));
+        store.limiter(|s| &mut s.limits);
+        let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            let state = ctx.data();
+            if state.call.cancel.is_cancelled() {
+                return Err(anyhow!(StopReason::Cancelled));
+            }
+            if state.guest_time() > cpu_limit {
+                return Err(anyhow!(StopReason::CpuLimit(cpu_limit)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Asks a component for its tool descriptors.
+    pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<wit::tool::Descriptor>> {
+        let mut store = self.new_store(CallContext::detached(), "describe");
+        let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
+        let descriptors = instance.mcpssh_plugin_tool().call_describe(&mut store).await?;
+        store.data().flush_guest_output();
+        Ok(descriptors)
+    }
+
+    /// Runs tool `name` of `component` with `arguments` (a JSON object, as text) in a
+    /// fresh instance that is thrown away afterwards.
+    pub async fn call(&self, component: &CompiledComponent, name: &str, arguments: &str, call: CallContext) -> CallOutcome {
+        let mut store = self.new_store(call, name);
+        let result = async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance.mcpssh_plugin_tool().call_call(&mut store, name, arguments).await
+        }
+        .await;
+        store.data().flush_guest_output();
+        match result {
+            Ok(Ok(text)) => match parse_object(&text) {
+                Ok(value) => CallOutcome::Success(value),
+                Err(e) => CallOutcome::Failed { kind: "internal", message: format!("tool {name} returned a malformed result: {e}") },
+            },
+            Ok(Err(text)) => match parse_object(&text) {
+                Ok(value) => CallOutcome::ToolError(value),
+                Err(_) => CallOutcome::ToolError(serde_json::json!({
+                    "success": false, "error_kind": "other", "error": text,
+                })),
+            },
+            Err(e) => failure(name, &e),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Why the host stopped a guest.
+#[derive(Debug)]
+enum StopReason {
+    Cancelled,
+    CpuLimit(Duration),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Cancelled => write!(f, "the call was cancelled"),
+            StopReason::CpuLimit(d) => write!(
+                f,
+                "the tool used more than its CPU time limit of {} ms (MCP_SSH_TOOL_CPU_MS) and was stopped",
+                d.as_millis()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StopReason {}
+
+/// Turns a runtime error into a failed outcome with a clear kind.
+fn failure(name: &str, e: &anyhow::Error) -> CallOutcome {
+    if let Some(reason) = e.downcast_ref::<StopReason>() {
+        let kind = match reason {
+            StopReason::Cancelled => "cancelled",
+            StopReason::CpuLimit(_) => "limit-exceeded",
+        };
+        return CallOutcome::Failed { kind, message: reason.to_string() };
+    }
+    let detail = format!("{e:#}");
+    tracing::warn!(tool = name, "guest failed: {detail}");
+    CallOutcome::Failed {
+        kind: "guest-trap",
+        message: format!("the tool {name} crashed (a WebAssembly trap): {detail}. The server is unaffected; the call was discarded."),
+    }
+}
+
+fn parse_object(text: &str) -> Result<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    if !value.is_object() {
+        return Err(anyhow!("expected a JSON object"));
+    }
+    Ok(value)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The MCP layer: an rmcp `ServerHandler` that serves the registry's tools over stdio,
+//! turns call outcomes into `structuredContent` results, forwards progress, and wires
+//! cancellation. It never touches SSH or wasmtime directly.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::plugin::{CallContext, CallOutcome, ProgressSink, Registry, Runtime, ToolEntry};
+
+/// The MCP server: the tool registry and the runtime that executes calls.
+#[derive(Clone)]
+pub struct McpSsh {
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
+    settings: Arc<Settings>,
+    tools: Arc<Vec<Tool>>,
+    /// Cancelled at shutdown: every in-flight call is cancelled with it.
+    shutdown: CancellationToken,
+}
+
+impl McpSsh {
+    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, settings: Arc<Settings>, shutdown: CancellationToken) -> Self {
+        let tools = Arc::new(registry.tools().iter().map(mcp_tool).collect());
+        McpSsh { runtime, registry, settings, tools, shutdown }
+    }
+}
+
+/// The MCP description of a registry entry.
+fn mcp_tool(entry: &ToolEntry) -> Tool {
+    let spec = &entry.spec;
+    let mut annotations = ToolAnnotations::new()
+        .read_only(spec.read_only)
+        .destructive(spec.destructive)
+        .idempotent(spec.idempotent)
+        .open_world(spec.open_world);
+    annotations.title = spec.title.clone();
+    let mut tool = Tool::new(entry.public_name.clone(), spec.description.clone(), Arc::new(spec.input_schema.clone()))
+        .with_annotations(annotations);
+    if let Some(title) = &spec.title {
+        tool = tool.with_title(title.clone());
+    }
+    if let Some(schema) = &spec.output_schema {
+        tool = tool.with_raw_output_schema(Arc::new(schema.clone()));
+    }
+    tool
+}
+
+/// A progress sink that forwards to the client, in order, at most every 100 ms
+/// (the final report of a transfer always goes through).
+fn progress_sink(context: &RequestContext<RoleServer>) -> Option<ProgressSink> {
+    let token = context.meta.get_progress_token()?;
+    let peer = context.peer.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
+    tokio::spawn(async move {
+        while let Some(param) = rx.recv().await {
+            let _ = peer.notify_progress(param).await;
+        }
+    });
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    Some(Arc::new(move |done: f64, total: Option<f64>, message: Option<String>| {
+        let now = std::time::Instant::now();
+        let mut last = last.lock().unwrap();
+        let complete = total.is_some_and(|t| done >= t);
+        if !complete && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+            return;
+        }
+        *last = Some(now);
+        let mut param = ProgressNotificationParam::new(token.clone(), done);
+        param.total = total;
+        param.message = message;
+        let _ = tx.send(param);
+    }))
+}
+
+/// The structured error of a call the runtime failed.
+fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
+    json!({ "success": false, "error_kind": kind, "error": message })
+}
+
+impl ServerHandler for McpSsh {
+    fn get_info(&self) -> ServerConfig {
+        let mut server_info = Implementation::new(self.settings.server_name.clone(), env!("CARGO_PKG_VERSION"));
+        server_info.title = Some(self.settings.server_name.clone());
+        server_info.description = Some("SSH command execution and SFTP file transfer; every tool a sandboxed WebAssembly component".into());
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(server_info)
+            .with_instructions(format!(
+                "Run commands on remote machines over SSH with {p}ssh_execute (it connects on demand to the \
+                 configured host; use {p}ssh_connect to pick another host). A non-zero exit code is reported \
+                 in the result, not as an error.",
+                p = self.settings.tool_prefix
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult { tools: (*self.tools).clone(), ..Default::default() })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(entry) = self.registry.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool: {}; tools/list shows the available tools", request.name),
+                None,
+            ));
+        };
+        let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
+        // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
+        let cancel = self.shutdown.child_token();
+        let watcher = {
+            let (cancel, client) = (cancel.clone(), context.ct.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = client.cancelled() => cancel.cancel(),
+                    _ = cancel.cancelled() => {}
+                }
+            })
+        };
+        let call = CallContext { cancel: cancel.clone(), progress: progress_sink(&context) };
+        let started = std::time::Instant::now();
+        let outcome = self.runtime.call(&entry.component, &entry.name, &arguments, call).await;
+        cancel.cancel();
+        let _ = watcher.await;
+        let result = match outcome {
+            CallOutcome::Success(value) => CallToolResult::structured(value),
+            CallOutcome::ToolError(value) => CallToolResult::structured_error(value),
+            CallOutcome::Failed { kind, message } => CallToolResult::structured_error(runtime_failure(kind, &message)),
+        };
+        tracing::info!(
+            tool = %entry.public_name,
+            ms = started.elapsed().as_millis() as u64,
+            error = result.is_error.unwrap_or(false),
+            "tool call finished"
+        );
+        Ok(result.into())
+    }
+}

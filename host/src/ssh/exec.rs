@@ -1,0 +1,405 @@
+//! Running one command on an open connection: stdin, environment, working directory,
+//! capped output (head and tail kept), timeouts and cancellation that really stop the
+//! remote process group, and progress reports while it runs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use russh::ChannelMsg;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::Connection;
+use crate::error::{HostError, HostResult};
+
+/// The marker line the wrapper prints first, so the host learns the remote process
+/// group to kill on timeout or cancellation. It is removed from the output.
+const PID_MARKER: &[u8] = b"\x1emcpssh-pid:";
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub command: String,
+    pub stdin: Option<Vec<u8>>,
+    pub env: Vec<(String, String)>,
+    pub working_directory: Option<String>,
+    pub timeout: Duration,
+    pub output_limit: u64,
+    pub pty: bool,
+}
+
+/// One output stream, capped to a limit: the head and the tail are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapturedStream {
+    pub head: Vec<u8>,
+    pub tail: Vec<u8>,
+    pub cut_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<String>,
+    pub stdout: CapturedStream,
+    pub stderr: CapturedStream,
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+/// Receives progress while a command runs: seconds elapsed and the latest output line.
+pub type ProgressFn = Arc<dyn Fn(f64, Option<String>) + Send + Sync>;
+
+/// Collects a stream up to `limit` bytes: the first half and the last half are kept.
+struct Capture {
+    head_cap: usize,
+    tail_cap: usize,
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    cut: u64,
+    total: u64,
+}
+
+impl Capture {
+    fn new(limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let tail_cap = limit / 2;
+        Capture {
+            head_cap: limit - tail_cap,
+            tail_cap,
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            cut: 0,
+            total: 0,
+        }
+    }
+
+    fn push(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        let room = self.head_cap - self.head.len();
+        if room > 0 {
+            let n = room.min(data.len());
+            self.head.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        if data.len() >= self.tail_cap {
+            self.cut += (self.tail.len() + data.len() - self.tail_cap) as u64;
+            self.tail.clear();
+            self.tail.extend(&data[data.len() - self.tail_cap..]);
+            return;
+        }
+        let overflow = (self.tail.len() + data.len()).saturating_sub(self.tail_cap);
+        self.tail.drain(..overflow);
+        self.cut += overflow as u64;
+        self.tail.extend(data);
+    }
+
+    fn finish(self) -> CapturedStream {
+        CapturedStream {
+            head: self.head,
+            tail: self.tail.into(),
+            cut_bytes: self.cut,
+            total_bytes: self.total,
+        }
+    }
+}
+
+/// Quotes a string for a POSIX shell (and for csh and fish, which read `'...'\''...'`
+/// the same way).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command line sent to the server: print the shell's PID (the process group that
+/// sshd made for the session), then set up the environment and directory, then the
+/// user's command, run by the user's own login shell.
+fn wrap_command(req: &ExecRequest) -> String {
+    let mut script = String::from("printf '\\036mcpssh-pid:%s\\n' \"$$\"\n");
+    for (name, value) in &req.env {
+        script.push_str(&format!("{name}={}; export {name}\n", shell_quote(value)));
+    }
+    if let Some(dir) = &req.working_directory {
+        script.push_str(&format!(
+            "cd {} || {{ echo \"mcpssh: cannot change to the working directory\" >&2; exit 126; }}\n",
+            shell_quote(dir)
+        ));
+    }
+    script.push_str(&req.command);
+    script
+}
+
+/// Kills the remote process group `pgid`: TERM, then KILL after up to a second.
+async fn kill_process_group(conn: &Connection, pgid: u32) {
+    let script = format!(
+        "exec /bin/sh -c 'kill -TERM -{pgid} 2>/dev/null; i=0; while kill -0 -{pgid} 2>/dev/null && [ $i -lt 10 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL -{pgid} 2>/dev/null; true'"
+    );
+    let Ok((channel, _slot)) = conn.open_channel().await else {
+        tracing::warn!(pgid, "cannot open a channel to kill a remote process group");
+        return;
+    };
+    if channel.exec(true, script).await.is_err() {
+        return;
+    }
+    let mut channel = channel;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while channel.wait().await.is_some() {}
+    })
+    .await;
+}
+
+/// Kills the remote command if the exec is dropped before it finished.
+struct KillOnDrop {
+    conn: Option<Arc<Connection>>,
+    pgid: Option<u32>,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(pgid)) = (self.conn.take(), self.pgid)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move { kill_process_group(&conn, pgid).await });
+        }
+    }
+}
+
+/// Strips the PID marker line from the start of stdout, returning the PID once known.
+struct PidMarker {
+    pending: Option<Vec<u8>>,
+}
+
+impl PidMarker {
+    /// Feeds stdout data; returns the data for the user and maybe the PID.
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, Option<u32>) {
+        let Some(pending) = self.pending.as_mut() else {
+            return (data.to_vec(), None);
+        };
+        pending.extend_from_slice(data);
+        let Some(nl) = pending.iter().position(|&b| b == b'\n') else {
+            if pending.len() > 64 || !PID_MARKER.starts_with(&pending[..pending.len().min(PID_MARKER.len())]) {
+                return (self.pending.take().unwrap(), None);
+            }
+            return (Vec::new(), None);
+        };
+        let buf = self.pending.take().unwrap();
+        let line = &buf[..nl];
+        match line.strip_prefix(PID_MARKER) {
+            Some(pid) => {
+                let pid = std::str::from_utf8(pid)
+                    .ok()
+                    .and_then(|s| s.trim_end_matches('\r').parse().ok());
+                (buf[nl + 1..].to_vec(), pid)
+            }
+            None => (buf, None),
+        }
+    }
+}
+
+/// Runs `req` on `conn`. A non-zero exit is `Ok`; a timeout is `Ok` with `timed_out`.
+/// Cancellation kills the remote process group and returns `HostError::Cancelled`.
+pub async fn run(
+    conn: Arc<Connection>,
+    req: ExecRequest,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+) -> HostResult<ExecOutput> {
+    let started = Instant::now();
+    let (channel, _slot) = conn.open_channel().await?;
+    let lost = |e: russh::Error| {
+        HostError::Connection(format!(
+            "the connection to {} failed while starting the command: {}",
+            conn.info.name,
+            super::connection::describe_russh_error(&e)
+        ))
+    };
+    if req.pty {
+        channel
+            .request_pty(true, "xterm", 200, 50, 0, 0, &[])
+            .await
+            .map_err(lost)?;
+    }
+    for (name, value) in &req.env {
+        // Best effort: most servers only accept a few names (AcceptEnv); the wrapper
+        // exports every variable anyway.
+        let _ = channel.set_env(false, name.clone(), value.clone()).await;
+    }
+    channel.exec(true, wrap_command(&req)).await.map_err(lost)?;
+    let (mut reader, writer) = channel.split();
+    let mut guard = KillOnDrop { conn: Some(conn.clone()), pgid: None };
+
+    let stdin = req.stdin.clone().unwrap_or_default();
+    let stdin_task = async {
+        if !stdin.is_empty() {
+            let _ = writer.data(&stdin[..]).await;
+        }
+        let _ = writer.eof().await;
+        std::future::pending::<()>().await
+    };
+    tokio::pin!(stdin_task);
+
+    let mut stdout = Capture::new(req.output_limit);
+    let mut stderr = Capture::new(req.output_limit);
+    let mut marker = PidMarker { pending: Some(Vec::new()) };
+    let mut out = ExecOutput::default();
+    let mut latest_line: Option<String> = None;
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut stop: Option<StopReason> = None;
+
+    loop {
+        tokio::select! {
+            msg = reader.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    let (data, pid) = marker.feed(&data);
+                    if pid.is_some() { guard.pgid = pid; }
+                    note_line(&mut latest_line, &data);
+                    stdout.push(&data);
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    note_line(&mut latest_line, &data);
+                    stderr.push(&data);
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_code = Some(exit_status as i32),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => out.exit_signal = Some(signal_label(&signal_name)),
+                Some(ChannelMsg::Close) | None => break,
+                Some(_) => {}
+            },
+            _ = &mut stdin_task => {}
+            _ = tokio::time::sleep_until(deadline), if stop.is_none() => stop = Some(StopReason::Timeout),
+            _ = cancel.cancelled(), if stop.is_none() => stop = Some(StopReason::Cancelled),
+            _ = ticker.tick() => {
+                if let Some(p) = &progress {
+                    p(started.elapsed().as_secs_f64(), latest_line.clone());
+                }
+            }
+        }
+        if let Some(reason) = stop.take() {
+            // Stop the remote command, then collect what it says as it dies, briefly.
+            tracing::info!(session = %conn.info.name, ?reason, "stopping remote command");
+            let _ = writer.signal(russh::Sig::TERM).await;
+            if let Some(pgid) = guard.pgid.take() {
+                kill_process_group(&conn, pgid).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(msg) = reader.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => stdout.push(&marker.feed(&data).0),
+                        ChannelMsg::ExtendedData { data, ext: 1 } => stderr.push(&data),
+                        ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status as i32),
+                        ChannelMsg::ExitSignal { signal_name, .. } => out.exit_signal = Some(signal_label(&signal_name)),
+                        ChannelMsg::Close => break,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+            let _ = writer.close().await;
+            guard.conn = None;
+            if reason == StopReason::Cancelled {
+                return Err(HostError::Cancelled);
+            }
+            out.timed_out = true;
+            break;
+        }
+    }
+    guard.conn = None;
+    let _ = writer.close().await;
+    if let Some(rest) = marker.pending.take() {
+        stdout.push(&rest);
+    }
+    out.stdout = stdout.finish();
+    out.stderr = stderr.finish();
+    out.duration = started.elapsed();
+    if out.exit_code.is_none() && out.exit_signal.is_none() && !out.timed_out && conn.is_closed() {
+        return Err(HostError::Connection(format!(
+            "the connection to {} dropped while the command ran; its outcome is unknown",
+            conn.info.name
+        )));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    Timeout,
+    Cancelled,
+}
+
+/// Remembers the last complete (or partial) line of output, for progress messages.
+fn note_line(latest: &mut Option<String>, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
+        let line: String = line.chars().take(200).collect();
+        *latest = Some(line);
+    }
+}
+
+/// The signal's name without the `SIG` prefix.
+fn signal_label(sig: &russh::Sig) -> String {
+    let name = match sig {
+        russh::Sig::Custom(s) => s.clone(),
+        other => format!("{other:?}"),
+    };
+    name.trim_start_matches("SIG").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(limit: u64, chunks: &[&[u8]]) -> CapturedStream {
+        let mut c = Capture::new(limit);
+        for chunk in chunks {
+            c.push(chunk);
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn small_output_is_kept_whole() {
+        let s = captured(10, &[b"abc", b"def"]);
+        assert_eq!([s.head, s.tail].concat(), b"abcdef");
+        assert_eq!((s.cut_bytes, s.total_bytes), (0, 6));
+    }
+
+    #[test]
+    fn large_output_keeps_head_and_tail() {
+        let data: Vec<u8> = (0..100u8).collect();
+        for chunking in [1usize, 3, 7, 100] {
+            let chunks: Vec<&[u8]> = data.chunks(chunking).collect();
+            let s = captured(10, &chunks);
+            assert_eq!(s.head, (0..5u8).collect::<Vec<_>>(), "chunk {chunking}");
+            assert_eq!(s.tail, (95..100u8).collect::<Vec<_>>(), "chunk {chunking}");
+            assert_eq!(s.cut_bytes, 90);
+            assert_eq!(s.total_bytes, 100);
+        }
+    }
+
+    #[test]
+    fn exactly_the_limit_is_not_cut() {
+        let s = captured(10, &[b"0123456789"]);
+        assert_eq!(s.cut_bytes, 0);
+        assert_eq!([s.head, s.tail].concat(), b"0123456789");
+    }
+
+    #[test]
+    fn pid_marker_is_stripped_across_chunks() {
+        let mut m = PidMarker { pending: Some(Vec::new()) };
+        assert_eq!(m.feed(b"\x1emcpssh-p"), (vec![], None));
+        assert_eq!(m.feed(b"id:4242\nhello"), (b"hello".to_vec(), Some(4242)));
+        assert_eq!(m.feed(b" world"), (b" world".to_vec(), None));
+    }
+
+    #[test]
+    fn output_without_marker_passes_through() {
+        let mut m = PidMarker { pending: Some(Vec::new()) };
+        assert_eq!(m.feed(b"plain output\n"), (b"plain output\n".to_vec(), None));
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,11 @@
+//! The SSH client side of the host: connecting and authenticating (`connection`),
+//! verifying host keys (`known_hosts`), running commands (`exec`) and keeping sessions
+//! alive across tool calls (`pool`). Nothing here knows about MCP or wasm.
+
+pub mod connection;
+pub mod exec;
+pub mod known_hosts;
+pub mod pool;
+
+pub use connection::{Connection, SessionInfo, Target};
+pub use pool::SessionPool;
