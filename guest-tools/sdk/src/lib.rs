@@ -1,0 +1,188 @@
+//! # mcpssh tool SDK
+//!
+//! Write an [mcpssh](https://github.com/) tool as a WebAssembly component in a few lines of
+//! Rust. A tool is a type implementing [`Tool`]: it declares its arguments and its result as
+//! ordinary serde structs (their JSON Schemas are derived with [`schemars`]), describes itself
+//! with a [`ToolInfo`], and implements [`Tool::run`]. [`export_tools!`] turns one or more tools
+//! into the component's `mcpssh:plugin/tool` export: it lists the tools, parses and checks the
+//! arguments (naming the offending field on error), runs the tool and turns its result or
+//! [`ToolError`] into the JSON the host expects.
+//!
+//! ```no_run
+//! use mcpssh_sdk::bindings::mcpssh::plugin::exec;
+//! use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Arguments of `uptime`.
+//! #[derive(Deserialize, JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct UptimeArgs {
+//!     /// Print the uptime in a human-friendly format.
+//!     #[serde(default)]
+//!     pub pretty: bool,
+//! }
+//!
+//! /// Result of `uptime`.
+//! #[derive(Serialize, JsonSchema)]
+//! pub struct UptimeOutput {
+//!     /// Always true.
+//!     pub success: bool,
+//!     /// What `uptime` printed.
+//!     pub uptime: String,
+//! }
+//!
+//! pub struct UptimeTool;
+//!
+//! impl Tool for UptimeTool {
+//!     type Args = UptimeArgs;
+//!     type Output = UptimeOutput;
+//!
+//!     fn descriptor() -> ToolInfo {
+//!         ToolInfo::new("uptime", "Show how long the remote host has been running.")
+//!             .title("Remote uptime")
+//!             .read_only(true)
+//!             .idempotent(true)
+//!     }
+//!
+//!     fn run(args: UptimeArgs) -> Result<UptimeOutput, ToolError> {
+//!         let command = if args.pretty { "uptime -p" } else { "uptime" };
+//!         let output = exec::run(&exec::ExecRequest {
+//!             session: None,
+//!             command: command.into(),
+//!             stdin: None,
+//!             env: Vec::new(),
+//!             working_directory: None,
+//!             timeout_ms: Some(10_000),
+//!             output_limit: None,
+//!             pty: false,
+//!         })?;
+//!         if output.exit_code != Some(0) {
+//!             return Err(ToolError::new("other", mcpssh_sdk::stream::captured_to_string(&output.stderr)));
+//!         }
+//!         Ok(UptimeOutput { success: true, uptime: mcpssh_sdk::stream::captured_to_string(&output.stdout) })
+//!     }
+//! }
+//!
+//! mcpssh_sdk::export_tools!(UptimeTool);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` from a crate with
+//! `crate-type = ["cdylib"]`; the `.wasm` file in `target/wasm32-wasip2/release/` is the
+//! component.
+//!
+//! ## Capabilities
+//!
+//! A component imports only the host interfaces its code calls: the example above imports
+//! `mcpssh:plugin/exec` and nothing else, because it calls only [`bindings::mcpssh::plugin::exec`].
+//! The host loads a user-supplied component only if the user granted every interface it imports,
+//! so call only what you need. Nothing in this SDK calls a host import on its own; the helpers in
+//! [`log`] import `host-log` only when you use them.
+//!
+//! ## Errors
+//!
+//! Return a [`ToolError`] from [`Tool::run`]; host errors ([`bindings::mcpssh::plugin::types::Error`])
+//! convert into one with `?`. The host sends it to the client as structured content with
+//! `isError: true`:
+//! `{"success": false, "error_kind": "...", "error": "...", "field": "..."}`.
+//!
+//! ## Testing
+//!
+//! The bindings compile on the native target too, so a tool's pure logic (argument checks,
+//! result shaping) can be unit tested with `cargo test`. Host imports cannot be called natively
+//! (they panic). [`check_tool`] verifies a tool's descriptor and schemas; [`call_tool`] runs the
+//! exact argument parsing that the component does.
+
+#![warn(missing_docs)]
+
+extern crate self as mcpssh_sdk;
+
+/// Bindings generated from the `mcpssh:plugin@0.1.0` WIT package (world `tool-component`).
+///
+/// The capability interfaces are under [`bindings::mcpssh::plugin`]:
+/// `session`, `exec`, `remote_read`, `remote_write`, `transfer`, `local_read`, `host_log`, and the
+/// shared `types`. Calling any function of an interface makes the component import it.
+///
+/// The exported `tool` interface is under `bindings::exports::mcpssh::plugin::tool`; you normally
+/// do not implement it yourself but use [`export_tools!`](crate::export_tools).
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "tool-component",
+        path: "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "mcpssh_sdk::bindings",
+        runtime_path: "mcpssh_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+mod args;
+mod error;
+pub mod log;
+mod schema;
+pub mod stream;
+mod tool;
+pub mod validate;
+
+pub use args::parse_args;
+pub use error::{kind, ToolError, ToolResult};
+pub use schema::{input_schema, output_schema};
+pub use tool::{
+    call_tool, check_tool, descriptor, is_valid_tool_name, unknown_tool, Annotations, NoArgs, Tool,
+    ToolInfo,
+};
+
+/// Re-exported so tool crates can derive [`JsonSchema`] without naming their own schemars
+/// dependency version (they still need `schemars` as a dependency for the derive macro).
+pub use schemars::{self, JsonSchema};
+/// Re-exported for convenience.
+pub use serde_json;
+
+/// Implements the component's `mcpssh:plugin/tool` export for one or more [`Tool`] types.
+///
+/// Invoke it once, at the top level of the tool crate (a `cdylib`):
+///
+/// ```ignore
+/// mcpssh_sdk::export_tools!(ConnectTool);
+/// mcpssh_sdk::export_tools!(ListTool, StatTool); // or several tools in one component
+/// ```
+///
+/// The generated export:
+/// - `describe()` returns [`descriptor::<T>()`](descriptor) of every listed tool, in order;
+/// - `call(name, arguments)` runs [`call_tool::<T>`](call_tool) for the tool whose
+///   [`ToolInfo::name`] equals `name`, or returns an `invalid` error when there is none.
+///
+/// The crate must depend on this SDK under its default name, `mcpssh_sdk`.
+#[macro_export]
+macro_rules! export_tools {
+    ($($tool:ty),+ $(,)?) => {
+        #[doc(hidden)]
+        pub struct __McpsshToolComponent;
+
+        impl $crate::bindings::exports::mcpssh::plugin::tool::Guest for __McpsshToolComponent {
+            fn describe()
+                -> ::std::vec::Vec<$crate::bindings::exports::mcpssh::plugin::tool::Descriptor>
+            {
+                ::std::vec![$($crate::descriptor::<$tool>()),+]
+            }
+
+            fn call(
+                name: ::std::string::String,
+                arguments: ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                $(
+                    if <$tool as $crate::Tool>::descriptor().name == name {
+                        return $crate::call_tool::<$tool>(&arguments);
+                    }
+                )+
+                ::core::result::Result::Err($crate::unknown_tool(&name))
+            }
+        }
+
+        $crate::bindings::export!(__McpsshToolComponent with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}

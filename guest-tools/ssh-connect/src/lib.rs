@@ -1,0 +1,269 @@
+//! `ssh_connect`: open (or reuse) an SSH session. Imports only `mcpssh:plugin/session`.
+
+use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, ConnectOutcome, Target};
+use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
+use serde::{Deserialize, Serialize};
+
+const DESCRIPTION: &str = "\
+Open an SSH session to a remote host, or reuse the open session to the same host, so that \
+ssh_execute and the other SSH tools run there. Every argument is optional: what you leave out \
+comes from the server's configuration (MCP_SSH_* settings and ~/.ssh/config), so with a \
+configured host you can call it without arguments. `hostname` may also be a Host alias from \
+~/.ssh/config. Passwords and passphrases are never passed through this tool: authentication uses \
+the keys, agent and settings of the machine running mcpssh. Other tools open the configured \
+session on demand, so calling this first is optional; use it to check that a host is reachable, \
+to see its host key, or to connect somewhere other than the default. Returns the session name, \
+the server's SSH version and its host key fingerprint (SHA256:...). `new_host_key_recorded: true` \
+means the host key had not been seen before and was saved; `reused: true` means an open session \
+was reused. On failure `error_kind` says why: `connection` (unreachable, refused, DNS), `auth` \
+(no accepted key), `host-key` (unknown or changed host key).";
+
+/// Where to connect; anything left out comes from the configuration.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectArgs {
+    /// Host name, IP address or ~/.ssh/config alias. Default: the configured host.
+    pub hostname: Option<String>,
+    /// SSH port, 1 to 65535. Default: the configured port, usually 22.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i64>,
+    /// User name on the remote host. Default: the configured user.
+    pub username: Option<String>,
+    /// Path of a private key file on the machine running mcpssh (not on the remote host).
+    /// Default: the configured key, the SSH agent and the usual ~/.ssh keys.
+    pub key_filename: Option<String>,
+}
+
+/// The open session.
+#[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConnectOutput {
+    /// Always true.
+    pub success: bool,
+    /// The session's name.
+    pub session: String,
+    /// The host connected to.
+    pub host: String,
+    /// The port connected to.
+    pub port: u16,
+    /// The remote user name.
+    pub username: String,
+    /// The server's SSH identification string, e.g. `SSH-2.0-OpenSSH_9.2p1`.
+    pub server_version: String,
+    /// The host key algorithm, e.g. `ssh-ed25519`.
+    pub host_key_algorithm: String,
+    /// The host key fingerprint: `SHA256:` followed by unpadded base64.
+    pub host_key_fingerprint: String,
+    /// True when an open session to the same target was reused.
+    pub reused: bool,
+    /// True when the host key was not known before and has now been recorded.
+    pub new_host_key_recorded: bool,
+    /// A one-line summary.
+    pub message: String,
+}
+
+/// The `ssh_connect` tool.
+pub struct ConnectTool;
+
+impl Tool for ConnectTool {
+    type Args = ConnectArgs;
+    type Output = ConnectOutput;
+
+    fn descriptor() -> ToolInfo {
+        ToolInfo::new("ssh_connect", DESCRIPTION)
+            .title("Connect to an SSH server")
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(true)
+    }
+
+    fn run(args: ConnectArgs) -> Result<ConnectOutput, ToolError> {
+        let target = target(args)?;
+        let outcome = session::connect(&target)?;
+        Ok(shape(outcome))
+    }
+}
+
+/// Checks the arguments and turns them into the host's `target`.
+fn target(args: ConnectArgs) -> Result<Target, ToolError> {
+    if let Some(host) = &args.hostname {
+        validate::non_empty("hostname", host)?;
+        validate::single_word("hostname", host)?;
+        if host.starts_with('-') {
+            return Err(ToolError::invalid_argument(
+                "hostname",
+                "`hostname` must not start with `-`",
+            ));
+        }
+    }
+    let port = args.port.map(|p| validate::port("port", p)).transpose()?;
+    if let Some(user) = &args.username {
+        validate::non_empty("username", user)?;
+        validate::single_word("username", user)?;
+    }
+    if let Some(key) = &args.key_filename {
+        validate::non_empty("key_filename", key)?;
+        validate::no_control_chars("key_filename", key)?;
+    }
+    Ok(Target {
+        host: args.hostname,
+        port,
+        username: args.username,
+        key_filename: args.key_filename,
+    })
+}
+
+/// Shapes the host's answer into the tool result.
+fn shape(outcome: ConnectOutcome) -> ConnectOutput {
+    let info = outcome.info;
+    let mut message = if outcome.reused {
+        format!(
+            "Reusing the open SSH session `{}` to {}@{}:{} ({}).",
+            info.name, info.username, info.host, info.port, info.server_version
+        )
+    } else {
+        format!(
+            "Connected to {}@{}:{} ({}) as session `{}`.",
+            info.username, info.host, info.port, info.server_version, info.name
+        )
+    };
+    message.push_str(&format!(
+        " Host key: {} {}.",
+        info.host_key_algorithm, info.host_key_fingerprint
+    ));
+    if outcome.new_host_key_recorded {
+        message.push_str(" This host key was not known before and has been recorded.");
+    }
+    ConnectOutput {
+        success: true,
+        session: info.name,
+        host: info.host,
+        port: info.port,
+        username: info.username,
+        server_version: info.server_version,
+        host_key_algorithm: info.host_key_algorithm,
+        host_key_fingerprint: info.host_key_fingerprint,
+        reused: outcome.reused,
+        new_host_key_recorded: outcome.new_host_key_recorded,
+        message,
+    }
+}
+
+mcpssh_sdk::export_tools!(ConnectTool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpssh_sdk::bindings::mcpssh::plugin::session::SessionInfo;
+    use mcpssh_sdk::{call_tool, check_tool, input_schema};
+    use serde_json::{json, Value};
+
+    fn error_of(args: &str) -> Value {
+        serde_json::from_str(&call_tool::<ConnectTool>(args).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn descriptor_is_valid() {
+        check_tool::<ConnectTool>().unwrap();
+        let d = mcpssh_sdk::descriptor::<ConnectTool>();
+        assert_eq!(d.name, "ssh_connect");
+        assert!(!d.read_only && !d.destructive && d.idempotent && d.open_world);
+    }
+
+    #[test]
+    fn schema_lists_the_contract_arguments() {
+        let s = input_schema::<ConnectArgs>();
+        let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(props, ["hostname", "key_filename", "port", "username"]);
+        assert_eq!(s["additionalProperties"], false);
+        assert!(s.get("required").is_none());
+        assert_eq!(s["properties"]["port"]["minimum"], 1);
+        assert_eq!(s["properties"]["port"]["maximum"], 65535);
+    }
+
+    #[test]
+    fn all_arguments_optional() {
+        let t = target(ConnectArgs::default()).unwrap();
+        assert_eq!(t.host, None);
+        assert_eq!(t.port, None);
+    }
+
+    #[test]
+    fn target_from_arguments() {
+        let t = target(ConnectArgs {
+            hostname: Some("example.org".into()),
+            port: Some(2222),
+            username: Some("deploy".into()),
+            key_filename: Some("~/.ssh/id_ed25519".into()),
+        })
+        .unwrap();
+        assert_eq!(t.host.as_deref(), Some("example.org"));
+        assert_eq!(t.port, Some(2222));
+        assert_eq!(t.username.as_deref(), Some("deploy"));
+        assert_eq!(t.key_filename.as_deref(), Some("~/.ssh/id_ed25519"));
+    }
+
+    #[test]
+    fn bad_arguments_name_the_field() {
+        for (args, field) in [
+            (r#"{"port": 0}"#, "port"),
+            (r#"{"port": 65536}"#, "port"),
+            (r#"{"port": "22"}"#, "port"),
+            (r#"{"hostname": ""}"#, "hostname"),
+            (r#"{"hostname": "a b"}"#, "hostname"),
+            (r#"{"hostname": "-oProxyCommand=x"}"#, "hostname"),
+            (r#"{"username": " "}"#, "username"),
+            (r#"{"key_filename": ""}"#, "key_filename"),
+            (r#"{"host": "x"}"#, "host"),
+        ] {
+            let e = error_of(args);
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], field, "{args}: {e}");
+        }
+        assert_eq!(
+            error_of(r#"{"port": 0}"#)["error"],
+            "`port` must be between 1 and 65535, got 0"
+        );
+    }
+
+    fn outcome(reused: bool, new_key: bool) -> ConnectOutcome {
+        ConnectOutcome {
+            info: SessionInfo {
+                name: "default".into(),
+                host: "example.org".into(),
+                port: 22,
+                username: "deploy".into(),
+                server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
+                host_key_algorithm: "ssh-ed25519".into(),
+                host_key_fingerprint: "SHA256:abc".into(),
+                connected_at: 1_700_000_000,
+            },
+            reused,
+            new_host_key_recorded: new_key,
+        }
+    }
+
+    #[test]
+    fn shapes_a_new_connection() {
+        let out = serde_json::to_value(shape(outcome(false, true))).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "success": true, "session": "default", "host": "example.org", "port": 22,
+                "username": "deploy", "server_version": "SSH-2.0-OpenSSH_9.2p1",
+                "host_key_algorithm": "ssh-ed25519", "host_key_fingerprint": "SHA256:abc",
+                "reused": false, "new_host_key_recorded": true,
+                "message": "Connected to deploy@example.org:22 (SSH-2.0-OpenSSH_9.2p1) as session `default`. Host key: ssh-ed25519 SHA256:abc. This host key was not known before and has been recorded."
+            })
+        );
+    }
+
+    #[test]
+    fn shapes_a_reused_connection() {
+        let out = shape(outcome(true, false));
+        assert!(out.reused);
+        assert!(out
+            .message
+            .starts_with("Reusing the open SSH session `default`"));
+    }
+}

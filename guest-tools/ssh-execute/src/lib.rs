@@ -1,0 +1,373 @@
+//! `ssh_execute`: run a command on the remote host. Imports only `mcpssh:plugin/exec`.
+
+use std::collections::BTreeMap;
+
+use mcpssh_sdk::bindings::mcpssh::plugin::exec::{self, ExecOutput, ExecRequest};
+use mcpssh_sdk::stream::captured_to_string;
+use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
+use serde::{Deserialize, Serialize};
+
+/// The longest timeout a call may ask for, in seconds (one day).
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+/// The smallest per-stream output limit a call may ask for, in bytes.
+pub const MIN_OUTPUT_BYTES: i64 = 1024;
+
+const DESCRIPTION: &str = "\
+Run a shell command on the remote host over SSH and wait for it to finish. The command line is \
+run by the remote user's shell, so pipes, redirects, `&&` and `;` work; each call starts a fresh \
+shell, so `cd` and variables do not carry over (use `working_directory` and `env`). Uses the open \
+SSH session, or opens the configured one when none is open (see ssh_connect). Returns \
+`exit_code`, `stdout` and `stderr`. A non-zero exit code is a normal result, not a tool error: \
+`success` is then false and `stderr`/`stdout` usually say why. Each output stream keeps at most \
+`max_output_bytes` (default: the server's limit, 1 MiB unless configured): when longer, its \
+beginning and end are kept and the middle is replaced by a line `[... N bytes cut ...]`; \
+`stdout_total_bytes` and `stderr_total_bytes` give the full sizes. A command still running \
+after `timeout_seconds` (default: the server's timeout, 60 s unless configured) is stopped and \
+the result has `timed_out: true` with the output produced so far. Commands that wait for input \
+(editors, pagers, password prompts) hang until the timeout: pass input with `stdin`, use \
+non-interactive flags (e.g. `apt-get -y`, `git --no-pager`), and avoid `sudo` prompts. Set \
+`pty: true` only for programs that insist on a terminal; stderr is then merged into stdout.";
+
+/// The command to run and how.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteArgs {
+    /// The command line, run by the remote user's shell, e.g. `df -h / && uptime`.
+    pub command: String,
+    /// Stop the command after this many seconds (fractions allowed; more than 0, at most
+    /// 86400). Default: the server's configured timeout (60 unless configured otherwise).
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 86400))]
+    pub timeout_seconds: Option<f64>,
+    /// Text written to the command's standard input, which is then closed. Without it the
+    /// command reads an empty standard input.
+    pub stdin: Option<String>,
+    /// Environment variables to set for the command, as an object of name to value. Names
+    /// must match [A-Za-z_][A-Za-z0-9_]*.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Directory to run the command in (relative paths are relative to the remote home
+    /// directory). Default: the remote home directory.
+    pub working_directory: Option<String>,
+    /// Keep at most this many bytes of stdout and, separately, of stderr (at least 1024); the
+    /// beginning and the end are kept. Default: the server's limit (1 MiB unless configured).
+    #[schemars(range(min = 1024))]
+    pub max_output_bytes: Option<i64>,
+    /// Run the command in a pseudo-terminal (stderr is then merged into stdout). Default: false.
+    #[serde(default)]
+    pub pty: bool,
+}
+
+/// How the command ended and what it printed.
+#[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ExecuteOutput {
+    /// True when the command exited with status 0 and did not time out.
+    pub success: bool,
+    /// The exit status, or null when the command did not exit normally (killed by a signal or
+    /// stopped at the timeout).
+    pub exit_code: Option<i32>,
+    /// The signal that killed the command (e.g. `TERM`, `KILL`), or null.
+    pub exit_signal: Option<String>,
+    /// Standard output as text (invalid UTF-8 replaced by U+FFFD); when longer than the limit,
+    /// its beginning and end joined by a line `[... N bytes cut ...]`.
+    pub stdout: String,
+    /// Standard error, like `stdout`.
+    pub stderr: String,
+    /// Bytes of stdout left out in the middle.
+    pub stdout_cut_bytes: u64,
+    /// Bytes of stderr left out in the middle.
+    pub stderr_cut_bytes: u64,
+    /// Bytes the command wrote to stdout in all.
+    pub stdout_total_bytes: u64,
+    /// Bytes the command wrote to stderr in all.
+    pub stderr_total_bytes: u64,
+    /// True when the command was stopped because it ran past its timeout.
+    pub timed_out: bool,
+    /// How long the command ran, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The `ssh_execute` tool.
+pub struct ExecuteTool;
+
+impl Tool for ExecuteTool {
+    type Args = ExecuteArgs;
+    type Output = ExecuteOutput;
+
+    fn descriptor() -> ToolInfo {
+        ToolInfo::new("ssh_execute", DESCRIPTION)
+            .title("Run a command over SSH")
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true)
+    }
+
+    fn run(args: ExecuteArgs) -> Result<ExecuteOutput, ToolError> {
+        let request = request(args)?;
+        let output = exec::run(&request)?;
+        Ok(shape(&output))
+    }
+}
+
+/// Checks the arguments and turns them into the host's request.
+fn request(args: ExecuteArgs) -> Result<ExecRequest, ToolError> {
+    validate::non_empty("command", &args.command)?;
+    validate::no_nul("command", &args.command)?;
+
+    let timeout_ms = args
+        .timeout_seconds
+        .map(|s| validate::seconds_to_millis("timeout_seconds", s, MAX_TIMEOUT_SECONDS))
+        .transpose()?;
+
+    let mut env = Vec::new();
+    for (name, value) in args.env.unwrap_or_default() {
+        validate::env_name("env", &name)?;
+        if value.contains('\0') {
+            return Err(ToolError::invalid_argument(
+                "env",
+                format!("`env` value of {name} must not contain NUL characters"),
+            ));
+        }
+        env.push((name, value));
+    }
+
+    if let Some(dir) = &args.working_directory {
+        validate::non_empty("working_directory", dir)?;
+        validate::no_nul("working_directory", dir)?;
+    }
+
+    let output_limit = args
+        .max_output_bytes
+        .map(|n| validate::at_least("max_output_bytes", n, MIN_OUTPUT_BYTES))
+        .transpose()?
+        .map(|n| u64::try_from(n).expect("checked to be positive"));
+
+    Ok(ExecRequest {
+        session: None,
+        command: args.command,
+        stdin: args.stdin.map(String::into_bytes),
+        env,
+        working_directory: args.working_directory,
+        timeout_ms,
+        output_limit,
+        pty: args.pty,
+    })
+}
+
+/// Shapes the host's answer into the tool result.
+fn shape(output: &ExecOutput) -> ExecuteOutput {
+    ExecuteOutput {
+        success: output.exit_code == Some(0) && !output.timed_out,
+        exit_code: output.exit_code,
+        exit_signal: output.exit_signal.clone(),
+        stdout: captured_to_string(&output.stdout),
+        stderr: captured_to_string(&output.stderr),
+        stdout_cut_bytes: output.stdout.cut_bytes,
+        stderr_cut_bytes: output.stderr.cut_bytes,
+        stdout_total_bytes: output.stdout.total_bytes,
+        stderr_total_bytes: output.stderr.total_bytes,
+        timed_out: output.timed_out,
+        duration_ms: output.duration_ms,
+    }
+}
+
+mcpssh_sdk::export_tools!(ExecuteTool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpssh_sdk::bindings::mcpssh::plugin::exec::CapturedStream;
+    use mcpssh_sdk::{call_tool, check_tool, input_schema, parse_args};
+    use serde_json::{json, Value};
+
+    fn req(json: &str) -> Result<ExecRequest, ToolError> {
+        request(parse_args::<ExecuteArgs>(json)?)
+    }
+
+    fn error_of(args: &str) -> Value {
+        serde_json::from_str(&call_tool::<ExecuteTool>(args).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn descriptor_is_valid() {
+        check_tool::<ExecuteTool>().unwrap();
+        let d = mcpssh_sdk::descriptor::<ExecuteTool>();
+        assert_eq!(d.name, "ssh_execute");
+        assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
+    }
+
+    #[test]
+    fn schema_lists_the_contract_arguments() {
+        let s = input_schema::<ExecuteArgs>();
+        let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            props,
+            [
+                "command",
+                "env",
+                "max_output_bytes",
+                "pty",
+                "stdin",
+                "timeout_seconds",
+                "working_directory"
+            ]
+        );
+        assert_eq!(s["required"], json!(["command"]));
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(s["properties"]["timeout_seconds"]["exclusiveMinimum"], 0);
+        assert_eq!(s["properties"]["timeout_seconds"]["maximum"], 86400);
+        assert_eq!(s["properties"]["max_output_bytes"]["minimum"], 1024);
+        assert_eq!(s["properties"]["env"]["type"], "object");
+        assert_eq!(s["properties"]["pty"]["default"], false);
+    }
+
+    #[test]
+    fn minimal_request_leaves_defaults_to_the_host() {
+        let r = req(r#"{"command": "ls -la"}"#).unwrap();
+        assert_eq!(r.command, "ls -la");
+        assert_eq!(r.session, None);
+        assert_eq!(r.stdin, None);
+        assert!(r.env.is_empty());
+        assert_eq!(r.working_directory, None);
+        assert_eq!(r.timeout_ms, None);
+        assert_eq!(r.output_limit, None);
+        assert!(!r.pty);
+    }
+
+    #[test]
+    fn full_request() {
+        let r = req(
+            r#"{"command": "cat", "timeout_seconds": 2.5, "stdin": "hi", "env": {"B": "2", "A": "1"},
+                "working_directory": "/tmp", "max_output_bytes": 4096, "pty": true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.timeout_ms, Some(2500));
+        assert_eq!(r.stdin.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            r.env,
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
+        assert_eq!(r.working_directory.as_deref(), Some("/tmp"));
+        assert_eq!(r.output_limit, Some(4096));
+        assert!(r.pty);
+    }
+
+    #[test]
+    fn integer_timeout_is_fine() {
+        assert_eq!(
+            req(r#"{"command": "x", "timeout_seconds": 86400}"#)
+                .unwrap()
+                .timeout_ms,
+            Some(86_400_000)
+        );
+    }
+
+    #[test]
+    fn bad_arguments_name_the_field() {
+        for (args, field) in [
+            (r#"{}"#, "command"),
+            (r#"{"command": ""}"#, "command"),
+            (r#"{"command": "   "}"#, "command"),
+            (r#"{"command": "a\u0000b"}"#, "command"),
+            (r#"{"command": 1}"#, "command"),
+            (
+                r#"{"command": "x", "timeout_seconds": 0}"#,
+                "timeout_seconds",
+            ),
+            (
+                r#"{"command": "x", "timeout_seconds": -1}"#,
+                "timeout_seconds",
+            ),
+            (
+                r#"{"command": "x", "timeout_seconds": 86401}"#,
+                "timeout_seconds",
+            ),
+            (
+                r#"{"command": "x", "timeout_seconds": "10"}"#,
+                "timeout_seconds",
+            ),
+            (r#"{"command": "x", "env": {"1BAD": "v"}}"#, "env"),
+            (r#"{"command": "x", "env": {"A-B": "v"}}"#, "env"),
+            (r#"{"command": "x", "env": {"A": 1}}"#, "env"),
+            (r#"{"command": "x", "env": ["A=1"]}"#, "env"),
+            (r#"{"command": "x", "env": {"A": "\u0000"}}"#, "env"),
+            (
+                r#"{"command": "x", "working_directory": ""}"#,
+                "working_directory",
+            ),
+            (
+                r#"{"command": "x", "max_output_bytes": 1023}"#,
+                "max_output_bytes",
+            ),
+            (
+                r#"{"command": "x", "max_output_bytes": -5}"#,
+                "max_output_bytes",
+            ),
+            (
+                r#"{"command": "x", "max_output_bytes": 2048.5}"#,
+                "max_output_bytes",
+            ),
+            (r#"{"command": "x", "pty": "yes"}"#, "pty"),
+            (r#"{"command": "x", "cwd": "/"}"#, "cwd"),
+        ] {
+            let e = error_of(args);
+            assert_eq!(e["success"], false, "{args}");
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], field, "{args}: {e}");
+        }
+        assert_eq!(error_of("{}")["error"], "`command` is required");
+        assert_eq!(
+            error_of(r#"{"command": ""}"#)["error"],
+            "`command` must not be empty"
+        );
+        assert_eq!(
+            error_of(r#"{"command": "x", "max_output_bytes": 10}"#)["error"],
+            "`max_output_bytes` must be at least 1024, got 10"
+        );
+    }
+
+    fn stream(head: &[u8], tail: &[u8], cut: u64) -> CapturedStream {
+        CapturedStream {
+            head: head.to_vec(),
+            tail: tail.to_vec(),
+            cut_bytes: cut,
+            total_bytes: (head.len() + tail.len()) as u64 + cut,
+        }
+    }
+
+    fn output(exit_code: Option<i32>, timed_out: bool) -> ExecOutput {
+        ExecOutput {
+            exit_code,
+            exit_signal: None,
+            stdout: stream(b"out\n", b"", 0),
+            stderr: stream(b"", b"", 0),
+            timed_out,
+            duration_ms: 12,
+        }
+    }
+
+    #[test]
+    fn success_only_for_exit_zero_without_timeout() {
+        assert!(shape(&output(Some(0), false)).success);
+        assert!(!shape(&output(Some(1), false)).success);
+        assert!(!shape(&output(Some(0), true)).success);
+        assert!(!shape(&output(None, true)).success);
+    }
+
+    #[test]
+    fn shapes_the_output() {
+        let mut o = output(None, false);
+        o.exit_signal = Some("KILL".into());
+        o.stderr = stream(b"start", b"end\xff", 100);
+        let out = serde_json::to_value(shape(&o)).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "success": false, "exit_code": null, "exit_signal": "KILL",
+                "stdout": "out\n", "stderr": "start\n[... 100 bytes cut ...]\nend\u{fffd}",
+                "stdout_cut_bytes": 0, "stderr_cut_bytes": 100,
+                "stdout_total_bytes": 4, "stderr_total_bytes": 109,
+                "timed_out": false, "duration_ms": 12
+            })
+        );
+    }
+}
