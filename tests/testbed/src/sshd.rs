@@ -1,0 +1,672 @@
+//! A throwaway OpenSSH `sshd` on 127.0.0.1 for one test.
+//!
+//! Everything it needs lives in its own temporary directory: the config, an ed25519 host
+//! key, an ed25519 client key pair, `authorized_keys`, an empty `known_hosts` for the
+//! client, the pid file, the log and a scratch directory owned by the test user. The
+//! daemon (and every per-connection child it started) is killed when the [`Sshd`] is
+//! dropped, also while a test panics; the log is printed then to help with the failure.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    io::Read,
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::shared_cache_dir;
+
+/// The OpenSSH daemon, by absolute path (sshd refuses to re-exec itself otherwise).
+pub const SSHD: &str = "/usr/sbin/sshd";
+/// The account the tests log in as. Its shell is `/bin/sh`, so that no `~/.bashrc` slows
+/// every command down.
+pub const TEST_USER: &str = "mcpssh-test";
+
+/// How long to wait for a fresh sshd to answer with its banner.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Builder for [`Sshd`]: extra `sshd_config` lines and the log level.
+#[derive(Debug, Clone)]
+pub struct SshdBuilder {
+    extra_config: Vec<String>,
+    log_level: String,
+}
+
+impl Default for SshdBuilder {
+    fn default() -> Self {
+        Self {
+            extra_config: Vec::new(),
+            log_level: "DEBUG1".to_owned(),
+        }
+    }
+}
+
+impl SshdBuilder {
+    /// Add a line to `sshd_config` (after the defaults; sshd takes the first value of a
+    /// keyword, so use this for keywords the defaults do not set, or `Match` blocks).
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.extra_config.push(line.into());
+        self
+    }
+
+    /// The `LogLevel` (default `DEBUG1`).
+    pub fn log_level(mut self, level: impl Into<String>) -> Self {
+        self.log_level = level.into();
+        self
+    }
+
+    /// Start the daemon and wait until it answers.
+    pub fn start(self) -> Result<Sshd> {
+        prepare_system()?;
+        let mut last_error = None;
+        // A free port found by binding port 0 may be taken by someone else before sshd
+        // binds it; then sshd exits and we try another.
+        for _ in 0..5 {
+            match Sshd::start_once(&self) {
+                Ok(sshd) => return Ok(sshd),
+                Err(e) => {
+                    let retry = format!("{e:#}").contains("could not bind");
+                    last_error = Some(e);
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow!("sshd did not start")))
+    }
+}
+
+/// A running sshd. See the module documentation.
+pub struct Sshd {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    host_key: PathBuf,
+    host_public_key: String,
+    host_key_fingerprint: String,
+    client_key: PathBuf,
+    client_public_key: String,
+    known_hosts: PathBuf,
+    scratch: PathBuf,
+    log: PathBuf,
+    config: PathBuf,
+}
+
+impl std::fmt::Debug for Sshd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sshd")
+            .field("pid", &self.pid())
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+impl Sshd {
+    /// Start an sshd with the default configuration.
+    pub fn start() -> Result<Sshd> {
+        SshdBuilder::default().start()
+    }
+
+    /// A builder, for extra `sshd_config` lines.
+    pub fn builder() -> SshdBuilder {
+        SshdBuilder::default()
+    }
+
+    fn start_once(builder: &SshdBuilder) -> Result<Sshd> {
+        let dir = tempfile::Builder::new()
+            .prefix("mcpssh-sshd-")
+            .tempdir()
+            .context("creating the sshd temp dir")?;
+        // sshd reads authorized_keys as the test user: let it traverse the directory.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+        let path = |name: &str| dir.path().join(name);
+
+        let host_key = path("ssh_host_ed25519_key");
+        keygen(&host_key, "mcpssh-testbed host key")?;
+        let host_public_key = read_public_key(&host_key)?;
+        let host_key_fingerprint = fingerprint_of(&host_key.with_extension("pub"))?;
+
+        let client_key = path("client_ed25519");
+        keygen(&client_key, "mcpssh-testbed client key")?;
+        let client_public_key = read_public_key(&client_key)?;
+
+        let authorized_keys = path("authorized_keys");
+        fs::write(&authorized_keys, format!("{client_public_key}\n"))?;
+        fs::set_permissions(&authorized_keys, fs::Permissions::from_mode(0o644))?;
+
+        let known_hosts = path("known_hosts");
+        fs::write(&known_hosts, "")?;
+
+        let scratch = path("scratch");
+        fs::create_dir(&scratch)?;
+        let (uid, gid) = test_user_ids()?;
+        std::os::unix::fs::chown(&scratch, Some(uid), Some(gid))?;
+        fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755))?;
+
+        let port = free_port()?;
+        let log = path("sshd.log");
+        let config = path("sshd_config");
+        let sftp_server = if Path::new("/usr/lib/openssh/sftp-server").exists() {
+            "/usr/lib/openssh/sftp-server"
+        } else {
+            "internal-sftp"
+        };
+        let mut config_text = format!(
+            "# Written by mcpssh-testbed\n\
+             Port {port}\n\
+             ListenAddress 127.0.0.1\n\
+             AddressFamily inet\n\
+             HostKey {host_key}\n\
+             PidFile {pid_file}\n\
+             AuthorizedKeysFile {authorized_keys}\n\
+             StrictModes no\n\
+             UsePAM no\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\n\
+             AllowUsers {TEST_USER}\n\
+             PrintMotd no\n\
+             PrintLastLog no\n\
+             UseDNS no\n\
+             MaxStartups 64\n\
+             LogLevel {log_level}\n\
+             Subsystem sftp {sftp_server}\n",
+            host_key = host_key.display(),
+            pid_file = path("sshd.pid").display(),
+            authorized_keys = authorized_keys.display(),
+            log_level = builder.log_level,
+        );
+        for line in &builder.extra_config {
+            config_text.push_str(line);
+            config_text.push('\n');
+        }
+        fs::write(&config, config_text)?;
+
+        let log_file = fs::File::create(&log)?;
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("starting {SSHD}"))?;
+
+        let mut sshd = Sshd {
+            child: Some(child),
+            port,
+            dir,
+            host_key,
+            host_public_key,
+            host_key_fingerprint,
+            client_key,
+            client_public_key,
+            known_hosts,
+            scratch,
+            log,
+            config,
+        };
+        sshd.wait_ready()?;
+        Ok(sshd)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                let log = self.log();
+                if log.contains("Bind to port") || log.contains("Cannot bind any address") {
+                    bail!("sshd could not bind port {}: {status}\n{log}", self.port);
+                }
+                bail!("sshd exited during start-up ({status}); its log:\n{log}");
+            }
+            // The log line proves that *our* sshd owns the port (not a racing neighbour).
+            if self.log().contains("Server listening on") {
+                if let Ok(banner) = read_banner(addr) {
+                    if banner.starts_with("SSH-2.0") {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "sshd did not answer on port {} within {READY_TIMEOUT:?}; its log:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The pid of the listening daemon.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+    /// Always `127.0.0.1`.
+    pub fn host(&self) -> &'static str {
+        "127.0.0.1"
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The account to log in as (`mcpssh-test`).
+    pub fn username(&self) -> &'static str {
+        TEST_USER
+    }
+    /// The daemon's private ed25519 host key.
+    pub fn host_key_path(&self) -> &Path {
+        &self.host_key
+    }
+    /// The daemon's public host key, `ssh-ed25519 AAAA... comment`.
+    pub fn host_public_key(&self) -> &str {
+        &self.host_public_key
+    }
+    /// `SHA256:...` as printed by `ssh-keygen -lf`.
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.host_key_fingerprint
+    }
+    /// The client's private key (ed25519, no passphrase), authorised for [`TEST_USER`].
+    pub fn client_key_path(&self) -> &Path {
+        &self.client_key
+    }
+    pub fn client_public_key(&self) -> &str {
+        &self.client_public_key
+    }
+    /// An initially empty `known_hosts` file for the client under test.
+    pub fn known_hosts_path(&self) -> &Path {
+        &self.known_hosts
+    }
+    /// The `known_hosts` line that trusts this daemon: `[127.0.0.1]:PORT ssh-ed25519 AAAA...`.
+    pub fn known_hosts_line(&self) -> String {
+        let mut parts = self.host_public_key.split_whitespace();
+        let algo = parts.next().unwrap_or_default();
+        let key = parts.next().unwrap_or_default();
+        format!("[{}]:{} {algo} {key}", self.host(), self.port)
+    }
+    /// The temporary directory holding everything of this daemon.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// A directory owned by the test user, for file tests (removed on drop).
+    pub fn scratch_dir(&self) -> &Path {
+        &self.scratch
+    }
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The environment that points `mcpssh` at this daemon (the defaults the tests use:
+    /// key authentication, the empty known_hosts file, a shared compile cache, debug log).
+    pub fn mcp_env(&self) -> Vec<(String, String)> {
+        [
+            ("MCP_SSH_HOSTNAME", self.host().to_owned()),
+            ("MCP_SSH_PORT", self.port.to_string()),
+            ("MCP_SSH_USERNAME", TEST_USER.to_owned()),
+            (
+                "MCP_SSH_KEY_FILENAME",
+                self.client_key.display().to_string(),
+            ),
+            (
+                "MCP_SSH_KNOWN_HOSTS",
+                self.known_hosts.display().to_string(),
+            ),
+            ("MCP_SSH_CACHE_DIR", shared_cache_dir().display().to_string()),
+            ("MCP_SSH_LOG", "debug".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// A plain OpenSSH client command that runs `remote_command` as the test user on
+    /// this daemon (batch mode, strict host key checking against a trusting known_hosts).
+    pub fn ssh_command(&self, remote_command: &str) -> Command {
+        let trusted = self.dir().join("known_hosts.trusted");
+        if !trusted.exists() {
+            let _ = fs::write(&trusted, format!("{}\n", self.known_hosts_line()));
+        }
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg("/dev/null")
+            .arg("-i")
+            .arg(&self.client_key)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", trusted.display()))
+            .arg("-o")
+            .arg("StrictHostKeyChecking=yes")
+            .arg("-o")
+            .arg("BatchMode=yes")
+            .arg("-o")
+            .arg("IdentitiesOnly=yes")
+            .arg(format!("{TEST_USER}@{}", self.host()))
+            .arg("--")
+            .arg(remote_command)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run a command through the plain `ssh` client; fails unless it exits 0. Returns stdout.
+    pub fn ssh_run(&self, remote_command: &str) -> Result<String> {
+        let out = self
+            .ssh_command(remote_command)
+            .output()
+            .context("running ssh")?;
+        if !out.status.success() {
+            bail!(
+                "ssh {remote_command:?} failed ({}): {}\nsshd log:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Processes of the test user whose command line matches `pattern` (`pgrep -f`), as
+    /// `pid command line` strings. Covers processes that escaped their session too.
+    pub fn processes_matching(&self, pattern: &str) -> Vec<String> {
+        processes_matching(pattern)
+    }
+
+    /// Wait until no process of the test user matches `pattern`; true when none is left.
+    pub fn wait_processes_gone(&self, pattern: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.processes_matching(pattern).is_empty() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The per-connection sshd processes the daemon has running now (one per open TCP
+    /// connection, authenticated or not).
+    pub fn count_sessions(&self) -> usize {
+        match self.pid() {
+            Some(pid) => {
+                let parents = process_parents();
+                parents.values().filter(|&&p| p == pid).count()
+            }
+            None => 0,
+        }
+    }
+
+    /// Every process descending from the daemon (connections, shells, commands).
+    pub fn descendants(&self) -> Vec<u32> {
+        match self.pid() {
+            Some(pid) => descendants_of(pid, &process_parents()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Stop the daemon and everything it started. Also done on drop.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.id();
+        // Kill the tree from the top while it is still a tree: once the listener is gone
+        // its children are re-parented and can no longer be told apart.
+        for _ in 0..3 {
+            let tree = descendants_of(pid, &process_parents());
+            let _ = child.kill();
+            for p in &tree {
+                unsafe {
+                    libc::kill(*p as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            if tree.is_empty() {
+                break;
+            }
+        }
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- sshd log ({}), port {} ----\n{}\n---- end of sshd log ----",
+                self.log.display(),
+                self.port,
+                tail(&self.log(), 20_000)
+            );
+        }
+        self.stop();
+    }
+}
+
+/// At most the last `max` bytes of `s`, on a char boundary.
+pub fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+fn read_banner(addr: SocketAddr) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = [0u8; 256];
+    let mut got = Vec::new();
+    while !got.contains(&b'\n') && got.len() < 255 {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn keygen(path: &Path, comment: &str) -> Result<()> {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .context("running ssh-keygen")?;
+    if !out.status.success() {
+        bail!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn read_public_key(private: &Path) -> Result<String> {
+    Ok(fs::read_to_string(private.with_extension("pub"))?
+        .trim()
+        .to_owned())
+}
+
+/// `SHA256:...` of a public (or private) key file, from `ssh-keygen -lf`.
+pub fn fingerprint_of(key: &Path) -> Result<String> {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key)
+        .output()
+        .context("running ssh-keygen -lf")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no fingerprint in ssh-keygen output: {text}"))
+}
+
+/// Generate a fresh ed25519 key pair in `dir` (for tests that need a key the server does
+/// not know, or a second host key). Returns (private key path, public key line).
+pub fn generate_key(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
+    let path = dir.join(name);
+    keygen(&path, name)?;
+    let public = read_public_key(&path)?;
+    Ok((path, public))
+}
+
+/// Processes of the test user matching `pattern` (`pgrep -u mcpssh-test -f -a`).
+pub fn processes_matching(pattern: &str) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-u", TEST_USER, "-f", "-a", pattern])
+        .output();
+    match out {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// pid -> parent pid of every process, from /proc.
+fn process_parents() -> HashMap<u32, u32> {
+    let mut parents = HashMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return parents;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            parents.insert(pid, ppid);
+        }
+    }
+    parents
+}
+
+fn descendants_of(root: u32, parents: &HashMap<u32, u32>) -> Vec<u32> {
+    let mut found: HashSet<u32> = HashSet::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (&child, &parent) in parents {
+            if parent == p && found.insert(child) {
+                frontier.push(child);
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// Make the machine ready for test daemons: `/run/sshd` (sshd's privilege separation
+/// directory) and the test user. Idempotent, once per process.
+pub fn prepare_system() -> Result<()> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| prepare_system_inner().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn prepare_system_inner() -> Result<()> {
+    if !Path::new(SSHD).exists() {
+        bail!("{SSHD} is missing: run scripts/setup (installs openssh-server)");
+    }
+    fs::create_dir_all("/run/sshd").context("creating /run/sshd (are we root?)")?;
+    fs::set_permissions("/run/sshd", fs::Permissions::from_mode(0o755))?;
+    ensure_test_user()
+}
+
+/// Create the `mcpssh-test` user (shell `/bin/sh`) if missing, and make sure its account
+/// is not locked (sshd without PAM refuses even key logins to a `!` password).
+pub fn ensure_test_user() -> Result<()> {
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg(TEST_USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !exists {
+        let out = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+            .output()
+            .context("running useradd")?;
+        // 9: the name is taken (another process created it meanwhile).
+        if !out.status.success() && out.status.code() != Some(9) {
+            bail!(
+                "useradd {TEST_USER} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
+    let locked = shadow.lines().any(|l| {
+        let mut f = l.split(':');
+        f.next() == Some(TEST_USER) && f.next().is_some_and(|p| p.starts_with('!'))
+    });
+    if locked {
+        let out = Command::new("usermod")
+            .args(["-p", "*", TEST_USER])
+            .output()
+            .context("running usermod")?;
+        if !out.status.success() {
+            bail!(
+                "usermod -p '*' {TEST_USER} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// uid and gid of the test user.
+pub fn test_user_ids() -> Result<(u32, u32)> {
+    let id = |flag: &str| -> Result<u32> {
+        let out = Command::new("id").arg(flag).arg(TEST_USER).output()?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .with_context(|| format!("id {flag} {TEST_USER}"))
+    };
+    Ok((id("-u")?, id("-g")?))
+}
