@@ -1,1 +1,15 @@
+//! End-to-end tests: the real `mcpssh` binary, driven over stdio by rmcp's MCP client,
+//! against a real OpenSSH sshd on 127.0.0.1 (see `tests/testbed`). Every test has its own
+//! sshd and its own server, so they run in parallel.
+//!
+//! The contract under test is docs/tool-contract.md.
 
+mod common;
+
+mod arguments;
+mod connect;
+mod execute;
+mod host_keys;
+mod lifecycle;
+mod limits;
+mod tools_list;

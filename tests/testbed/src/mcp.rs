@@ -151,27 +151,25 @@ impl McpServer {
         }
 
         let recorder = Recorder::default();
-        let client = match tokio::time::timeout(
-            Duration::from_secs(120),
-            recorder.clone().serve(transport),
-        )
-        .await
-        {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                bail!(
-                    "MCP initialisation with {} failed: {e}\nserver stderr:\n{}",
+        let client =
+            match tokio::time::timeout(Duration::from_secs(120), recorder.clone().serve(transport))
+                .await
+            {
+                Ok(Ok(client)) => client,
+                Ok(Err(e)) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    bail!(
+                        "MCP initialisation with {} failed: {e}\nserver stderr:\n{}",
+                        bin.display(),
+                        tail(&stderr.lock().unwrap(), 20_000)
+                    );
+                }
+                Err(_) => bail!(
+                    "MCP initialisation with {} timed out\nserver stderr:\n{}",
                     bin.display(),
                     tail(&stderr.lock().unwrap(), 20_000)
-                );
-            }
-            Err(_) => bail!(
-                "MCP initialisation with {} timed out\nserver stderr:\n{}",
-                bin.display(),
-                tail(&stderr.lock().unwrap(), 20_000)
-            ),
-        };
+                ),
+            };
         Ok(McpServer {
             client: Some(client),
             recorder,
@@ -307,10 +305,8 @@ impl McpServer {
 
     /// Send `notifications/cancelled` for a request id (see also [`PendingCall::cancel`]).
     pub async fn send_cancel(&self, request_id: RequestId, reason: Option<String>) -> Result<()> {
-        let notification = CancelledNotification::new(CancelledNotificationParam::new(
-            Some(request_id),
-            reason,
-        ));
+        let notification =
+            CancelledNotification::new(CancelledNotificationParam::new(Some(request_id), reason));
         self.client()
             .peer()
             .send_notification(ClientNotification::CancelledNotification(notification))

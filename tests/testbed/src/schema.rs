@@ -42,7 +42,9 @@ fn type_matches(ty: &str, value: &Value) -> bool {
         "integer" => {
             value.is_i64()
                 || value.is_u64()
-                || value.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite())
+                || value
+                    .as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.is_finite())
         }
         _ => true,
     }
@@ -53,7 +55,14 @@ fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
     root.pointer(pointer)
 }
 
-fn check(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>, depth: u32) {
+fn check(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<String>,
+    depth: u32,
+) {
     if depth > 64 {
         errors.push(format!("{path}: schema nesting too deep (recursive $ref?)"));
         return;
@@ -96,7 +105,11 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut V
 
     if let Some(options) = obj.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
-            errors.push(format!("{path}: {} is not one of {}", short(value), Value::Array(options.clone())));
+            errors.push(format!(
+                "{path}: {} is not one of {}",
+                short(value),
+                Value::Array(options.clone())
+            ));
         }
     }
     if let Some(c) = obj.get("const") {
@@ -156,7 +169,14 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut V
         }
         if let Some(item_schema) = obj.get("items") {
             for (i, item) in items.iter().enumerate() {
-                check(root, item_schema, item, &format!("{path}[{i}]"), errors, depth + 1);
+                check(
+                    root,
+                    item_schema,
+                    item,
+                    &format!("{path}[{i}]"),
+                    errors,
+                    depth + 1,
+                );
             }
         }
     }
@@ -202,7 +222,10 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut V
     if let Some(one) = obj.get("oneOf").and_then(Value::as_array) {
         let matches = one.iter().filter(|s| fits(root, s, value, depth)).count();
         if matches != 1 {
-            errors.push(format!("{path}: {} matches {matches} of oneOf (must be 1)", short(value)));
+            errors.push(format!(
+                "{path}: {} matches {matches} of oneOf (must be 1)",
+                short(value)
+            ));
         }
     }
     if let Some(not) = obj.get("not") {
@@ -251,8 +274,11 @@ mod tests {
             "$defs": {"kind": {"enum": ["x", "y"]}}
         });
         assert!(validate(&schema, &json!({"a": 1, "b": null, "c": "x", "d": [true]})).is_ok());
-        let errors = validate(&schema, &json!({"a": -1.5, "b": 3, "c": "z", "d": [1], "e": 0}))
-            .unwrap_err();
+        let errors = validate(
+            &schema,
+            &json!({"a": -1.5, "b": 3, "c": "z", "d": [1], "e": 0}),
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(validate(&schema, &json!({})).is_err());
     }

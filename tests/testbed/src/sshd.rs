@@ -224,7 +224,11 @@ impl Sshd {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 let log = self.log();
                 if log.contains("Bind to port") || log.contains("Cannot bind any address") {
@@ -332,7 +336,10 @@ impl Sshd {
                 "MCP_SSH_KNOWN_HOSTS",
                 self.known_hosts.display().to_string(),
             ),
-            ("MCP_SSH_CACHE_DIR", shared_cache_dir().display().to_string()),
+            (
+                "MCP_SSH_CACHE_DIR",
+                shared_cache_dir().display().to_string(),
+            ),
             ("MCP_SSH_LOG", "debug".to_owned()),
         ]
         .into_iter()
@@ -562,7 +569,11 @@ fn process_parents() -> HashMap<u32, u32> {
         return parents;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {

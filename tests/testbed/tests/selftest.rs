@@ -49,7 +49,10 @@ fn host_key_facts_are_consistent() {
         )
     );
     // The client's known_hosts starts out empty.
-    assert_eq!(std::fs::read_to_string(sshd.known_hosts_path()).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(sshd.known_hosts_path()).unwrap(),
+        ""
+    );
     // The fingerprint is what OpenSSH's client sees.
     let out = std::process::Command::new("ssh-keyscan")
         .args(["-t", "ed25519", "-p", &sshd.port().to_string(), "127.0.0.1"])
@@ -65,9 +68,19 @@ fn host_key_facts_are_consistent() {
 fn accept_new_records_the_key_in_the_given_known_hosts() {
     let sshd = Sshd::start().unwrap();
     let out = std::process::Command::new("ssh")
-        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"])
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ])
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", sshd.known_hosts_path().display()))
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            sshd.known_hosts_path().display()
+        ))
         .arg("-i")
         .arg(sshd.client_key_path())
         .args(["-p", &sshd.port().to_string()])
@@ -76,9 +89,16 @@ fn accept_new_records_the_key_in_the_given_known_hosts() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let known = std::fs::read_to_string(sshd.known_hosts_path()).unwrap();
-    assert!(known.contains(&format!("[127.0.0.1]:{}", sshd.port())), "{known}");
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", sshd.port())),
+        "{known}"
+    );
 }
 
 #[test]
@@ -117,7 +137,10 @@ fn the_scratch_dir_belongs_to_the_test_user() {
         .ssh_run(&format!("cd {dir} && echo data > f && stat -c %U f"))
         .unwrap();
     assert_eq!(out.trim(), TEST_USER);
-    assert_eq!(std::fs::read_to_string(sshd.scratch_dir().join("f")).unwrap(), "data\n");
+    assert_eq!(
+        std::fs::read_to_string(sshd.scratch_dir().join("f")).unwrap(),
+        "data\n"
+    );
 }
 
 #[test]
@@ -158,11 +181,16 @@ fn drop_stops_the_daemon_and_every_connection() {
         mcpssh_testbed::sshd::processes_matching("sleep 41.37").is_empty(),
         "the remote command survived the daemon"
     );
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.contains(") Z")
-    });
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.contains(") Z")
+        }
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still open"
+    );
     let _ = client.wait();
 }
 
@@ -188,7 +216,13 @@ fn mcp_env_points_at_the_daemon() {
     assert_eq!(env["MCP_SSH_HOSTNAME"], "127.0.0.1");
     assert_eq!(env["MCP_SSH_PORT"], sshd.port().to_string());
     assert_eq!(env["MCP_SSH_USERNAME"], TEST_USER);
-    assert_eq!(env["MCP_SSH_KEY_FILENAME"], sshd.client_key_path().display().to_string());
-    assert_eq!(env["MCP_SSH_KNOWN_HOSTS"], sshd.known_hosts_path().display().to_string());
+    assert_eq!(
+        env["MCP_SSH_KEY_FILENAME"],
+        sshd.client_key_path().display().to_string()
+    );
+    assert_eq!(
+        env["MCP_SSH_KNOWN_HOSTS"],
+        sshd.known_hosts_path().display().to_string()
+    );
     assert!(std::path::Path::new(&env["MCP_SSH_CACHE_DIR"]).is_dir());
 }

@@ -1,0 +1,237 @@
+//! What every end-to-end test uses: a fresh sshd, the real `mcpssh` binary behind an MCP
+//! client, and assertions on the tool contract (docs/tool-contract.md).
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use mcpssh_testbed::{
+    rmcp::{model::CallToolResult, model::Tool, ServiceError},
+    schema, CallToolResultExt, McpServer, Sshd,
+};
+use serde_json::{json, Value};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mcpssh")
+}
+
+/// An sshd and an mcpssh pointed at it.
+pub struct Harness {
+    pub sshd: Sshd,
+    pub server: McpServer,
+    /// The tools by their public name (with the prefix).
+    pub tools: HashMap<String, Tool>,
+    /// The configured tool prefix.
+    pub prefix: String,
+}
+
+impl Harness {
+    /// A new sshd and mcpssh with the testbed's environment.
+    pub async fn start() -> Harness {
+        Self::start_with(Sshd::start().expect("starting sshd"), &[]).await
+    }
+
+    /// mcpssh against `sshd`, with `extra` environment variables on top of (or, with an
+    /// empty value, removing) the testbed's.
+    pub async fn start_with(sshd: Sshd, extra: &[(&str, &str)]) -> Harness {
+        let mut env: HashMap<String, String> = sshd.mcp_env().into_iter().collect();
+        for (k, v) in extra {
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
+        let prefix = env.get("MCP_SSH_TOOL_PREFIX").cloned().unwrap_or_default();
+        let server = McpServer::spawn(bin(), env).await.expect("starting mcpssh");
+        let tools = server
+            .list_tools()
+            .await
+            .expect("tools/list")
+            .into_iter()
+            .map(|t| (t.name.to_string(), t))
+            .collect();
+        Harness {
+            sshd,
+            server,
+            tools,
+            prefix,
+        }
+    }
+
+    /// The public name of a built-in tool.
+    pub fn name(&self, tool: &str) -> String {
+        format!("{}{tool}", self.prefix)
+    }
+
+    /// `tools/call`; a protocol error fails the test.
+    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        self.server
+            .call_tool(&self.name(tool), args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e:#}"))
+    }
+
+    /// `tools/call` that must end in a JSON-RPC error; returns it.
+    pub async fn protocol_error(&self, public_name: &str, args: Value) -> ServiceError {
+        match self
+            .server
+            .call_tool_raw(public_name, args)
+            .await
+            .expect("the call got no answer")
+        {
+            Ok(result) => panic!(
+                "expected a JSON-RPC error from {public_name}, got a result: {}",
+                result.summary()
+            ),
+            Err(e) => e,
+        }
+    }
+
+    /// A call that must succeed at the MCP level (`isError` false). Checks that the
+    /// structured content fits the tool's output schema and that the text holds the same
+    /// JSON. Returns the structured content.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let result = self.call(tool, args.clone()).await;
+        assert!(
+            !result.is_error(),
+            "{tool} {args} failed: {}",
+            result.summary()
+        );
+        self.check_result_shape(tool, &result);
+        result.structured()
+    }
+
+    /// Structured content present, text the same JSON, fits the output schema.
+    pub fn check_result_shape(&self, tool: &str, result: &CallToolResult) {
+        let value = result
+            .structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{tool}: no structuredContent: {}", result.summary()));
+        let text: Value = serde_json::from_str(&result.text()).unwrap_or_else(|e| {
+            panic!(
+                "{tool}: the text content is not JSON ({e}): {}",
+                result.text()
+            )
+        });
+        assert_eq!(text, value, "{tool}: text and structuredContent differ");
+        let public = self.name(tool);
+        let tool_desc = self
+            .tools
+            .get(&public)
+            .unwrap_or_else(|| panic!("{public} is not in tools/list"));
+        let output_schema = tool_desc
+            .output_schema
+            .as_ref()
+            .unwrap_or_else(|| panic!("{public} has no outputSchema"));
+        schema::assert_valid(&Value::Object((**output_schema).clone()), &value);
+    }
+
+    /// A call that must fail as a tool error (`isError` true) with the contract's error
+    /// shape. Returns the structured error.
+    pub async fn tool_error(&self, tool: &str, args: Value) -> Value {
+        let result = self.call(tool, args.clone()).await;
+        assert!(
+            result.is_error(),
+            "{tool} {args} should have failed: {}",
+            result.summary()
+        );
+        check_error_shape(&result)
+    }
+
+    /// `ssh_execute` of a command that must come back as a result (exit code aside).
+    pub async fn exec(&self, command: &str) -> Value {
+        self.ok("ssh_execute", json!({ "command": command })).await
+    }
+
+    /// The server still serves: a fresh command runs and answers.
+    pub async fn assert_still_serving(&self) {
+        assert!(self.server.is_running(), "mcpssh exited");
+        let out = self.exec("echo still-here").await;
+        assert_eq!(out["stdout"], "still-here\n", "{out}");
+        assert_eq!(out["exit_code"], 0);
+    }
+
+    /// Wait (without blocking the runtime) until no process of the test user matches
+    /// `pattern`. True when none is left within `timeout`.
+    pub async fn wait_gone(&self, pattern: &str, timeout: Duration) -> bool {
+        wait_gone(&self.sshd, pattern, timeout).await
+    }
+
+    /// Wait until a process of the test user matches `pattern`.
+    pub async fn wait_present(&self, pattern: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.sshd.processes_matching(pattern).is_empty() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Wait (async) until no process of the test user matches `pattern`.
+pub async fn wait_gone(sshd: &Sshd, pattern: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if sshd.processes_matching(pattern).is_empty() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The contract's error shape: `success: false`, `error_kind`, `error`, the same JSON as
+/// text. Returns the structured error.
+#[track_caller]
+pub fn check_error_shape(result: &CallToolResult) -> Value {
+    let value = result.structured_content.clone().unwrap_or_else(|| {
+        panic!(
+            "a tool error without structuredContent: {}",
+            result.summary()
+        )
+    });
+    let text: Value = serde_json::from_str(&result.text())
+        .unwrap_or_else(|e| panic!("the error text is not JSON ({e}): {}", result.text()));
+    assert_eq!(text, value, "text and structuredContent differ");
+    assert_eq!(value["success"], false, "{value}");
+    assert!(
+        value["error_kind"].as_str().is_some_and(|k| !k.is_empty()),
+        "no error_kind: {value}"
+    );
+    assert!(
+        value["error"].as_str().is_some_and(|m| m.len() > 5),
+        "no error message: {value}"
+    );
+    value
+}
+
+/// An `invalid-argument` error naming `field`.
+#[track_caller]
+pub fn assert_invalid_argument(error: &Value, field: &str) {
+    assert_eq!(error["error_kind"], "invalid-argument", "{error}");
+    let named = error["field"].as_str().unwrap_or_default();
+    assert!(
+        named == field
+            || named.starts_with(&format!("{field}."))
+            || named.starts_with(&format!("{field}[")),
+        "the error should name field `{field}`: {error}"
+    );
+}
+
+/// A JSON-RPC "invalid params" error (-32602).
+#[track_caller]
+pub fn assert_invalid_params(err: &ServiceError) {
+    match err {
+        ServiceError::McpError(e) => assert_eq!(e.code.0, -32602, "{e:?}"),
+        other => panic!("expected JSON-RPC error -32602, got: {other}"),
+    }
+}
