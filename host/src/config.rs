@@ -93,6 +93,16 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_TOOL_CPU_MS", default_value_t = 2000)]
     pub tool_cpu_ms: u64,
 
+    /// Confine the local paths of file transfers to this directory tree (symlinks are
+    /// resolved before the check). Unset: any absolute local path.
+    #[arg(long, env = "MCP_SSH_LOCAL_ROOT")]
+    pub local_root: Option<String>,
+
+    /// Seconds after which a temporary transfer file left by a crash (`.NAME.mcpssh-*.part`)
+    /// is removed by the next transfer into the same directory.
+    #[arg(long, env = "MCP_SSH_STALE_TEMP_AGE", default_value_t = 60)]
+    pub stale_temp_age: u64,
+
     /// The passphrase of an encrypted key. Environment only (MCP_SSH_KEY_PASSPHRASE).
     #[arg(skip)]
     pub key_passphrase: Option<Secret>,
@@ -147,6 +157,11 @@ impl Settings {
 
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout)
+    }
+
+    /// Age after which a leftover temporary transfer file is removed.
+    pub fn stale_temp_age(&self) -> Duration {
+        Duration::from_secs(self.stale_temp_age)
     }
 
     /// The known_hosts file in use.

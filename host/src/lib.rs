@@ -7,6 +7,8 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod local;
 pub mod plugin;
 pub mod server;
+pub mod sftp;
 pub mod ssh;

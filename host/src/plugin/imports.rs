@@ -13,7 +13,16 @@ use crate::ssh::pool::TargetRequest;
 use crate::ssh::{SessionInfo, exec as ssh_exec};
 
 /// Interfaces the host implements, by WIT name (without version).
-pub const IMPLEMENTED_INTERFACES: &[&str] = &["types", "session", "exec", "host-log"];
+pub const IMPLEMENTED_INTERFACES: &[&str] = &[
+    "types",
+    "session",
+    "exec",
+    "host-log",
+    "remote-read",
+    "remote-write",
+    "transfer",
+    "local-read",
+];
 
 impl CallState {
     /// Adds the time since `since` to the host-time account.

@@ -63,6 +63,10 @@ impl Runtime {
         wit::session::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
         wit::exec::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
         wit::host_log::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::remote_read::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::remote_write::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::transfer::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        wit::local_read::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak_engine, stop) = (engine.weak(), ticker_stop.clone());

@@ -58,6 +58,8 @@ pub struct Connection {
     pub new_host_key_recorded: bool,
     handle: Handle<ClientHandler>,
     channel_slots: Arc<Semaphore>,
+    /// The SFTP session on its own channel, opened on first use (see `crate::sftp`).
+    sftp: tokio::sync::Mutex<Option<Arc<crate::sftp::SftpChannel>>>,
 }
 
 impl Connection {
@@ -135,6 +137,7 @@ impl Connection {
             new_host_key_recorded: facts.verdict == Some(Verdict::Recorded),
             handle,
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
+            sftp: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -160,6 +163,19 @@ impl Connection {
             ))
         })?;
         Ok((channel, ChannelSlot { _permit: permit }))
+    }
+
+    /// The connection's SFTP session: opened on first use, shared by every call, and
+    /// reopened when the previous one failed.
+    pub async fn sftp(&self) -> HostResult<Arc<crate::sftp::SftpChannel>> {
+        let mut slot = self.sftp.lock().await;
+        if let Some(open) = slot.as_ref().filter(|s| s.is_alive()) {
+            return Ok(open.clone());
+        }
+        *slot = None;
+        let opened = Arc::new(crate::sftp::SftpChannel::open(self).await?);
+        *slot = Some(opened.clone());
+        Ok(opened)
     }
 
     /// Says goodbye to the server and closes the connection.

@@ -1,0 +1,398 @@
+//! Remote metadata and changes over SFTP: stat, directory listings, canonical paths,
+//! free space (the `statvfs@openssh.com` extension, else `df` over an exec channel),
+//! removing files, making directories and renaming.
+//!
+//! Remote paths are used as given, except that `~` and `~/...` mean the home directory;
+//! relative paths are relative to the home directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh_sftp::protocol::{FileAttributes, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use super::error::status_code;
+use super::{FileInfo, FileKind, POSIX_RENAME, SftpChannel, Space, remote_arg};
+use crate::error::{HostError, HostResult};
+use crate::ssh::Connection;
+use crate::ssh::exec::{self, ExecRequest, shell_quote};
+
+/// Metadata of `path`, following a final symlink when `follow` is true. The name is the
+/// path as given.
+pub async fn stat(sftp: &SftpChannel, path: &str, follow: bool) -> HostResult<FileInfo> {
+    let arg = remote_arg(path);
+    let attrs = if follow {
+        sftp.raw().stat(arg).await
+    } else {
+        sftp.raw().lstat(arg).await
+    };
+    let attrs = attrs.map_err(|e| sftp.fail("cannot stat", path, e))?.attrs;
+    Ok(FileInfo::from_attrs(path.to_string(), &attrs))
+}
+
+/// Metadata of `path` (not following a final symlink), or none when it does not exist.
+pub async fn lstat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileAttributes>> {
+    match sftp.raw().lstat(remote_arg(path)).await {
+        Ok(a) => Ok(Some(a.attrs)),
+        Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => Ok(None),
+        Err(e) => Err(sftp.fail("cannot stat", path, e)),
+    }
+}
+
+/// Metadata of `path` following symlinks, or none when it (or its target) does not exist.
+pub async fn stat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileAttributes>> {
+    match sftp.raw().stat(remote_arg(path)).await {
+        Ok(a) => Ok(Some(a.attrs)),
+        Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => Ok(None),
+        Err(e) => Err(sftp.fail("cannot stat", path, e)),
+    }
+}
+
+/// The entries of directory `path` (without `.` and `..`), in the server's order, at
+/// most `limit` of them; the flag says whether more were left out.
+pub async fn list_dir(
+    sftp: &SftpChannel,
+    path: &str,
+    limit: u32,
+) -> HostResult<(Vec<FileInfo>, bool)> {
+    let raw = sftp.raw();
+    let handle = match raw.opendir(remote_arg(path)).await {
+        Ok(h) => h.handle,
+        Err(e) => {
+            // OpenSSH reports "not a directory" as no-such-file: say which it is.
+            if status_code(&e) == Some(StatusCode::NoSuchFile) {
+                if let Ok(Some(attrs)) = stat_opt(sftp, path).await {
+                    if !attrs.is_dir() {
+                        return Err(HostError::Invalid(format!(
+                            "{path} is not a directory on the remote host; only directories can be listed"
+                        )));
+                    }
+                }
+            }
+            return Err(sftp.fail("cannot list", path, e));
+        }
+    };
+    let limit = limit as usize;
+    let mut entries = Vec::new();
+    let mut more = false;
+    let result = loop {
+        match raw.readdir(handle.as_str()).await {
+            Ok(name) => {
+                for file in name.files {
+                    if file.filename == "." || file.filename == ".." {
+                        continue;
+                    }
+                    if entries.len() >= limit {
+                        more = true;
+                        break;
+                    }
+                    entries.push(FileInfo::from_attrs(file.filename, &file.attrs));
+                }
+                if more {
+                    break Ok(());
+                }
+            }
+            Err(e) if status_code(&e) == Some(StatusCode::Eof) => break Ok(()),
+            Err(e) => break Err(sftp.fail("cannot list", path, e)),
+        }
+    };
+    let _ = raw.close(handle).await;
+    result.map(|()| (entries, more))
+}
+
+/// The absolute, canonical form of `path` (`.`, `~` and an empty path give the home
+/// directory). The path must exist.
+pub async fn canonicalize(sftp: &SftpChannel, path: &str) -> HostResult<String> {
+    let name = sftp
+        .raw()
+        .realpath(remote_arg(path))
+        .await
+        .map_err(|e| sftp.fail("cannot resolve", path, e))?;
+    name.files
+        .into_iter()
+        .next()
+        .map(|f| f.filename)
+        .ok_or_else(|| {
+            HostError::Other(format!(
+                "cannot resolve {path}: the server returned no name"
+            ))
+        })
+}
+
+/// Size and free space of the file system holding `path`: from the server's
+/// `statvfs@openssh.com` extension, else from `df -Pk` run over an exec channel.
+pub async fn space(conn: &Arc<Connection>, sftp: &SftpChannel, path: &str) -> HostResult<Space> {
+    if sftp.has_extension(russh_sftp::extensions::STATVFS, "2") {
+        match sftp.raw().statvfs(remote_arg(path)).await {
+            Ok(v) => {
+                let unit = if v.fragment_size > 0 {
+                    v.fragment_size
+                } else {
+                    v.block_size
+                };
+                return Ok(Space {
+                    total: v.blocks.saturating_mul(unit),
+                    free: v.blocks_free.saturating_mul(unit),
+                    available: v.blocks_avail.saturating_mul(unit),
+                });
+            }
+            Err(e) if status_code(&e) == Some(StatusCode::OpUnsupported) => {}
+            Err(e) => return Err(sftp.fail("cannot read the free space of", path, e)),
+        }
+    }
+    space_from_df(conn, path).await
+}
+
+/// Free space from `df -Pk -- PATH` (the path shell-quoted, never interpreted).
+pub async fn space_from_df(conn: &Arc<Connection>, path: &str) -> HostResult<Space> {
+    let request = ExecRequest {
+        command: format!("df -Pk -- {}", shell_quote(&remote_arg(path))),
+        stdin: None,
+        env: vec![("LC_ALL".into(), "C".into())],
+        working_directory: None,
+        timeout: Duration::from_secs(20),
+        output_limit: 64 * 1024,
+        pty: false,
+    };
+    let out = exec::run(conn.clone(), request, CancellationToken::new(), None).await?;
+    let stdout = String::from_utf8_lossy(&[out.stdout.head, out.stdout.tail].concat()).into_owned();
+    if out.exit_code != Some(0) {
+        let stderr =
+            String::from_utf8_lossy(&[out.stderr.head, out.stderr.tail].concat()).into_owned();
+        let detail = stderr.trim();
+        if detail.contains("No such file") {
+            return Err(HostError::NotFound(format!(
+                "cannot read the free space of {path}: no such file or directory on the remote host"
+            )));
+        }
+        return Err(HostError::Other(format!(
+            "cannot read the free space of {path}: the server has no statvfs extension and `df` failed{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        )));
+    }
+    parse_df(&stdout).ok_or_else(|| {
+        HostError::Other(format!(
+            "cannot read the free space of {path}: unexpected `df -Pk` output: {}",
+            stdout.trim()
+        ))
+    })
+}
+
+/// Parses POSIX `df -Pk` output: a header line, then `FS 1024-blocks used available
+/// capacity% mount`, where the file system and mount point may contain spaces.
+pub fn parse_df(output: &str) -> Option<Space> {
+    let line = output.lines().skip(1).find(|l| !l.trim().is_empty())?;
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    (1..tokens.len().saturating_sub(3)).find_map(|i| {
+        let total: u64 = tokens[i].parse().ok()?;
+        let used: u64 = tokens[i + 1].parse().ok()?;
+        let available: u64 = tokens[i + 2].parse().ok()?;
+        let capacity = tokens[i + 3].strip_suffix('%')?;
+        if capacity != "-" {
+            capacity.parse::<u64>().ok()?;
+        }
+        Some(Space {
+            total: total.saturating_mul(1024),
+            free: total.saturating_sub(used).saturating_mul(1024),
+            available: available.saturating_mul(1024),
+        })
+    })
+}
+
+/// Removes the file or symlink `path`. A directory is refused; nothing is ever removed
+/// recursively.
+pub async fn remove_file(sftp: &SftpChannel, path: &str) -> HostResult<()> {
+    let attrs = lstat_opt(sftp, path).await?.ok_or_else(|| {
+        HostError::NotFound(format!(
+            "nothing to remove: {path} does not exist on the remote host"
+        ))
+    })?;
+    if attrs
+        .permissions
+        .is_some_and(|m| FileKind::from_mode(m) == FileKind::Directory)
+    {
+        return Err(HostError::Invalid(format!(
+            "{path} is a directory; only files and symlinks can be removed (directories are never removed)"
+        )));
+    }
+    sftp.raw()
+        .remove(remote_arg(path))
+        .await
+        .map(drop)
+        .map_err(|e| sftp.fail("cannot remove", path, e))
+}
+
+/// Creates the directory `path` (its parent must exist).
+pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
+    match sftp
+        .raw()
+        .mkdir(remote_arg(path), FileAttributes::empty())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let code = status_code(&e);
+            if code == Some(StatusCode::Failure) {
+                if let Ok(Some(attrs)) = lstat_opt(sftp, path).await {
+                    let what = if attrs.is_dir() {
+                        "a directory"
+                    } else {
+                        "a file"
+                    };
+                    return Err(HostError::AlreadyExists(format!(
+                        "{path} already exists ({what})"
+                    )));
+                }
+            }
+            if code == Some(StatusCode::NoSuchFile) {
+                let (parent, _) = super::split_remote(path);
+                return Err(HostError::NotFound(format!(
+                    "cannot create {path}: its parent directory {parent} does not exist; create it first"
+                )));
+            }
+            Err(sftp.fail("cannot create the directory", path, e))
+        }
+    }
+}
+
+/// Renames `source` to `destination`. Without `overwrite` it fails with
+/// `already-exists` when the destination exists (checked by the server at the moment of
+/// the rename); with it, the destination is replaced atomically
+/// (`posix-rename@openssh.com`; without that extension, removed first, then renamed).
+pub async fn rename(
+    sftp: &SftpChannel,
+    source: &str,
+    destination: &str,
+    overwrite: bool,
+) -> HostResult<()> {
+    let (src, dst) = (remote_arg(source), remote_arg(destination));
+    let result = if overwrite {
+        if sftp.has_extension(POSIX_RENAME, "1") {
+            posix_rename(sftp, &src, &dst).await
+        } else {
+            match sftp.raw().rename(src.clone(), dst.clone()).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let exists = status_code(&e) == Some(StatusCode::Failure)
+                        && lstat_opt(sftp, destination).await?.is_some();
+                    if exists {
+                        tracing::warn!(session = %sftp.session, "the server lacks {POSIX_RENAME}: replacing {destination} by remove and rename (not atomic)");
+                        sftp.raw()
+                            .remove(dst.clone())
+                            .await
+                            .map_err(|e| sftp.fail("cannot replace", destination, e))?;
+                        sftp.raw().rename(src, dst).await.map(drop)
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        }
+    } else {
+        sftp.raw().rename(src, dst).await.map(drop)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(rename_failure(sftp, source, destination, overwrite, e).await),
+    }
+}
+
+/// Sends `posix-rename@openssh.com`: rename, replacing the destination atomically.
+pub async fn posix_rename(
+    sftp: &SftpChannel,
+    src: &str,
+    dst: &str,
+) -> Result<(), russh_sftp::client::error::Error> {
+    use russh_sftp::client::error::Error as E;
+    use russh_sftp::protocol::Packet;
+    let mut data = Vec::with_capacity(src.len() + dst.len() + 8);
+    for s in [src, dst] {
+        data.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        data.extend_from_slice(s.as_bytes());
+    }
+    match sftp.raw().extended(POSIX_RENAME, data).await? {
+        Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
+        Packet::Status(s) => Err(E::Status(s)),
+        _ => Err(E::UnexpectedPacket),
+    }
+}
+
+/// Explains a failed rename: an existing destination, a missing source, or the server's
+/// reading.
+pub async fn rename_failure(
+    sftp: &SftpChannel,
+    source: &str,
+    destination: &str,
+    overwrite: bool,
+    err: russh_sftp::client::error::Error,
+) -> HostError {
+    if status_code(&err) == Some(StatusCode::Failure)
+        || status_code(&err) == Some(StatusCode::NoSuchFile)
+    {
+        if !overwrite && matches!(lstat_opt(sftp, destination).await, Ok(Some(_))) {
+            return HostError::AlreadyExists(format!(
+                "{destination} already exists on the remote host; nothing was replaced (ask to overwrite, or pick another name)"
+            ));
+        }
+        if matches!(lstat_opt(sftp, source).await, Ok(None)) {
+            return HostError::NotFound(format!(
+                "cannot rename {source}: it does not exist on the remote host"
+            ));
+        }
+        if status_code(&err) == Some(StatusCode::NoSuchFile) {
+            let (parent, _) = super::split_remote(destination);
+            return HostError::NotFound(format!(
+                "cannot rename {source} to {destination}: the directory {parent} does not exist"
+            ));
+        }
+    }
+    sftp.fail(&format!("cannot rename {source} to"), destination, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_output_is_parsed() {
+        let out = "Filesystem     1024-blocks    Used Available Capacity Mounted on\n\
+                   /dev/sda1         41152736 9663416  29375896      25% /\n";
+        let s = parse_df(out).unwrap();
+        assert_eq!(s.total, 41152736 * 1024);
+        assert_eq!(s.free, (41152736 - 9663416) * 1024);
+        assert_eq!(s.available, 29375896 * 1024);
+    }
+
+    #[test]
+    fn df_names_with_spaces_are_parsed() {
+        let out = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                   my fs 2000 500 1400 27% /mnt/with space\n";
+        let s = parse_df(out).unwrap();
+        assert_eq!(
+            (s.total, s.free, s.available),
+            (2000 * 1024, 1500 * 1024, 1400 * 1024)
+        );
+        let out = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                   tmpfs 0 0 0 -% /proc/x\n";
+        assert_eq!(parse_df(out).unwrap().total, 0);
+    }
+
+    #[test]
+    fn bad_df_output_is_refused() {
+        assert!(parse_df("").is_none());
+        assert!(parse_df("Filesystem 1024-blocks Used Available Capacity Mounted on\n").is_none());
+        assert!(parse_df("header\nfs a b c d% /\n").is_none());
+        assert!(parse_df("header\nfs 1 2 3 /\n").is_none());
+    }
+
+    #[test]
+    fn df_paths_are_quoted() {
+        let evil = "x'; touch /tmp/pwned #";
+        let cmd = format!("df -Pk -- {}", shell_quote(&remote_arg(evil)));
+        assert_eq!(cmd, r"df -Pk -- 'x'\''; touch /tmp/pwned #'");
+    }
+}

@@ -1,0 +1,1103 @@
+//! The transfer engine: whole files between the local machine and the remote host,
+//! moved natively (never through a tool's memory), pipelined, and published atomically.
+//!
+//! Every transfer:
+//! 1. checks the source (a regular file), its size against `max-size`, and the free space
+//!    at the destination (remote `statvfs` for uploads, local for downloads) before any
+//!    byte moves, and refuses an existing destination in create-new mode up front;
+//! 2. writes a temporary sibling of the destination (`.NAME.mcpssh-TOKEN.part`, see
+//!    [`super::temp`]) with many large requests in flight (up to the server's limits:
+//!    255 KiB with OpenSSH), reading or writing the local file with positional I/O on a
+//!    blocking thread;
+//! 3. flushes it (`fsync@openssh.com` when offered; `fsync` locally) and checks its size;
+//! 4. publishes it: create-new renames without replacing (the server's plain rename, or
+//!    `renameat2(RENAME_NOREPLACE)` / `link` locally), so a file that appeared meanwhile
+//!    is never clobbered (`already-exists`); overwrite renames over the destination
+//!    (`posix-rename@openssh.com`, `rename(2)`), so the old file stays intact until then.
+//!
+//! On any failure, timeout or cancellation the temporary file is removed before the call
+//! returns; if the transfer's future is dropped instead, a guard removes it in the
+//! background. Leftovers of a crash are removed by the next transfer into the same
+//! directory once older than `MCP_SSH_STALE_TEMP_AGE`.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use super::error::status_code;
+use super::meta::{self, lstat_opt, stat_opt};
+use super::temp::{self, ActiveTemp};
+use super::{FileKind, SftpChannel, join_remote, remote_arg, split_remote};
+use crate::error::{HostError, HostResult};
+use crate::local;
+use crate::ssh::Connection;
+
+/// Requests in flight per transfer by default.
+pub const DEFAULT_WINDOW: usize = 64;
+
+/// How long removing a temporary file may take before it is left for the crash cleanup.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most directory entries looked at when cleaning crash leftovers.
+const STALE_SCAN_LIMIT: u32 = 20_000;
+
+/// What to do when the destination exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fail with `already-exists`, checked atomically when the file is put in place.
+    CreateNew,
+    /// Replace it; the old file stays intact until the new one is complete.
+    Overwrite,
+}
+
+/// One file to move.
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    /// The local path, already resolved by [`crate::local::LocalPolicy::resolve`].
+    pub local: PathBuf,
+    /// The remote path as given (relative paths and `~/` are relative to the home
+    /// directory).
+    pub remote: String,
+    pub mode: WriteMode,
+    /// Refuse a source larger than this, before any byte moves.
+    pub max_size: Option<u64>,
+}
+
+/// What a finished transfer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReport {
+    pub local_path: String,
+    /// The remote path, absolute.
+    pub remote_path: String,
+    pub bytes: u64,
+    pub duration: Duration,
+    /// True when an existing destination was replaced.
+    pub replaced: bool,
+}
+
+/// Receives progress: bytes done, bytes in all.
+pub type TransferProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// How a transfer is run.
+#[derive(Clone)]
+pub struct TransferControl {
+    /// Stops the transfer (the temporary file is removed).
+    pub cancel: CancellationToken,
+    pub progress: Option<TransferProgress>,
+    /// Age after which a crash's leftover temporary file is removed.
+    pub stale_age: Duration,
+    /// Requests in flight.
+    pub window: usize,
+}
+
+impl TransferControl {
+    pub fn new(cancel: CancellationToken) -> Self {
+        TransferControl {
+            cancel,
+            progress: None,
+            stale_age: Duration::from_secs(60),
+            window: DEFAULT_WINDOW,
+        }
+    }
+}
+
+/// Free space a file of `size` bytes needs: its size plus a margin for the file
+/// system's own blocks (0.1 %) and rounding (64 KiB).
+pub fn needed_space(size: u64) -> u64 {
+    size.saturating_add(size / 1024).saturating_add(64 * 1024)
+}
+
+fn too_large(what: &str, size: u64, max: u64) -> HostError {
+    HostError::TooLarge(format!(
+        "{what} is {size} bytes, over the limit of {max} bytes (max_size); nothing was transferred. \
+         Raise max_size to transfer it"
+    ))
+}
+
+fn no_space(where_: &str, size: u64, available: u64) -> HostError {
+    HostError::NoSpace(format!(
+        "not enough free space {where_}: the file needs {} bytes (with a small margin) but only {available} are \
+         available; nothing was written. Free some space or choose another destination",
+        needed_space(size)
+    ))
+}
+
+/// Reports progress at most every 100 ms, and always the end.
+struct Progress {
+    sink: Option<TransferProgress>,
+    total: u64,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(sink: Option<TransferProgress>, total: u64) -> Self {
+        let mut p = Progress {
+            sink,
+            total,
+            last: None,
+        };
+        p.update(0);
+        p
+    }
+
+    fn update(&mut self, done: u64) {
+        let Some(sink) = &self.sink else { return };
+        let now = Instant::now();
+        if done < self.total
+            && self
+                .last
+                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(now);
+        sink(done, self.total);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------
+// Remote temporary files and handles.
+
+/// Closes a remote handle when dropped (in the background).
+struct RemoteHandle {
+    sftp: Arc<SftpChannel>,
+    handle: Option<String>,
+}
+
+impl RemoteHandle {
+    fn new(sftp: Arc<SftpChannel>, handle: String) -> Self {
+        RemoteHandle {
+            sftp,
+            handle: Some(handle),
+        }
+    }
+
+    fn get(&self) -> &str {
+        self.handle.as_deref().unwrap_or_default()
+    }
+
+    /// Closes the handle now, reporting a failure.
+    async fn close(mut self, path: &str) -> HostResult<()> {
+        let handle = self.handle.take().unwrap_or_default();
+        self.sftp
+            .raw()
+            .close(handle)
+            .await
+            .map(drop)
+            .map_err(|e| self.sftp.fail("cannot close", path, e))
+    }
+}
+
+impl Drop for RemoteHandle {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let sftp = self.sftp.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().close(handle)).await;
+                });
+            }
+        }
+    }
+}
+
+/// A remote temporary file, removed unless disarmed.
+struct RemoteTemp {
+    sftp: Arc<SftpChannel>,
+    path: Option<String>,
+    _active: Option<ActiveTemp>,
+}
+
+impl RemoteTemp {
+    fn new(sftp: Arc<SftpChannel>) -> Self {
+        RemoteTemp {
+            sftp,
+            path: None,
+            _active: None,
+        }
+    }
+
+    fn track(&mut self, path: String, name: &str) {
+        self.path = Some(path);
+        self._active = Some(ActiveTemp::register(name));
+    }
+
+    fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+impl RemoteTemp {
+    /// Removes the temporary file now (on failure or cancellation).
+    async fn remove_now(&mut self) {
+        if let Some(path) = self.path.take() {
+            match tokio::time::timeout(CLEANUP_TIMEOUT, self.sftp.raw().remove(path.clone())).await
+            {
+                Ok(Ok(_)) => tracing::debug!(%path, "removed the temporary file"),
+                Ok(Err(e)) if status_code(&e) == Some(StatusCode::NoSuchFile) => {}
+                _ => {
+                    tracing::warn!(%path, "could not remove the temporary file; the next transfer into its directory will")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RemoteTemp {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let sftp = self.sftp.clone();
+            let active = self._active.take();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().remove(path)).await;
+                    drop(active);
+                });
+            }
+        }
+    }
+}
+
+/// Removes temporary files left by crashed transfers in the remote directory `dir`.
+/// `now` is the server's clock (the modification time of a file just created).
+async fn clean_stale_remote(sftp: &SftpChannel, dir: &str, now: u64, max_age: Duration) {
+    let work = async {
+        let (entries, _) = meta::list_dir(sftp, dir, STALE_SCAN_LIMIT).await?;
+        for entry in entries {
+            if entry.kind == FileKind::File
+                && temp::is_stale(&entry.name, entry.modified, now, max_age.as_secs())
+            {
+                let path = join_remote(dir, &entry.name);
+                match sftp.raw().remove(path.clone()).await {
+                    Ok(_) => {
+                        tracing::info!(session = %sftp.session, %path, "removed a temporary file left by an interrupted transfer")
+                    }
+                    Err(e) => tracing::debug!(%path, "cannot remove a stale temporary file: {e}"),
+                }
+            }
+        }
+        HostResult::Ok(())
+    };
+    match tokio::time::timeout(CLEANUP_TIMEOUT, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%dir, "stale temporary file cleanup skipped: {e}"),
+        Err(_) => tracing::debug!(%dir, "stale temporary file cleanup timed out"),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Upload.
+
+/// Copies the local file `req.local` to the remote path `req.remote`, atomically.
+pub async fn upload(
+    conn: Arc<Connection>,
+    req: TransferRequest,
+    ctl: TransferControl,
+) -> HostResult<TransferReport> {
+    let started = Instant::now();
+    let sftp = tokio::select! {
+        s = conn.sftp() => s?,
+        _ = ctl.cancel.cancelled() => return Err(HostError::Cancelled),
+    };
+    let mut temp = RemoteTemp::new(sftp.clone());
+    let result = tokio::select! {
+        r = upload_inner(&conn, &sftp, &req, &ctl, &mut temp) => r,
+        _ = ctl.cancel.cancelled() => Err(HostError::Cancelled),
+    };
+    if result.is_err() {
+        temp.remove_now().await;
+    }
+    let (remote_path, bytes, replaced) = result?;
+    Ok(TransferReport {
+        local_path: req.local.display().to_string(),
+        remote_path,
+        bytes,
+        duration: started.elapsed(),
+        replaced,
+    })
+}
+
+async fn upload_inner(
+    conn: &Arc<Connection>,
+    sftp: &Arc<SftpChannel>,
+    req: &TransferRequest,
+    ctl: &TransferControl,
+    temp: &mut RemoteTemp,
+) -> HostResult<(String, u64, bool)> {
+    let local_shown = req.local.display().to_string();
+
+    // The source.
+    let file = tokio::fs::File::open(&req.local).await.map_err(|e| {
+        HostError::from_io(&format!("cannot open the local file {local_shown}"), &e)
+    })?;
+    let meta = file.metadata().await.map_err(|e| {
+        HostError::from_io(&format!("cannot stat the local file {local_shown}"), &e)
+    })?;
+    if meta.is_dir() {
+        return Err(HostError::Invalid(format!(
+            "the local path {local_shown} is a directory; only single files can be uploaded"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(HostError::Invalid(format!(
+            "the local path {local_shown} is not a regular file"
+        )));
+    }
+    let size = meta.len();
+    if let Some(max) = req.max_size {
+        if size > max {
+            return Err(too_large(
+                &format!("the local file {local_shown}"),
+                size,
+                max,
+            ));
+        }
+    }
+
+    // The destination.
+    let (dir_arg, name) = split_remote(&remote_arg(&req.remote));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(HostError::Invalid(format!(
+            "the remote path {:?} does not name a file; give the full path of the file to write",
+            req.remote
+        )));
+    }
+    let dir = meta::canonicalize(sftp, &dir_arg)
+        .await
+        .map_err(|e| match e {
+            HostError::NotFound(_) => HostError::NotFound(format!(
+                "the remote directory {dir_arg} does not exist; create it first or check the path"
+            )),
+            other => other,
+        })?;
+    let mut dest = join_remote(&dir, &name);
+    let mut dest_dir = dir;
+    let mut existing = lstat_opt(sftp, &dest).await?;
+    if existing.as_ref().is_some_and(|a| a.is_symlink()) {
+        // Write through a symlink to an existing file, like cp and scp do.
+        if let Some(target) = stat_opt(sftp, &dest).await? {
+            dest = meta::canonicalize(sftp, &dest).await?;
+            dest_dir = split_remote(&dest).0;
+            existing = Some(target);
+        }
+    }
+    if let Some(attrs) = &existing {
+        if attrs.is_dir() {
+            return Err(HostError::Invalid(format!(
+                "{dest} is a directory on the remote host; give the full path of the file to write"
+            )));
+        }
+        if req.mode == WriteMode::CreateNew {
+            return Err(HostError::AlreadyExists(format!(
+                "{dest} already exists on the remote host; nothing was written (overwrite it, or choose another name)"
+            )));
+        }
+    }
+
+    // Free space, before any byte moves.
+    match meta::space(conn, sftp, &dest_dir).await {
+        Ok(space) if space.available < needed_space(size) => {
+            return Err(no_space(
+                &format!("on the remote file system holding {dest_dir}"),
+                size,
+                space.available,
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(session = %sftp.session, dir = %dest_dir, "cannot check free space ({e}); uploading anyway")
+        }
+    }
+
+    // The temporary file, with the permissions of the file it replaces or of the source.
+    let mode = match &existing {
+        Some(attrs) if attrs.permissions.is_some() => attrs.permissions.unwrap_or(0o644) & 0o777,
+        _ => meta.mode() & 0o777,
+    };
+    let temp_name = temp::temp_name(&name);
+    let temp_path = join_remote(&dest_dir, &temp_name);
+    let attrs = FileAttributes {
+        permissions: Some(mode),
+        ..Default::default()
+    };
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
+    temp.track(temp_path.clone(), &temp_name);
+    let handle = match sftp.raw().open(temp_path.clone(), flags, attrs).await {
+        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
+        Err(e) => {
+            temp.disarm();
+            return Err(match status_code(&e) {
+                Some(StatusCode::PermissionDenied) => HostError::PermissionDenied(format!(
+                    "cannot write in the remote directory {dest_dir}: permission denied; choose a directory you can write to"
+                )),
+                _ => sftp.fail("cannot create a temporary file in", &dest_dir, e),
+            });
+        }
+    };
+
+    // Leftovers of crashed transfers, judged by the server's clock.
+    if let Ok(now) = sftp.raw().fstat(handle.get()).await {
+        if let Some(now) = now.attrs.mtime {
+            clean_stale_remote(sftp, &dest_dir, u64::from(now), ctl.stale_age).await;
+        }
+    }
+
+    // The bytes.
+    let std_file = file.into_std().await;
+    pump_upload(sftp, &handle, std_file, size, &local_shown, &dest_dir, ctl).await?;
+
+    // Flush and check, then publish.
+    if sftp.has_extension(russh_sftp::extensions::FSYNC, "1") {
+        sftp.raw()
+            .fsync(handle.get())
+            .await
+            .map_err(|e| sftp.fail("cannot flush", &temp_path, e))?;
+    }
+    let written = sftp
+        .raw()
+        .fstat(handle.get())
+        .await
+        .map_err(|e| sftp.fail("cannot stat", &temp_path, e))?;
+    handle.close(&temp_path).await?;
+    if written.attrs.size.is_some_and(|s| s != size) {
+        return Err(HostError::Other(format!(
+            "the uploaded copy of {local_shown} has {} bytes instead of {size}; nothing was replaced, try again",
+            written.attrs.size.unwrap_or(0)
+        )));
+    }
+    let replaced = match req.mode {
+        WriteMode::CreateNew => {
+            publish_remote(sftp, &temp_path, &dest, false).await?;
+            false
+        }
+        WriteMode::Overwrite => {
+            let existed = lstat_opt(sftp, &dest).await?.is_some();
+            publish_remote(sftp, &temp_path, &dest, true).await?;
+            existed
+        }
+    };
+    temp.disarm();
+    Ok((dest, size, replaced))
+}
+
+/// Renames the finished temporary file into place.
+async fn publish_remote(
+    sftp: &SftpChannel,
+    temp_path: &str,
+    dest: &str,
+    overwrite: bool,
+) -> HostResult<()> {
+    meta::rename(sftp, temp_path, dest, overwrite).await.map_err(|e| match e {
+        HostError::AlreadyExists(_) => HostError::AlreadyExists(format!(
+            "{dest} appeared on the remote host while uploading; it was not replaced and the upload was discarded \
+             (overwrite it, or choose another name)"
+        )),
+        other => other,
+    })
+}
+
+/// Streams `size` bytes of `file` to the open remote `handle`, with `ctl.window` writes
+/// in flight. The local file is read on a blocking thread.
+async fn pump_upload(
+    sftp: &SftpChannel,
+    handle: &RemoteHandle,
+    file: File,
+    size: u64,
+    local_shown: &str,
+    dest_dir: &str,
+    ctl: &TransferControl,
+) -> HostResult<()> {
+    let window = ctl.window.max(1);
+    let chunk = u64::from(sftp.write_len);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<(u64, Vec<u8>)>>(window);
+    tokio::task::spawn_blocking(move || {
+        let mut offset = 0;
+        while offset < size {
+            let len = chunk.min(size - offset) as usize;
+            let mut buf = vec![0u8; len];
+            let read = file.read_exact_at(&mut buf, offset).map(|()| (offset, buf));
+            let failed = read.is_err();
+            if tx.blocking_send(read).is_err() || failed {
+                return;
+            }
+            offset += len as u64;
+        }
+    });
+
+    let raw = sftp.raw();
+    let handle = handle.get();
+    let mut progress = Progress::new(ctl.progress.clone(), size);
+    let mut inflight = FuturesUnordered::new();
+    let mut input_done = size == 0;
+    let mut done = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            Some(result) = inflight.next(), if !inflight.is_empty() => {
+                let (len, result): (u64, Result<_, russh_sftp::client::error::Error>) = result;
+                if let Err(e) = result {
+                    return Err(write_failure(sftp, dest_dir, e).await);
+                }
+                done += len;
+                progress.update(done);
+            }
+            next = rx.recv(), if !input_done && inflight.len() < window => match next {
+                Some(Ok((offset, data))) => {
+                    let len = data.len() as u64;
+                    inflight.push(async move { (len, raw.write(handle, offset, data).await) });
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(HostError::Other(format!(
+                        "the local file {local_shown} got shorter while it was uploaded; nothing was replaced, try again"
+                    )));
+                }
+                Some(Err(e)) => return Err(HostError::from_io(&format!("cannot read the local file {local_shown}"), &e)),
+                None => input_done = true,
+            },
+            else => break,
+        }
+    }
+    if done != size {
+        return Err(HostError::Other(format!(
+            "only {done} of {size} bytes of {local_shown} were sent; nothing was replaced, try again"
+        )));
+    }
+    Ok(())
+}
+
+/// Explains a failed remote write: a full disk (which OpenSSH reports as a plain
+/// failure) or the server's reading.
+async fn write_failure(
+    sftp: &SftpChannel,
+    dest_dir: &str,
+    err: russh_sftp::client::error::Error,
+) -> HostError {
+    if status_code(&err) == Some(StatusCode::Failure)
+        && sftp.has_extension(russh_sftp::extensions::STATVFS, "2")
+    {
+        if let Ok(Ok(v)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            sftp.raw().statvfs(dest_dir.to_string()),
+        )
+        .await
+        {
+            let unit = if v.fragment_size > 0 {
+                v.fragment_size
+            } else {
+                v.block_size
+            };
+            if v.blocks_avail.saturating_mul(unit) < u64::from(sftp.write_len) * 2 {
+                return HostError::NoSpace(format!(
+                    "the remote file system holding {dest_dir} ran out of space during the upload; nothing was \
+                     replaced and the partial file was removed. Free some space and try again"
+                ));
+            }
+        }
+    }
+    sftp.fail("cannot write a temporary file in", dest_dir, err)
+}
+
+// ---------------------------------------------------------------------------------
+// Download.
+
+/// A local temporary file, removed unless disarmed.
+struct LocalTemp {
+    path: Option<PathBuf>,
+    _active: Option<ActiveTemp>,
+}
+
+impl LocalTemp {
+    fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+impl LocalTemp {
+    /// Removes the temporary file now (on failure or cancellation).
+    async fn remove_now(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+        }
+    }
+}
+
+impl Drop for LocalTemp {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Removes temporary files left by crashed transfers in the local directory `dir`.
+fn clean_stale_local(dir: &Path, max_age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = unix_now();
+    for entry in entries.take(STALE_SCAN_LIMIT as usize).flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !temp::is_temp_name(name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        if meta.is_file() && temp::is_stale(name, modified, now, max_age.as_secs()) {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted transfer")
+                }
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), "cannot remove a stale temporary file: {e}")
+                }
+            }
+        }
+    }
+}
+
+/// Copies the remote file `req.remote` to the local path `req.local`, atomically.
+pub async fn download(
+    conn: Arc<Connection>,
+    req: TransferRequest,
+    ctl: TransferControl,
+) -> HostResult<TransferReport> {
+    let started = Instant::now();
+    let sftp = tokio::select! {
+        s = conn.sftp() => s?,
+        _ = ctl.cancel.cancelled() => return Err(HostError::Cancelled),
+    };
+    let mut temp = LocalTemp {
+        path: None,
+        _active: None,
+    };
+    let result = tokio::select! {
+        r = download_inner(&sftp, &req, &ctl, &mut temp) => r,
+        _ = ctl.cancel.cancelled() => Err(HostError::Cancelled),
+    };
+    if result.is_err() {
+        temp.remove_now().await;
+    }
+    let (remote_path, bytes, replaced) = result?;
+    Ok(TransferReport {
+        local_path: req.local.display().to_string(),
+        remote_path,
+        bytes,
+        duration: started.elapsed(),
+        replaced,
+    })
+}
+
+async fn download_inner(
+    sftp: &Arc<SftpChannel>,
+    req: &TransferRequest,
+    ctl: &TransferControl,
+    temp: &mut LocalTemp,
+) -> HostResult<(String, u64, bool)> {
+    let dest = req.local.clone();
+    let dest_shown = dest.display().to_string();
+
+    // The source.
+    let src = remote_arg(&req.remote);
+    let attrs = match sftp.raw().stat(src.clone()).await {
+        Ok(a) => a.attrs,
+        Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => {
+            return Err(HostError::NotFound(format!(
+                "the remote file {} does not exist; check the path (list its directory to see what is there)",
+                req.remote
+            )));
+        }
+        Err(e) => return Err(sftp.fail("cannot stat", &req.remote, e)),
+    };
+    let kind = attrs.permissions.map(FileKind::from_mode);
+    if kind == Some(FileKind::Directory) {
+        return Err(HostError::Invalid(format!(
+            "the remote path {} is a directory; only single files can be downloaded",
+            req.remote
+        )));
+    }
+    if kind.is_some_and(|k| k != FileKind::File) {
+        return Err(HostError::Invalid(format!(
+            "the remote path {} is not a regular file",
+            req.remote
+        )));
+    }
+    let remote_abs = meta::canonicalize(sftp, &req.remote).await?;
+    let mut size = attrs.size.unwrap_or(0);
+    if let Some(max) = req.max_size {
+        if size > max {
+            return Err(too_large(
+                &format!("the remote file {remote_abs}"),
+                size,
+                max,
+            ));
+        }
+    }
+
+    // The destination.
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(HostError::Invalid(format!(
+            "the local path {dest_shown} does not name a file; give the full path of the file to write"
+        )));
+    };
+    let dir = dir.to_path_buf();
+    let name = name.to_string_lossy().into_owned();
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(HostError::Invalid(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(HostError::NotFound(format!(
+                "the local directory {} does not exist; create it first or check the path",
+                dir.display()
+            )));
+        }
+        Err(e) => {
+            return Err(HostError::from_io(
+                &format!("cannot use the local directory {}", dir.display()),
+                &e,
+            ));
+        }
+    }
+    let existing = std::fs::symlink_metadata(&dest).ok();
+    if let Some(m) = &existing {
+        if m.is_dir() {
+            return Err(HostError::Invalid(format!(
+                "the local path {dest_shown} is a directory; give the full path of the file to write"
+            )));
+        }
+        if req.mode == WriteMode::CreateNew {
+            return Err(HostError::AlreadyExists(format!(
+                "the local file {dest_shown} already exists; nothing was written (overwrite it, or choose another name)"
+            )));
+        }
+    }
+
+    // Free space, before any byte moves.
+    match local::space(&dir) {
+        Ok(space) if space.available < needed_space(size) => {
+            return Err(no_space(
+                &format!("on the local file system holding {}", dir.display()),
+                size,
+                space.available,
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot check local free space ({e}); downloading anyway")
+        }
+    }
+
+    // Open the source, then the temporary file with the permissions of the file it
+    // replaces or of the source.
+    let handle = match sftp
+        .raw()
+        .open(src.clone(), OpenFlags::READ, FileAttributes::empty())
+        .await
+    {
+        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
+        Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
+    };
+    if let Ok(now) = sftp.raw().fstat(handle.get()).await {
+        // The size at the moment it was opened is the one copied.
+        if let Some(s) = now.attrs.size {
+            if let Some(max) = req.max_size.filter(|m| s > *m) {
+                return Err(too_large(&format!("the remote file {remote_abs}"), s, max));
+            }
+            size = s;
+        }
+    }
+    let mode = match &existing {
+        Some(m) if m.is_file() => m.mode() & 0o777,
+        _ => attrs.permissions.unwrap_or(0o644) & 0o777,
+    };
+    let temp_name = temp::temp_name(&name);
+    let temp_path = dir.join(&temp_name);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp_path)
+        .map_err(|e| {
+            HostError::from_io(
+                &format!("cannot create a temporary file in {}", dir.display()),
+                &e,
+            )
+        })?;
+    temp.path = Some(temp_path.clone());
+    temp._active = Some(ActiveTemp::register(&temp_name));
+    {
+        let (dir, age) = (dir.clone(), ctl.stale_age);
+        let _ = tokio::task::spawn_blocking(move || clean_stale_local(&dir, age)).await;
+    }
+
+    // The bytes.
+    pump_download(sftp, &handle, file, size, &remote_abs, &dest_shown, ctl).await?;
+    handle.close(&remote_abs).await?;
+
+    // Publish.
+    let replaced = publish_local(&temp_path, &dest, req.mode).await?;
+    temp.disarm();
+    Ok((remote_abs, size, replaced))
+}
+
+/// Streams `size` bytes of the open remote `handle` into `file` (written, then flushed,
+/// on a blocking thread), with `ctl.window` reads in flight.
+async fn pump_download(
+    sftp: &SftpChannel,
+    handle: &RemoteHandle,
+    file: File,
+    size: u64,
+    remote_abs: &str,
+    dest_shown: &str,
+    ctl: &TransferControl,
+) -> HostResult<()> {
+    let window = ctl.window.max(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(window);
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
+        while let Some((offset, data)) = rx.blocking_recv() {
+            file.write_all_at(&data, offset)?;
+        }
+        file.sync_all()
+    });
+    let writer_failed =
+        |e: io::Error| HostError::from_io(&format!("cannot write the local file {dest_shown}"), &e);
+
+    let raw = sftp.raw();
+    let handle = handle.get();
+    let chunk = u64::from(sftp.read_len);
+    let mut progress = Progress::new(ctl.progress.clone(), size);
+    let mut inflight = FuturesUnordered::new();
+    let read =
+        |offset: u64, len: u32| async move { (offset, len, raw.read(handle, offset, len).await) };
+    let mut next = 0u64;
+    let mut done = 0u64;
+    loop {
+        while inflight.len() < window && next < size {
+            let len = chunk.min(size - next) as u32;
+            inflight.push(read(next, len));
+            next += u64::from(len);
+        }
+        let Some((offset, len, result)) = inflight.next().await else {
+            break;
+        };
+        let data = match result {
+            Ok(d) if !d.data.is_empty() => d.data,
+            Ok(_) => return Err(shrank(remote_abs)),
+            Err(e) if status_code(&e) == Some(StatusCode::Eof) => return Err(shrank(remote_abs)),
+            Err(e) => return Err(sftp.fail("cannot read", remote_abs, e)),
+        };
+        let got = data.len() as u64;
+        if got > u64::from(len) {
+            return Err(HostError::Other(format!(
+                "the server returned more data than asked for reading {remote_abs}"
+            )));
+        }
+        if got < u64::from(len) {
+            // A short read: ask for the rest.
+            inflight.push(read(offset + got, len - got as u32));
+        }
+        if tx.send((offset, data)).await.is_err() {
+            drop(tx);
+            return Err(match writer.await {
+                Ok(Err(e)) => writer_failed(e),
+                _ => HostError::Other(format!("the local writer of {dest_shown} stopped")),
+            });
+        }
+        done += got;
+        progress.update(done);
+    }
+    drop(tx);
+    match writer.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(writer_failed(e)),
+        Err(e) => Err(HostError::Other(format!(
+            "the local writer of {dest_shown} failed: {e}"
+        ))),
+    }
+}
+
+fn shrank(remote_abs: &str) -> HostError {
+    HostError::Other(format!(
+        "the remote file {remote_abs} got shorter while it was downloaded; nothing was replaced, try again"
+    ))
+}
+
+/// Puts the finished local temporary file in place. Returns whether a file was replaced.
+async fn publish_local(temp_path: &Path, dest: &Path, mode: WriteMode) -> HostResult<bool> {
+    let (temp_path, dest) = (temp_path.to_path_buf(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let shown = dest.display().to_string();
+        let replaced = match mode {
+            WriteMode::CreateNew => {
+                rename_noreplace(&temp_path, &dest).map_err(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
+                        HostError::AlreadyExists(format!(
+                            "the local file {shown} appeared while downloading; it was not replaced and the download \
+                             was discarded (overwrite it, or choose another name)"
+                        ))
+                    } else {
+                        HostError::from_io(&format!("cannot put the downloaded file in place at {shown}"), &e)
+                    }
+                })?;
+                false
+            }
+            WriteMode::Overwrite => {
+                let existed = std::fs::symlink_metadata(&dest).is_ok();
+                std::fs::rename(&temp_path, &dest)
+                    .map_err(|e| HostError::from_io(&format!("cannot put the downloaded file in place at {shown}"), &e))?;
+                existed
+            }
+        };
+        if let Some(dir) = dest.parent() {
+            // Make the rename itself durable; best effort.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(replaced)
+    })
+    .await
+    .map_err(|e| HostError::Other(format!("publishing the download failed: {e}")))?
+}
+
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`), atomically.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated paths; AT_FDCWD is always valid.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+        ) {
+            return Err(err);
+        }
+    }
+    // Without renameat2 support: a hard link fails atomically when `to` exists.
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) => {
+            // No hard links on this file system either: check, then rename (racy).
+            tracing::debug!("neither renameat2 nor link work here ({e}); using check-then-rename");
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            std::fs::rename(from, to)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_margin_is_small_but_present() {
+        assert_eq!(needed_space(0), 64 * 1024);
+        assert_eq!(needed_space(1 << 30), (1 << 30) + (1 << 20) + 64 * 1024);
+        assert_eq!(needed_space(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn rename_noreplace_refuses_an_existing_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "new").unwrap();
+        std::fs::write(&b, "old").unwrap();
+        let e = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "old");
+        assert!(a.exists());
+        let c = dir.path().join("c");
+        rename_noreplace(&a, &c).unwrap();
+        assert!(!a.exists());
+        assert_eq!(std::fs::read_to_string(&c).unwrap(), "new");
+    }
+
+    #[test]
+    fn stale_local_temps_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".f.mcpssh-aaaaaaaaaaaa.part");
+        let active = dir.path().join(".f.mcpssh-bbbbbbbbbbbb.part");
+        let other = dir.path().join("f.txt");
+        for p in [&stale, &active, &other] {
+            std::fs::write(p, "x").unwrap();
+        }
+        let guard = ActiveTemp::register(".f.mcpssh-bbbbbbbbbbbb.part");
+        std::thread::sleep(Duration::from_millis(1100));
+        clean_stale_local(dir.path(), Duration::from_secs(1));
+        assert!(!stale.exists());
+        assert!(active.exists());
+        assert!(other.exists());
+        drop(guard);
+        // Young files are kept.
+        std::fs::write(&stale, "x").unwrap();
+        clean_stale_local(dir.path(), Duration::from_secs(60));
+        assert!(stale.exists());
+    }
+
+    #[tokio::test]
+    async fn progress_is_rate_limited_but_reports_the_end() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let mut p = Progress::new(
+            Some(Arc::new(move |d, t| s.lock().unwrap().push((d, t)))),
+            100,
+        );
+        for d in 1..=100 {
+            p.update(d);
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.first(), Some(&(0, 100)));
+        assert_eq!(seen.last(), Some(&(100, 100)));
+        assert!(seen.len() <= 3, "{seen:?}");
+    }
+}
