@@ -27,20 +27,35 @@ impl App {
         settings.validate().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let pool = Arc::new(SessionPool::new(settings.clone()));
-        let services = Arc::new(HostServices { settings: settings.clone(), pool: pool.clone() });
+        let services = Arc::new(HostServices {
+            settings: settings.clone(),
+            pool: pool.clone(),
+        });
         let runtime = Arc::new(Runtime::new(services)?);
-        let registry = Arc::new(Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?);
-        Ok(App { settings, pool, runtime, registry })
+        let registry =
+            Arc::new(Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?);
+        Ok(App {
+            settings,
+            pool,
+            runtime,
+            registry,
+        })
     }
 
     /// Serves MCP on stdin/stdout until the client goes away or a signal arrives, then
     /// cancels in-flight calls and closes every SSH session.
     pub async fn serve_stdio(self) -> Result<()> {
         let shutdown = CancellationToken::new();
-        let server = McpSsh::new(self.runtime.clone(), self.registry.clone(), self.settings.clone(), shutdown.clone());
+        let server = McpSsh::new(
+            self.runtime.clone(),
+            self.registry.clone(),
+            self.settings.clone(),
+            shutdown.clone(),
+        );
         let running = server.serve(rmcp::transport::stdio_pipes()).await?;
         let stop = running.cancellation_token();
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let waiting = running.waiting();
         tokio::pin!(waiting);
         tokio::select! {
@@ -58,9 +73,25 @@ impl App {
     /// Runs one tool without an MCP client.
     pub async fn call(&self, public_name: &str, arguments: &str) -> Result<CallOutcome> {
         let entry = self.registry.get(public_name).ok_or_else(|| {
-            let names: Vec<_> = self.registry.tools().iter().map(|t| t.public_name.as_str()).collect();
-            anyhow::anyhow!("unknown tool {public_name}; available: {}", names.join(", "))
+            let names: Vec<_> = self
+                .registry
+                .tools()
+                .iter()
+                .map(|t| t.public_name.as_str())
+                .collect();
+            anyhow::anyhow!(
+                "unknown tool {public_name}; available: {}",
+                names.join(", ")
+            )
         })?;
-        Ok(self.runtime.call(&entry.component, &entry.name, arguments, CallContext::detached()).await)
+        Ok(self
+            .runtime
+            .call(
+                &entry.component,
+                &entry.name,
+                arguments,
+                CallContext::detached(),
+            )
+            .await)
     }
 }

@@ -60,7 +60,12 @@ pub struct Settings {
 
     /// Host key policy: `yes` (only known hosts), `accept-new` (record new hosts, refuse
     /// changed keys) or `no` (accept anything, with a warning).
-    #[arg(long, env = "MCP_SSH_STRICT_HOST_KEY_CHECKING", value_enum, default_value = "accept-new")]
+    #[arg(
+        long,
+        env = "MCP_SSH_STRICT_HOST_KEY_CHECKING",
+        value_enum,
+        default_value = "accept-new"
+    )]
     pub strict_host_key_checking: HostKeyPolicy,
 
     /// Default timeout of `ssh_execute`, in seconds.

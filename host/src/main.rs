@@ -82,13 +82,19 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Tools { action: ToolsAction::List } => {
+        Command::Tools {
+            action: ToolsAction::List,
+        } => {
             for entry in app.registry.tools() {
                 println!(
                     "{}\t{}\timports: {}",
                     entry.public_name,
                     entry.source,
-                    if entry.component.capabilities.is_empty() { "nothing".into() } else { entry.component.capabilities.join(", ") }
+                    if entry.component.capabilities.is_empty() {
+                        "nothing".into()
+                    } else {
+                        entry.component.capabilities.join(", ")
+                    }
                 );
             }
             ExitCode::SUCCESS

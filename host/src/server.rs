@@ -29,9 +29,20 @@ pub struct McpSsh {
 }
 
 impl McpSsh {
-    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, settings: Arc<Settings>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        registry: Arc<Registry>,
+        settings: Arc<Settings>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let tools = Arc::new(registry.tools().iter().map(mcp_tool).collect());
-        McpSsh { runtime, registry, settings, tools, shutdown }
+        McpSsh {
+            runtime,
+            registry,
+            settings,
+            tools,
+            shutdown,
+        }
     }
 }
 
@@ -44,8 +55,12 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
         .idempotent(spec.idempotent)
         .open_world(spec.open_world);
     annotations.title = spec.title.clone();
-    let mut tool = Tool::new(entry.public_name.clone(), spec.description.clone(), Arc::new(spec.input_schema.clone()))
-        .with_annotations(annotations);
+    let mut tool = Tool::new(
+        entry.public_name.clone(),
+        spec.description.clone(),
+        Arc::new(spec.input_schema.clone()),
+    )
+    .with_annotations(annotations);
     if let Some(title) = &spec.title {
         tool = tool.with_title(title.clone());
     }
@@ -67,19 +82,21 @@ fn progress_sink(context: &RequestContext<RoleServer>) -> Option<ProgressSink> {
         }
     });
     let last = std::sync::Mutex::new(None::<std::time::Instant>);
-    Some(Arc::new(move |done: f64, total: Option<f64>, message: Option<String>| {
-        let now = std::time::Instant::now();
-        let mut last = last.lock().unwrap();
-        let complete = total.is_some_and(|t| done >= t);
-        if !complete && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
-            return;
-        }
-        *last = Some(now);
-        let mut param = ProgressNotificationParam::new(token.clone(), done);
-        param.total = total;
-        param.message = message;
-        let _ = tx.send(param);
-    }))
+    Some(Arc::new(
+        move |done: f64, total: Option<f64>, message: Option<String>| {
+            let now = std::time::Instant::now();
+            let mut last = last.lock().unwrap();
+            let complete = total.is_some_and(|t| done >= t);
+            if !complete && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+                return;
+            }
+            *last = Some(now);
+            let mut param = ProgressNotificationParam::new(token.clone(), done);
+            param.total = total;
+            param.message = message;
+            let _ = tx.send(param);
+        },
+    ))
 }
 
 /// The structured error of a call the runtime failed.
@@ -89,7 +106,8 @@ fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
 
 impl ServerHandler for McpSsh {
     fn get_info(&self) -> ServerConfig {
-        let mut server_info = Implementation::new(self.settings.server_name.clone(), env!("CARGO_PKG_VERSION"));
+        let mut server_info =
+            Implementation::new(self.settings.server_name.clone(), env!("CARGO_PKG_VERSION"));
         server_info.title = Some(self.settings.server_name.clone());
         server_info.description = Some("SSH command execution and SFTP file transfer; every tool a sandboxed WebAssembly component".into());
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -107,7 +125,10 @@ impl ServerHandler for McpSsh {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult { tools: (*self.tools).clone(), ..Default::default() })
+        Ok(ListToolsResult {
+            tools: (*self.tools).clone(),
+            ..Default::default()
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -121,11 +142,15 @@ impl ServerHandler for McpSsh {
     ) -> Result<CallToolResponse, McpError> {
         let Some(entry) = self.registry.get(&request.name) else {
             return Err(McpError::invalid_params(
-                format!("unknown tool: {}; tools/list shows the available tools", request.name),
+                format!(
+                    "unknown tool: {}; tools/list shows the available tools",
+                    request.name
+                ),
                 None,
             ));
         };
-        let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
+        let arguments =
+            serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
         // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
         let cancel = self.shutdown.child_token();
         let watcher = {
@@ -137,15 +162,23 @@ impl ServerHandler for McpSsh {
                 }
             })
         };
-        let call = CallContext { cancel: cancel.clone(), progress: progress_sink(&context) };
+        let call = CallContext {
+            cancel: cancel.clone(),
+            progress: progress_sink(&context),
+        };
         let started = std::time::Instant::now();
-        let outcome = self.runtime.call(&entry.component, &entry.name, &arguments, call).await;
+        let outcome = self
+            .runtime
+            .call(&entry.component, &entry.name, &arguments, call)
+            .await;
         cancel.cancel();
         let _ = watcher.await;
         let result = match outcome {
             CallOutcome::Success(value) => CallToolResult::structured(value),
             CallOutcome::ToolError(value) => CallToolResult::structured_error(value),
-            CallOutcome::Failed { kind, message } => CallToolResult::structured_error(runtime_failure(kind, &message)),
+            CallOutcome::Failed { kind, message } => {
+                CallToolResult::structured_error(runtime_failure(kind, &message))
+            }
         };
         tracing::info!(
             tool = %entry.public_name,

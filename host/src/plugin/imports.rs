@@ -47,7 +47,10 @@ fn wit_session(info: SessionInfo) -> session::SessionInfo {
 }
 
 impl session::Host for CallState {
-    async fn connect(&mut self, target: session::Target) -> Result<session::ConnectOutcome, WitError> {
+    async fn connect(
+        &mut self,
+        target: session::Target,
+    ) -> Result<session::ConnectOutcome, WitError> {
         let since = Instant::now();
         let pool = self.services.pool.clone();
         let request = TargetRequest {
@@ -69,14 +72,17 @@ impl session::Host for CallState {
         })
     }
 
-    async fn disconnect(&mut self, name: Option<String>) -> Result<Option<session::SessionInfo>, WitError> {
+    async fn disconnect(
+        &mut self,
+        name: Option<String>,
+    ) -> Result<Option<session::SessionInfo>, WitError> {
         let since = Instant::now();
         let result = self.services.pool.disconnect(name.as_deref()).await;
         self.count_host_time(since);
         Ok(result?.map(wit_session))
     }
 
-    async fn list(&mut self) -> Vec<session::SessionInfo> {
+    async fn open_sessions(&mut self) -> Vec<session::SessionInfo> {
         let since = Instant::now();
         let list = self.services.pool.list().await;
         self.count_host_time(since);
@@ -85,7 +91,12 @@ impl session::Host for CallState {
 }
 
 fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
-    exec::CapturedStream { head: s.head, tail: s.tail, cut_bytes: s.cut_bytes, total_bytes: s.total_bytes }
+    exec::CapturedStream {
+        head: s.head,
+        tail: s.tail,
+        cut_bytes: s.cut_bytes,
+        total_bytes: s.total_bytes,
+    }
 }
 
 impl exec::Host for CallState {
@@ -102,7 +113,10 @@ impl exec::Host for CallState {
             env: request.env,
             working_directory: request.working_directory,
             timeout,
-            output_limit: request.output_limit.unwrap_or(settings.max_output_bytes).max(1024),
+            output_limit: request
+                .output_limit
+                .unwrap_or(settings.max_output_bytes)
+                .max(1024),
             pty: request.pty,
         };
         let progress = self.call.progress.clone().map(|sink| {
@@ -152,7 +166,12 @@ impl host_log::Host for CallState {
         Ok(())
     }
 
-    fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) -> wasmtime::Result<()> {
+    fn progress(
+        &mut self,
+        done: u64,
+        total: Option<u64>,
+        message: Option<String>,
+    ) -> wasmtime::Result<()> {
         if let Some(sink) = &self.call.progress {
             sink(done as f64, total.map(|t| t as f64), message);
         }

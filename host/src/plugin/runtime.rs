@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
+use super::bindings::exports::mcpssh::plugin::tool;
 use super::bindings::mcpssh::plugin as wit;
 use super::bindings::{ToolComponent, ToolComponentPre};
 use super::state::{CallContext, CallState, HostServices};
@@ -97,8 +98,15 @@ impl Runtime {
     /// Compiles (or loads from the cache) a component and checks that every
     /// `mcpssh:plugin` interface it imports is one the host provides and that `allowed`
     /// accepts; refuses it otherwise, naming what is missing.
-    pub fn prepare(&self, label: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) -> Result<CompiledComponent> {
-        let component = self.compile(bytes).with_context(|| format!("{label}: not a valid component"))?;
+    pub fn prepare(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> Result<CompiledComponent> {
+        let component = self
+            .compile(bytes)
+            .with_context(|| format!("{label}: not a valid component"))?;
         let mut capabilities = Vec::new();
         let mut refused = Vec::new();
         for (name, _) in component.component_type().imports(&self.engine) {
@@ -124,14 +132,19 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
             .with_context(|| format!("{label}: imports something the host does not provide"))?;
-        let pre = ToolComponentPre::new(pre).with_context(|| format!("{label}: does not export the mcpssh:plugin/tool interface"))?;
+        let pre = ToolComponentPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("{label}: does not export the mcpssh:plugin/tool interface")
+            })?;
         Ok(CompiledComponent { pre, capabilities })
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component> {
         let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes);
+            return Ok(Component::new(&self.engine, bytes)?);
         };
         let path = dir.join(format!("{}.cwasm", self.cache_key(bytes)));
         if path.exists() {
@@ -140,7 +153,9 @@ impl Runtime {
             // component's bytes), in a directory owned by the user running mcpssh.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached code: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cached code: {e:#}")
+                }
             }
         }
         let component = Component::new(&self.engine, bytes)?;
@@ -152,7 +167,9 @@ impl Runtime {
 
     fn cache_key(&self, bytes: &[u8]) -> String {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let mut sha = Sha256::new();
         sha.update(env!("CARGO_PKG_VERSION").as_bytes());
         sha.update(engine_hash.finish().to_le_bytes());
@@ -162,17 +179,20 @@ impl Runtime {
 
     /// A fresh store for one call, with memory and CPU limits.
     fn new_store(&self, call: CallContext, tool: &str) -> Store<CallState> {
-        let mut store = Store::new(&self.engine, CallState::new(self.services.clone(), call, tool));
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(self.services.clone(), call, tool),
+        );
         store.limiter(|s| &mut s.limits);
         let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |ctx| {
             let state = ctx.data();
             if state.call.cancel.is_cancelled() {
-                return Err(anyhow!(StopReason::Cancelled));
+                return Err(wasmtime::Error::new(StopReason::Cancelled));
             }
             if state.guest_time() > cpu_limit {
-                return Err(anyhow!(StopReason::CpuLimit(cpu_limit)));
+                return Err(wasmtime::Error::new(StopReason::CpuLimit(cpu_limit)));
             }
             Ok(UpdateDeadline::Yield(1))
         });
@@ -180,28 +200,43 @@ impl Runtime {
     }
 
     /// Asks a component for its tool descriptors.
-    pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<wit::tool::Descriptor>> {
+    pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<tool::Descriptor>> {
         let mut store = self.new_store(CallContext::detached(), "describe");
         let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
-        let descriptors = instance.mcpssh_plugin_tool().call_describe(&mut store).await?;
+        let descriptors = instance
+            .mcpssh_plugin_tool()
+            .call_describe(&mut store)
+            .await?;
         store.data().flush_guest_output();
         Ok(descriptors)
     }
 
     /// Runs tool `name` of `component` with `arguments` (a JSON object, as text) in a
     /// fresh instance that is thrown away afterwards.
-    pub async fn call(&self, component: &CompiledComponent, name: &str, arguments: &str, call: CallContext) -> CallOutcome {
+    pub async fn call(
+        &self,
+        component: &CompiledComponent,
+        name: &str,
+        arguments: &str,
+        call: CallContext,
+    ) -> CallOutcome {
         let mut store = self.new_store(call, name);
         let result = async {
             let instance = component.pre.instantiate_async(&mut store).await?;
-            instance.mcpssh_plugin_tool().call_call(&mut store, name, arguments).await
+            instance
+                .mcpssh_plugin_tool()
+                .call_call(&mut store, name, arguments)
+                .await
         }
         .await;
         store.data().flush_guest_output();
         match result {
             Ok(Ok(text)) => match parse_object(&text) {
                 Ok(value) => CallOutcome::Success(value),
-                Err(e) => CallOutcome::Failed { kind: "internal", message: format!("tool {name} returned a malformed result: {e}") },
+                Err(e) => CallOutcome::Failed {
+                    kind: "internal",
+                    message: format!("tool {name} returned a malformed result: {e}"),
+                },
             },
             Ok(Err(text)) => match parse_object(&text) {
                 Ok(value) => CallOutcome::ToolError(value),
@@ -243,19 +278,24 @@ impl std::fmt::Display for StopReason {
 impl std::error::Error for StopReason {}
 
 /// Turns a runtime error into a failed outcome with a clear kind.
-fn failure(name: &str, e: &anyhow::Error) -> CallOutcome {
+fn failure(name: &str, e: &wasmtime::Error) -> CallOutcome {
     if let Some(reason) = e.downcast_ref::<StopReason>() {
         let kind = match reason {
             StopReason::Cancelled => "cancelled",
             StopReason::CpuLimit(_) => "limit-exceeded",
         };
-        return CallOutcome::Failed { kind, message: reason.to_string() };
+        return CallOutcome::Failed {
+            kind,
+            message: reason.to_string(),
+        };
     }
     let detail = format!("{e:#}");
     tracing::warn!(tool = name, "guest failed: {detail}");
     CallOutcome::Failed {
         kind: "guest-trap",
-        message: format!("the tool {name} crashed (a WebAssembly trap): {detail}. The server is unaffected; the call was discarded."),
+        message: format!(
+            "the tool {name} crashed (a WebAssembly trap): {detail}. The server is unaffected; the call was discarded."
+        ),
     }
 }
 
@@ -270,7 +310,11 @@ fn parse_object(text: &str) -> Result<serde_json::Value> {
 /// Writes `bytes` to `path` through a temporary file and a rename.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -93,7 +93,6 @@ impl Connection {
             keepalive_max: 3,
             nodelay: true,
             window_size: 16 * 1024 * 1024,
-            maximum_packet_size: 256 * 1024,
             ..Default::default()
         });
         let address = (target.host.as_str(), target.port);
@@ -223,7 +222,8 @@ impl client::Handler for ClientHandler {
                 PublicKey::new(cert.public_key().clone(), "")
             }
         };
-        let verdict = known_hosts::verify(self.policy, &self.known_hosts, &self.host, self.port, &key);
+        let verdict =
+            known_hosts::verify(self.policy, &self.known_hosts, &self.host, self.port, &key);
         let mut facts = self.facts.lock().unwrap();
         facts.server_key = Some(key);
         match verdict {
@@ -241,19 +241,24 @@ impl client::Handler for ClientHandler {
     async fn kex_done(
         &mut self,
         _shared_secret: Option<&[u8]>,
-        _names: &russh::negotiation::Names,
+        _names: &russh::Names,
         session: &mut client::Session,
     ) -> Result<(), Self::Error> {
         let mut facts = self.facts.lock().unwrap();
         if facts.server_version.is_empty() {
-            facts.server_version = String::from_utf8_lossy(session.remote_sshid()).trim().to_string();
+            facts.server_version = String::from_utf8_lossy(session.remote_sshid())
+                .trim()
+                .to_string();
         }
         Ok(())
     }
 }
 
 /// Private keys to try, loaded from the configured file or the default ones.
-fn load_keys(target: &Target, passphrase: Option<&Secret>) -> HostResult<Vec<(PathBuf, russh::keys::PrivateKey)>> {
+fn load_keys(
+    target: &Target,
+    passphrase: Option<&Secret>,
+) -> HostResult<Vec<(PathBuf, russh::keys::PrivateKey)>> {
     let candidates: Vec<PathBuf> = match &target.key_file {
         Some(path) => vec![path.clone()],
         None => ["id_ed25519", "id_ecdsa", "id_rsa"]
@@ -304,7 +309,12 @@ async fn authenticate(
         let result = handle
             .authenticate_publickey(target.username.clone(), signer)
             .await
-            .map_err(|e| HostError::Connection(format!("authentication failed: {}", describe_russh_error(&e))))?;
+            .map_err(|e| {
+                HostError::Connection(format!(
+                    "authentication failed: {}",
+                    describe_russh_error(&e)
+                ))
+            })?;
         if result.success() {
             return Ok(());
         }

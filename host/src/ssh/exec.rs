@@ -177,7 +177,9 @@ impl PidMarker {
         };
         pending.extend_from_slice(data);
         let Some(nl) = pending.iter().position(|&b| b == b'\n') else {
-            if pending.len() > 64 || !PID_MARKER.starts_with(&pending[..pending.len().min(PID_MARKER.len())]) {
+            if pending.len() > 64
+                || !PID_MARKER.starts_with(&pending[..pending.len().min(PID_MARKER.len())])
+            {
                 return (self.pending.take().unwrap(), None);
             }
             return (Vec::new(), None);
@@ -226,7 +228,10 @@ pub async fn run(
     }
     channel.exec(true, wrap_command(&req)).await.map_err(lost)?;
     let (mut reader, writer) = channel.split();
-    let mut guard = KillOnDrop { conn: Some(conn.clone()), pgid: None };
+    let mut guard = KillOnDrop {
+        conn: Some(conn.clone()),
+        pgid: None,
+    };
 
     let stdin = req.stdin.clone().unwrap_or_default();
     let stdin_task = async {
@@ -240,7 +245,9 @@ pub async fn run(
 
     let mut stdout = Capture::new(req.output_limit);
     let mut stderr = Capture::new(req.output_limit);
-    let mut marker = PidMarker { pending: Some(Vec::new()) };
+    let mut marker = PidMarker {
+        pending: Some(Vec::new()),
+    };
     let mut out = ExecOutput::default();
     let mut latest_line: Option<String> = None;
     let deadline = tokio::time::Instant::now() + req.timeout;
@@ -280,15 +287,22 @@ pub async fn run(
             tracing::info!(session = %conn.info.name, ?reason, "stopping remote command");
             let _ = writer.signal(russh::Sig::TERM).await;
             if let Some(pgid) = guard.pgid.take() {
-                kill_process_group(&conn, pgid).await;
+                // TERM now, KILL a second later if needed; the KILL pass runs on while
+                // this call returns as soon as the command's channel closes.
+                let conn = conn.clone();
+                tokio::spawn(async move { kill_process_group(&conn, pgid).await });
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Some(msg) = reader.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => stdout.push(&marker.feed(&data).0),
                         ChannelMsg::ExtendedData { data, ext: 1 } => stderr.push(&data),
-                        ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status as i32),
-                        ChannelMsg::ExitSignal { signal_name, .. } => out.exit_signal = Some(signal_label(&signal_name)),
+                        ChannelMsg::ExitStatus { exit_status } => {
+                            out.exit_code = Some(exit_status as i32)
+                        }
+                        ChannelMsg::ExitSignal { signal_name, .. } => {
+                            out.exit_signal = Some(signal_label(&signal_name))
+                        }
                         ChannelMsg::Close => break,
                         _ => {}
                     }
@@ -386,7 +400,9 @@ mod tests {
 
     #[test]
     fn pid_marker_is_stripped_across_chunks() {
-        let mut m = PidMarker { pending: Some(Vec::new()) };
+        let mut m = PidMarker {
+            pending: Some(Vec::new()),
+        };
         assert_eq!(m.feed(b"\x1emcpssh-p"), (vec![], None));
         assert_eq!(m.feed(b"id:4242\nhello"), (b"hello".to_vec(), Some(4242)));
         assert_eq!(m.feed(b" world"), (b" world".to_vec(), None));
@@ -394,8 +410,13 @@ mod tests {
 
     #[test]
     fn output_without_marker_passes_through() {
-        let mut m = PidMarker { pending: Some(Vec::new()) };
-        assert_eq!(m.feed(b"plain output\n"), (b"plain output\n".to_vec(), None));
+        let mut m = PidMarker {
+            pending: Some(Vec::new()),
+        };
+        assert_eq!(
+            m.feed(b"plain output\n"),
+            (b"plain output\n".to_vec(), None)
+        );
     }
 
     #[test]

@@ -51,12 +51,13 @@ pub fn verify(
         );
         return Ok(Verdict::Unchecked);
     }
-    let recorded = russh::keys::known_hosts::known_host_keys_path(host, port, file).map_err(|e| {
-        HostError::HostKey(format!(
-            "cannot read known_hosts file {}: {e}",
-            file.display()
-        ))
-    })?;
+    let recorded =
+        russh::keys::known_hosts::known_host_keys_path(host, port, file).map_err(|e| {
+            HostError::HostKey(format!(
+                "cannot read known_hosts file {}: {e}",
+                file.display()
+            ))
+        })?;
     if recorded.iter().any(|(_, k)| k.key_data() == key.key_data()) {
         return Ok(Verdict::Known);
     }
@@ -83,12 +84,14 @@ pub fn verify(
             file.display(),
         ))),
         _ => {
-            russh::keys::known_hosts::learn_known_hosts_path(host, port, key, file).map_err(|e| {
-                HostError::HostKey(format!(
-                    "cannot record the host key of {pattern} in {}: {e}",
-                    file.display()
-                ))
-            })?;
+            russh::keys::known_hosts::learn_known_hosts_path(host, port, key, file).map_err(
+                |e| {
+                    HostError::HostKey(format!(
+                        "cannot record the host key of {pattern} in {}: {e}",
+                        file.display()
+                    ))
+                },
+            )?;
             tracing::info!(host = %pattern, fingerprint = %offered, file = %file.display(), "new host key recorded");
             Ok(Verdict::Recorded)
         }
@@ -113,12 +116,21 @@ mod tests {
         let file = dir.path().join("known_hosts");
         let k1 = key();
         let policy = HostKeyPolicy::AcceptNew;
-        assert_eq!(verify(policy, &file, "h", 2222, &k1).unwrap(), Verdict::Recorded);
-        assert_eq!(verify(policy, &file, "h", 2222, &k1).unwrap(), Verdict::Known);
+        assert_eq!(
+            verify(policy, &file, "h", 2222, &k1).unwrap(),
+            Verdict::Recorded
+        );
+        assert_eq!(
+            verify(policy, &file, "h", 2222, &k1).unwrap(),
+            Verdict::Known
+        );
         let k2 = key();
         let err = verify(policy, &file, "h", 2222, &k2).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&fingerprint(&k1)) && msg.contains(&fingerprint(&k2)), "{msg}");
+        assert!(
+            msg.contains(&fingerprint(&k1)) && msg.contains(&fingerprint(&k2)),
+            "{msg}"
+        );
         assert!(msg.contains(":1"), "names the line: {msg}");
     }
 
@@ -132,6 +144,9 @@ mod tests {
             Err(HostError::HostKey(_))
         ));
         assert!(!file.exists(), "strict mode must not record anything");
-        assert_eq!(verify(HostKeyPolicy::No, &file, "h", 22, &k).unwrap(), Verdict::Unchecked);
+        assert_eq!(
+            verify(HostKeyPolicy::No, &file, "h", 22, &k).unwrap(),
+            Verdict::Unchecked
+        );
     }
 }

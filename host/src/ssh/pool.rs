@@ -34,7 +34,10 @@ pub struct SessionPool {
 
 impl SessionPool {
     pub fn new(settings: Arc<Settings>) -> Self {
-        SessionPool { settings, sessions: Mutex::new(BTreeMap::new()) }
+        SessionPool {
+            settings,
+            sessions: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Resolves a request against the configuration.
@@ -65,7 +68,10 @@ impl SessionPool {
         let mut sessions = self.sessions.lock().await;
         if let Some(existing) = sessions.get(&name) {
             if existing.target == target && !existing.is_closed() {
-                return Ok(Connected { connection: existing.clone(), reused: true });
+                return Ok(Connected {
+                    connection: existing.clone(),
+                    reused: true,
+                });
             }
             if let Some(old) = sessions.remove(&name) {
                 old.close().await;
@@ -73,7 +79,10 @@ impl SessionPool {
         }
         let connection = Arc::new(Connection::open(target, &self.settings).await?);
         sessions.insert(name, connection.clone());
-        Ok(Connected { connection, reused: false })
+        Ok(Connected {
+            connection,
+            reused: false,
+        })
     }
 
     /// The session a call should use: the named one, or the default (the only open
@@ -91,7 +100,10 @@ impl SessionPool {
                 })?),
                 None if sessions.len() == 1 => sessions.values().next().cloned(),
                 None if sessions.len() > 1 => {
-                    let configured = self.resolve(&TargetRequest::default()).ok().map(|t| t.session_name());
+                    let configured = self
+                        .resolve(&TargetRequest::default())
+                        .ok()
+                        .map(|t| t.session_name());
                     match configured.and_then(|c| sessions.get(&c).cloned()) {
                         Some(c) => Some(c),
                         None => {
@@ -113,7 +125,11 @@ impl SessionPool {
                     host: Some(conn.target.host.clone()),
                     port: Some(conn.target.port),
                     username: Some(conn.target.username.clone()),
-                    key_filename: conn.target.key_file.as_ref().map(|p| p.display().to_string()),
+                    key_filename: conn
+                        .target
+                        .key_file
+                        .as_ref()
+                        .map(|p| p.display().to_string()),
                 };
                 Ok(self.connect(&req).await?.connection)
             }
@@ -155,12 +171,19 @@ impl SessionPool {
 
     /// The open sessions.
     pub async fn list(&self) -> Vec<SessionInfo> {
-        self.sessions.lock().await.values().map(|c| c.info.clone()).collect()
+        self.sessions
+            .lock()
+            .await
+            .values()
+            .map(|c| c.info.clone())
+            .collect()
     }
 
     /// Closes every session (at shutdown).
     pub async fn close_all(&self) {
-        let all: Vec<_> = std::mem::take(&mut *self.sessions.lock().await).into_values().collect();
+        let all: Vec<_> = std::mem::take(&mut *self.sessions.lock().await)
+            .into_values()
+            .collect();
         for conn in all {
             conn.close().await;
         }
