@@ -13,9 +13,18 @@ fn main() {
     let root = manifest_dir.parent().expect("host/ lives in the workspace");
     let guests = root.join("guest-tools");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed={}", guests.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", guests.join("Cargo.lock").display());
-    for entry in std::fs::read_dir(&guests).expect("guest-tools/ exists").flatten() {
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests.join("Cargo.lock").display()
+    );
+    for entry in std::fs::read_dir(&guests)
+        .expect("guest-tools/ exists")
+        .flatten()
+    {
         if entry.path().is_dir() && entry.file_name() != "target" {
             println!("cargo:rerun-if-changed={}", entry.path().display());
         }
@@ -29,11 +38,18 @@ fn main() {
         .join("wasm-guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--workspace"])
-        .arg("--manifest-path")
-        .arg(guests.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+        "--workspace",
+    ])
+    .arg("--manifest-path")
+    .arg(guests.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
     // The outer build's settings are not the guests' settings.
     for var in [
         "RUSTFLAGS",
@@ -49,20 +65,34 @@ fn main() {
         cmd.env_remove(var);
     }
     for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_PROFILE_") || key.starts_with("CARGO_CFG_") || key.starts_with("CARGO_FEATURE_") {
+        if key.starts_with("CARGO_PROFILE_")
+            || key.starts_with("CARGO_CFG_")
+            || key.starts_with("CARGO_FEATURE_")
+        {
             cmd.env_remove(key);
         }
     }
-    let status = cmd.status().expect("cannot run cargo to build the guest tools");
-    assert!(status.success(), "building the guest tools (guest-tools/) for wasm32-wasip2 failed");
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the guest tools");
+    assert!(
+        status.success(),
+        "building the guest tools (guest-tools/) for wasm32-wasip2 failed"
+    );
 
     let built = target_dir.join("wasm32-wasip2").join("release");
-    let mut source = String::from("/// (tool component name, component bytes)\npub const COMPONENTS: &[(&str, &[u8])] = &[\n");
+    let mut source = String::from(
+        "/// (tool component name, component bytes)\npub const COMPONENTS: &[(&str, &[u8])] = &[\n",
+    );
     for name in BUILTIN_COMPONENTS {
         let file = built.join(format!("{name}.wasm"));
         let embedded = out_dir.join(format!("{name}.wasm"));
-        std::fs::copy(&file, &embedded).unwrap_or_else(|e| panic!("missing built component {}: {e}", file.display()));
-        source.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", embedded.display().to_string()));
+        std::fs::copy(&file, &embedded)
+            .unwrap_or_else(|e| panic!("missing built component {}: {e}", file.display()));
+        source.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            embedded.display().to_string()
+        ));
     }
     source.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), source).unwrap();
@@ -79,7 +109,9 @@ fn check_wasm_target() {
     if let Some(sysroot) = sysroot {
         let lib = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
         if !lib.exists() {
-            panic!("the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2` (scripts/setup does it)");
+            panic!(
+                "the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2` (scripts/setup does it)"
+            );
         }
     }
 }

@@ -50,17 +50,25 @@ pub fn check_tool_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 128 {
         bail!("tool name {name:?} must be 1 to 128 characters long");
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        bail!("tool name {name:?} contains {c:?}; only A-Z, a-z, 0-9, '_', '-' and '.' are allowed");
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        bail!(
+            "tool name {name:?} contains {c:?}; only A-Z, a-z, 0-9, '_', '-' and '.' are allowed"
+        );
     }
     Ok(())
 }
 
 fn parse_schema(tool: &str, which: &str, text: &str) -> Result<Map<String, Value>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| anyhow!("tool {tool}: its {which} schema is not JSON: {e}"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| anyhow!("tool {tool}: its {which} schema is not JSON: {e}"))?;
     match value {
         Value::Object(map) if map.get("type") == Some(&Value::String("object".into())) => Ok(map),
-        _ => bail!("tool {tool}: its {which} schema must be a JSON object schema with \"type\": \"object\""),
+        _ => bail!(
+            "tool {tool}: its {which} schema must be a JSON object schema with \"type\": \"object\""
+        ),
     }
 }
 
@@ -74,7 +82,9 @@ impl Registry {
                 .iter()
                 .map(|(label, bytes)| {
                     let runtime = &runtime;
-                    scope.spawn(move || runtime.prepare(&format!("builtin:{label}"), bytes, &implemented))
+                    scope.spawn(move || {
+                        runtime.prepare(&format!("builtin:{label}"), bytes, &implemented)
+                    })
                 })
                 .collect();
             handles
@@ -82,9 +92,13 @@ impl Registry {
                 .map(|h| h.join().map_err(|_| anyhow!("a compile thread panicked"))?)
                 .collect::<Result<Vec<_>>>()
         })?;
-        let mut registry = Registry { entries: Vec::new() };
+        let mut registry = Registry {
+            entries: Vec::new(),
+        };
         for ((label, _), component) in builtin::COMPONENTS.iter().zip(compiled) {
-            registry.add_component(&runtime, prefix, format!("builtin:{label}"), component).await?;
+            registry
+                .add_component(&runtime, prefix, format!("builtin:{label}"), component)
+                .await?;
         }
         Ok(registry)
     }
@@ -102,18 +116,30 @@ impl Registry {
         if descriptors.is_empty() {
             bail!("{source} describes no tool");
         }
-        let taken: BTreeSet<&str> = self.entries.iter().map(|e| e.public_name.as_str()).collect();
+        let taken: BTreeSet<&str> = self
+            .entries
+            .iter()
+            .map(|e| e.public_name.as_str())
+            .collect();
         let mut new_entries = Vec::new();
         for d in descriptors {
             check_tool_name(&d.name)?;
             let public_name = format!("{prefix}{}", d.name);
             check_tool_name(&public_name)?;
-            if taken.contains(public_name.as_str()) || new_entries.iter().any(|e: &ToolEntry| e.public_name == public_name) {
+            if taken.contains(public_name.as_str())
+                || new_entries
+                    .iter()
+                    .any(|e: &ToolEntry| e.public_name == public_name)
+            {
                 bail!("{source}: the tool name {public_name} is already taken");
             }
             let spec = ToolSpec {
                 input_schema: parse_schema(&d.name, "input", &d.input_schema)?,
-                output_schema: d.output_schema.as_deref().map(|s| parse_schema(&d.name, "output", s)).transpose()?,
+                output_schema: d
+                    .output_schema
+                    .as_deref()
+                    .map(|s| parse_schema(&d.name, "output", s))
+                    .transpose()?,
                 title: d.title,
                 description: d.description,
                 read_only: d.read_only,
@@ -121,7 +147,13 @@ impl Registry {
                 idempotent: d.idempotent,
                 open_world: d.open_world,
             };
-            new_entries.push(ToolEntry { public_name, name: d.name, spec, component: component.clone(), source: source.clone() });
+            new_entries.push(ToolEntry {
+                public_name,
+                name: d.name,
+                spec,
+                component: component.clone(),
+                source: source.clone(),
+            });
         }
         self.entries.extend(new_entries);
         Ok(())

@@ -36,7 +36,10 @@ pub struct CallContext {
 impl CallContext {
     /// A context for calls nobody can cancel and that report no progress.
     pub fn detached() -> Self {
-        CallContext { cancel: CancellationToken::new(), progress: None }
+        CallContext {
+            cancel: CancellationToken::new(),
+            progress: None,
+        }
     }
 }
 
@@ -70,7 +73,8 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let memory = usize::try_from(services.settings.tool_memory_mb * 1024 * 1024).unwrap_or(usize::MAX);
+        let memory =
+            usize::try_from(services.settings.tool_memory_mb * 1024 * 1024).unwrap_or(usize::MAX);
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory)
             .instances(16)
@@ -111,6 +115,9 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
