@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{assert_invalid_argument, assert_invalid_params, Harness};
+use crate::common::{Harness, assert_invalid_argument, assert_invalid_params};
 
 #[tokio::test]
 async fn an_unknown_tool_is_a_json_rpc_error() {

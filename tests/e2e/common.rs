@@ -7,10 +7,11 @@ use std::{
 };
 
 use mcpssh_testbed::{
-    rmcp::{model::CallToolResult, model::Tool, ServiceError},
-    schema, CallToolResultExt, McpServer, Sshd,
+    CallToolResultExt, McpServer, Sshd,
+    rmcp::{ServiceError, model::CallToolResult, model::Tool},
+    schema,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The binary under test.
 pub fn bin() -> &'static str {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcpssh_testbed::{generate_key, Sshd};
+use mcpssh_testbed::{Sshd, generate_key};
 use serde_json::json;
 
 use crate::common::Harness;

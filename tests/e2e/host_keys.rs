@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use mcpssh_testbed::{fingerprint_of, generate_key, Sshd};
+use mcpssh_testbed::{Sshd, fingerprint_of, generate_key};
 use serde_json::json;
 
 use crate::common::Harness;

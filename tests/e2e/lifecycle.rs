@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use mcpssh_testbed::CallToolResultExt;
 use serde_json::json;
 
-use crate::common::{wait_gone, Harness};
+use crate::common::{Harness, wait_gone};
 
 #[tokio::test]
 async fn disconnect_reports_whether_a_session_was_open() {

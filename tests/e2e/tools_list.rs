@@ -1,9 +1,9 @@
 //! `initialize` and `tools/list`: names, prefix, schemas, annotations.
 
 use mcpssh_testbed::{McpServer, Sshd};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::common::{assert_invalid_params, bin, Harness};
+use crate::common::{Harness, assert_invalid_params, bin};
 
 const BUILT_IN: [&str; 3] = ["ssh_connect", "ssh_execute", "ssh_disconnect"];
 

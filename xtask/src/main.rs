@@ -10,12 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use mcpssh_testbed::{
-    rmcp::model::{CallToolResult, Tool},
     CallToolResultExt, McpServer, Sshd,
+    rmcp::model::{CallToolResult, Tool},
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 const USAGE: &str = "usage: cargo xtask <command>
 

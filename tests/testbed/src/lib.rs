@@ -24,13 +24,13 @@ pub mod sshd;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
-pub use mcp::{CallToolResultExt, McpServer, PendingCall, DEFAULT_CALL_TIMEOUT};
+pub use mcp::{CallToolResultExt, DEFAULT_CALL_TIMEOUT, McpServer, PendingCall};
 pub use rmcp;
 pub use sshd::{
-    ensure_test_user, fingerprint_of, generate_key, prepare_system, processes_matching, Sshd,
-    SshdBuilder, TEST_USER,
+    Sshd, SshdBuilder, TEST_USER, ensure_test_user, fingerprint_of, generate_key, prepare_system,
+    processes_matching,
 };
 
 /// The root of the mcpssh workspace.

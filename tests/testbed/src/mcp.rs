@@ -14,8 +14,9 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use rmcp::{
+    ClientHandler, RoleClient, ServiceError, ServiceExt,
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
         CancelledNotificationParam, ClientNotification, ClientRequest, ContentBlock,
@@ -24,7 +25,6 @@ use rmcp::{
     },
     service::{NotificationContext, PeerRequestOptions, RequestHandle, RunningService},
     transport::TokioChildProcess,
-    ClientHandler, RoleClient, ServiceError, ServiceExt,
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;

@@ -103,69 +103,69 @@ fn check(
         }
     }
 
-    if let Some(options) = obj.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            errors.push(format!(
-                "{path}: {} is not one of {}",
-                short(value),
-                Value::Array(options.clone())
-            ));
-        }
+    if let Some(options) = obj.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        errors.push(format!(
+            "{path}: {} is not one of {}",
+            short(value),
+            Value::Array(options.clone())
+        ));
     }
-    if let Some(c) = obj.get("const") {
-        if c != value {
-            errors.push(format!("{path}: {} is not the constant {c}", short(value)));
-        }
+    if let Some(c) = obj.get("const")
+        && c != value
+    {
+        errors.push(format!("{path}: {} is not the constant {c}", short(value)));
     }
 
     if let Some(n) = value.as_f64() {
         let bound = |k: &str| obj.get(k).and_then(Value::as_f64);
-        if let Some(min) = bound("minimum") {
-            if n < min {
-                errors.push(format!("{path}: {n} < minimum {min}"));
-            }
+        if let Some(min) = bound("minimum")
+            && n < min
+        {
+            errors.push(format!("{path}: {n} < minimum {min}"));
         }
-        if let Some(max) = bound("maximum") {
-            if n > max {
-                errors.push(format!("{path}: {n} > maximum {max}"));
-            }
+        if let Some(max) = bound("maximum")
+            && n > max
+        {
+            errors.push(format!("{path}: {n} > maximum {max}"));
         }
-        if let Some(min) = bound("exclusiveMinimum") {
-            if n <= min {
-                errors.push(format!("{path}: {n} <= exclusiveMinimum {min}"));
-            }
+        if let Some(min) = bound("exclusiveMinimum")
+            && n <= min
+        {
+            errors.push(format!("{path}: {n} <= exclusiveMinimum {min}"));
         }
-        if let Some(max) = bound("exclusiveMaximum") {
-            if n >= max {
-                errors.push(format!("{path}: {n} >= exclusiveMaximum {max}"));
-            }
+        if let Some(max) = bound("exclusiveMaximum")
+            && n >= max
+        {
+            errors.push(format!("{path}: {n} >= exclusiveMaximum {max}"));
         }
     }
 
     if let Some(s) = value.as_str() {
         let len = s.chars().count() as u64;
-        if let Some(min) = obj.get("minLength").and_then(Value::as_u64) {
-            if len < min {
-                errors.push(format!("{path}: string shorter than {min}"));
-            }
+        if let Some(min) = obj.get("minLength").and_then(Value::as_u64)
+            && len < min
+        {
+            errors.push(format!("{path}: string shorter than {min}"));
         }
-        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64) {
-            if len > max {
-                errors.push(format!("{path}: string longer than {max}"));
-            }
+        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64)
+            && len > max
+        {
+            errors.push(format!("{path}: string longer than {max}"));
         }
     }
 
     if let Some(items) = value.as_array() {
-        if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
-            if (items.len() as u64) < min {
-                errors.push(format!("{path}: fewer than {min} items"));
-            }
+        if let Some(min) = obj.get("minItems").and_then(Value::as_u64)
+            && (items.len() as u64) < min
+        {
+            errors.push(format!("{path}: fewer than {min} items"));
         }
-        if let Some(max) = obj.get("maxItems").and_then(Value::as_u64) {
-            if (items.len() as u64) > max {
-                errors.push(format!("{path}: more than {max} items"));
-            }
+        if let Some(max) = obj.get("maxItems").and_then(Value::as_u64)
+            && (items.len() as u64) > max
+        {
+            errors.push(format!("{path}: more than {max} items"));
         }
         if let Some(item_schema) = obj.get("items") {
             for (i, item) in items.iter().enumerate() {
@@ -228,10 +228,10 @@ fn check(
             ));
         }
     }
-    if let Some(not) = obj.get("not") {
-        if fits(root, not, value, depth) {
-            errors.push(format!("{path}: {} matches a `not` schema", short(value)));
-        }
+    if let Some(not) = obj.get("not")
+        && fits(root, not, value, depth)
+    {
+        errors.push(format!("{path}: {} matches a `not` schema", short(value)));
     }
 }
 

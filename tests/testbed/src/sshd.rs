@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::shared_cache_dir;
 
@@ -237,12 +237,11 @@ impl Sshd {
                 bail!("sshd exited during start-up ({status}); its log:\n{log}");
             }
             // The log line proves that *our* sshd owns the port (not a racing neighbour).
-            if self.log().contains("Server listening on") {
-                if let Ok(banner) = read_banner(addr) {
-                    if banner.starts_with("SSH-2.0") {
-                        return Ok(());
-                    }
-                }
+            if self.log().contains("Server listening on")
+                && let Ok(banner) = read_banner(addr)
+                && banner.starts_with("SSH-2.0")
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(

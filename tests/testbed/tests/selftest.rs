@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcpssh_testbed::{fingerprint_of, generate_key, Sshd, TEST_USER};
+use mcpssh_testbed::{Sshd, TEST_USER, fingerprint_of, generate_key};
 
 #[test]
 fn plain_ssh_logs_in_as_the_test_user_with_sh() {
