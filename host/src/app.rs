@@ -32,8 +32,11 @@ impl App {
             pool: pool.clone(),
         });
         let runtime = Arc::new(Runtime::new(services)?);
-        let registry =
-            Arc::new(Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?);
+        let mut registry = Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?;
+        if let Some(dir) = settings.tools_dir() {
+            registry.load_folder(&runtime, &settings.tool_prefix, &dir).await?;
+        }
+        let registry = Arc::new(registry);
         Ok(App {
             settings,
             pool,

@@ -89,6 +89,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_LOG")]
     pub log: Option<String>,
 
+    /// Folder of user-supplied tool components (`*.wasm`), each beside a grant file
+    /// (`<name>.toml`) listing the capability interfaces it may import.
+    #[arg(long, env = "MCP_SSH_TOOLS_DIR")]
+    pub tools_dir: Option<String>,
+
     /// Memory limit of one tool instance, in MiB.
     #[arg(long, env = "MCP_SSH_TOOL_MEMORY_MB", default_value_t = 64)]
     pub tool_memory_mb: u64,
@@ -190,6 +195,11 @@ impl Settings {
                     .join("mcpssh"),
             ),
         }
+    }
+
+    /// The folder of user-supplied tools, if configured.
+    pub fn tools_dir(&self) -> Option<PathBuf> {
+        self.tools_dir.as_deref().filter(|p| !p.is_empty()).map(expand_tilde)
     }
 
     /// The default username: configured, else the local user.

@@ -97,6 +97,9 @@ async fn main() -> ExitCode {
                     }
                 );
             }
+            for error in app.registry.load_errors() {
+                println!("NOT LOADED\t{error}");
+            }
             ExitCode::SUCCESS
         }
         Command::Call { tool, arguments } => {

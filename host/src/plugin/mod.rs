@@ -3,6 +3,7 @@
 //! registry of loaded tools (`registry`). This layer never speaks MCP.
 
 pub mod bindings;
+pub mod grants;
 pub mod file_imports;
 pub mod imports;
 pub mod registry;

@@ -2,11 +2,13 @@
 //! their public (prefixed) names. Built-in components are embedded in the binary.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value};
 
+use super::grants::{GrantFile, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 
@@ -43,6 +45,8 @@ pub struct ToolEntry {
 /// Every tool served, in a stable order.
 pub struct Registry {
     entries: Vec<ToolEntry>,
+    /// Components of the tools folder that were refused, with the reason.
+    load_errors: Vec<String>,
 }
 
 /// Checks a tool name against MCP's rules: 1 to 128 characters of `A-Za-z0-9_.-`.
@@ -94,6 +98,7 @@ impl Registry {
         })?;
         let mut registry = Registry {
             entries: Vec::new(),
+            load_errors: Vec::new(),
         };
         for ((label, _), component) in builtin::COMPONENTS.iter().zip(compiled) {
             registry
@@ -157,6 +162,34 @@ impl Registry {
         }
         self.entries.extend(new_entries);
         Ok(())
+    }
+
+    /// Loads the user's components from `dir`. A component that cannot be loaded (not a
+    /// component, an ungranted import, a clashing name) is reported and skipped.
+    pub async fn load_folder(&mut self, runtime: &Runtime, prefix: &str, dir: &Path) -> Result<()> {
+        for path in component_files(dir)? {
+            let source = path.display().to_string();
+            let loaded = async {
+                let grants = GrantFile::for_component(&path)?;
+                let bytes = std::fs::read(&path)?;
+                let component = runtime.prepare(&source, &bytes, &|i| grants.allows(i))?;
+                self.add_component(runtime, prefix, source.clone(), component).await
+            }
+            .await;
+            if let Err(e) = loaded {
+                let message = format!("{e:#}");
+                tracing::warn!(component = %source, "custom tool not loaded: {message}");
+                self.load_errors.push(message);
+            } else {
+                tracing::info!(component = %source, "custom tool loaded");
+            }
+        }
+        Ok(())
+    }
+
+    /// Why components of the tools folder were refused.
+    pub fn load_errors(&self) -> &[String] {
+        &self.load_errors
     }
 
     pub fn get(&self, public_name: &str) -> Option<&ToolEntry> {
