@@ -101,13 +101,15 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use russh::keys::{PrivateKey, ssh_key::rand_core::OsRng};
+    use russh::keys::PrivateKey;
+    use russh::keys::ssh_key::private::Ed25519Keypair;
+    use std::sync::atomic::{AtomicU8, Ordering};
 
+    /// A different ed25519 key on every call.
     fn key() -> PublicKey {
-        PrivateKey::random(&mut OsRng, russh::keys::Algorithm::Ed25519)
-            .unwrap()
-            .public_key()
-            .clone()
+        static SEED: AtomicU8 = AtomicU8::new(1);
+        let seed = [SEED.fetch_add(1, Ordering::Relaxed); 32];
+        PrivateKey::from(Ed25519Keypair::from_seed(&seed)).public_key().clone()
     }
 
     #[test]
