@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
-use crate::error::{kind, ToolError};
+use crate::error::{ToolError, kind};
 
 /// Parses `json` (the `arguments` of an MCP `tools/call`) into `T`.
 ///
@@ -58,7 +58,7 @@ pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, ToolError> {
                     "The arguments must be a JSON object, not {}.",
                     json_type_name(&other)
                 ),
-            ))
+            ));
         }
     };
     serde_path_to_error::deserialize(value).map_err(|e| field_error(&e))

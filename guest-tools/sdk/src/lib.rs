@@ -124,11 +124,11 @@ mod tool;
 pub mod validate;
 
 pub use args::parse_args;
-pub use error::{kind, ToolError, ToolResult};
+pub use error::{ToolError, ToolResult, kind};
 pub use schema::{input_schema, output_schema};
 pub use tool::{
-    call_tool, check_tool, descriptor, is_valid_tool_name, unknown_tool, Annotations, NoArgs, Tool,
-    ToolInfo,
+    Annotations, NoArgs, Tool, ToolInfo, call_tool, check_tool, descriptor, is_valid_tool_name,
+    unknown_tool,
 };
 
 /// Re-exported so tool crates can derive [`JsonSchema`] without naming their own schemars

@@ -64,6 +64,7 @@ pub fn output_schema<T: JsonSchema>() -> Value {
 
 fn finish(schema: Schema) -> Value {
     let mut value = schema.to_value();
+    unwrap_descriptions(&mut value);
     if let Value::Object(map) = &mut value {
         map.remove("$schema");
         map.remove("title");
@@ -75,6 +76,52 @@ fn finish(schema: Schema) -> Value {
         }
     }
     value
+}
+
+/// Doc comments keep their line breaks in schemars' descriptions; a model reads them better as
+/// flowing text. Joins the lines of each paragraph, keeping blank lines, list items and code.
+fn unwrap_descriptions(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::String(text) if key == "description" => *text = unwrap_lines(text),
+                    _ => unwrap_descriptions(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
+
+/// Joins the lines of each paragraph of `text` with spaces (see [`unwrap_descriptions`]).
+pub(crate) fn unwrap_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    if lines
+        .iter()
+        .any(|l| l.starts_with("```") || l.starts_with("    "))
+    {
+        return text.to_owned();
+    }
+    let starts_item = |line: &str| {
+        let t = line.trim_start();
+        let digits = t.chars().take_while(char::is_ascii_digit).count();
+        t.starts_with("- ")
+            || t.starts_with("* ")
+            || t.starts_with("+ ")
+            || (digits > 0 && (t[digits..].starts_with(". ") || t[digits..].starts_with(") ")))
+    };
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            let prev = lines[i - 1];
+            let keep = prev.trim().is_empty() || line.trim().is_empty() || starts_item(line);
+            out.push(if keep { '\n' } else { ' ' });
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// An optional argument also accepts `null` (serde reads it as `None`), but saying so makes the
@@ -110,14 +157,13 @@ fn drop_null_from_optional_properties(schema: &mut Value) {
         // `"anyOf": [{...}, {"type": "null"}]` becomes `{...}`.
         if let Some(Value::Array(branches)) = property.get_mut("anyOf") {
             branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
-            if branches.len() == 1 {
-                if let Some(Value::Object(branch)) = property
+            if branches.len() == 1
+                && let Some(Value::Object(branch)) = property
                     .remove("anyOf")
                     .and_then(|mut a| a.as_array_mut().map(|a| a.remove(0)))
-                {
-                    for (k, v) in branch {
-                        property.entry(k).or_insert(v);
-                    }
+            {
+                for (k, v) in branch {
+                    property.entry(k).or_insert(v);
                 }
             }
         }
@@ -225,6 +271,40 @@ mod tests {
         );
         assert_eq!(s["properties"]["nested"]["type"], "object");
         assert!(s.get("$defs").is_none());
+    }
+
+    #[test]
+    fn description_lines_are_joined() {
+        assert_eq!(unwrap_lines("one line"), "one line");
+        assert_eq!(
+            unwrap_lines("first half\nsecond half."),
+            "first half second half."
+        );
+        assert_eq!(
+            unwrap_lines("para one\n\npara two\ngoes on"),
+            "para one\n\npara two goes on"
+        );
+        assert_eq!(
+            unwrap_lines("Either:\n- a\n- b\n1. c"),
+            "Either:\n- a\n- b\n1. c"
+        );
+        assert_eq!(unwrap_lines("x\n```\ncode\n```"), "x\n```\ncode\n```");
+    }
+
+    #[test]
+    fn multi_line_doc_comments_become_one_line() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)]
+        struct A {
+            /// A description that is
+            /// long enough to wrap.
+            a: String,
+        }
+        let s = input_schema::<A>();
+        assert_eq!(
+            s["properties"]["a"]["description"],
+            "A description that is long enough to wrap."
+        );
     }
 
     #[test]

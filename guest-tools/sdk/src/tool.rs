@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::parse_args;
 use crate::bindings::exports::mcpssh::plugin::tool::Descriptor;
-use crate::error::{kind, ToolError};
+use crate::error::{ToolError, kind};
 use crate::schema::{find_refs, input_schema, output_schema};
 
 /// One MCP tool.
@@ -259,7 +259,7 @@ pub fn check_tool<T: Tool>() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]

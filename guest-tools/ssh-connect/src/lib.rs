@@ -1,7 +1,7 @@
 //! `ssh_connect`: open (or reuse) an SSH session. Imports only `mcpssh:plugin/session`.
 
 use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, ConnectOutcome, Target};
-use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
+use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
@@ -156,7 +156,7 @@ mod tests {
     use super::*;
     use mcpssh_sdk::bindings::mcpssh::plugin::session::SessionInfo;
     use mcpssh_sdk::{call_tool, check_tool, input_schema};
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     fn error_of(args: &str) -> Value {
         serde_json::from_str(&call_tool::<ConnectTool>(args).unwrap_err()).unwrap()
@@ -262,8 +262,9 @@ mod tests {
     fn shapes_a_reused_connection() {
         let out = shape(outcome(true, false));
         assert!(out.reused);
-        assert!(out
-            .message
-            .starts_with("Reusing the open SSH session `default`"));
+        assert!(
+            out.message
+                .starts_with("Reusing the open SSH session `default`")
+        );
     }
 }

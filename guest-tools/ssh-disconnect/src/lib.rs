@@ -72,7 +72,7 @@ mcpssh_sdk::export_tools!(DisconnectTool);
 mod tests {
     use super::*;
     use mcpssh_sdk::{call_tool, check_tool, input_schema};
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     #[test]
     fn descriptor_is_valid() {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use mcpssh_sdk::bindings::mcpssh::plugin::exec::{self, ExecOutput, ExecRequest};
 use mcpssh_sdk::stream::captured_to_string;
-use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
+use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
 /// The longest timeout a call may ask for, in seconds (one day).
@@ -177,7 +177,7 @@ mod tests {
     use super::*;
     use mcpssh_sdk::bindings::mcpssh::plugin::exec::CapturedStream;
     use mcpssh_sdk::{call_tool, check_tool, input_schema, parse_args};
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     fn req(json: &str) -> Result<ExecRequest, ToolError> {
         request(parse_args::<ExecuteArgs>(json)?)
