@@ -238,6 +238,16 @@ impl Demo {
     }
 }
 
+/// The first sentence of a description (tool descriptions are written for the model and
+/// run long).
+fn first_sentence(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    match line.find(". ") {
+        Some(i) => &line[..=i],
+        None => line,
+    }
+}
+
 fn shorten(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -328,18 +338,20 @@ async fn demo(release: bool) -> Result<()> {
         println!(
             "  {:<16} {}",
             demo.style.bold(&tool.name),
-            tool.description
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("")
+            first_sentence(tool.description.as_deref().unwrap_or(""))
         );
         println!(
             "  {:<16} {}",
             "",
-            demo.style
-                .dim(&format!("args: {} · {}", args.join(", "), hints.join(", ")))
+            demo.style.dim(&format!(
+                "args: {} · {}",
+                if args.is_empty() {
+                    "none".to_owned()
+                } else {
+                    args.join(", ")
+                },
+                hints.join(", ")
+            ))
         );
     }
 
@@ -428,7 +440,7 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
         demo.section("Huge output is capped, head and tail kept");
         demo.call(
             "ssh_execute",
-            json!({"command": "seq 1 200000", "max_output_bytes": 1024}),
+            json!({"command": "seq -s ' ' 1 200000", "max_output_bytes": 1024}),
             true,
         )
         .await?;
