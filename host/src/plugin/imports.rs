@@ -24,6 +24,10 @@ pub const IMPLEMENTED_INTERFACES: &[&str] = &[
     "local-read",
 ];
 
+/// The most output a call may keep per stream, whatever it asks for: results travel
+/// through guest memory and the MCP stream.
+const MAX_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
+
 impl CallState {
     /// Adds the time since `since` to the host-time account.
     fn count_host_time(&mut self, since: Instant) {
@@ -116,7 +120,7 @@ impl exec::Host for CallState {
             output_limit: request
                 .output_limit
                 .unwrap_or(settings.max_output_bytes)
-                .max(1024),
+                .clamp(1024, MAX_OUTPUT_LIMIT),
             pty: request.pty,
         };
         let progress = self.call.progress.clone().map(|sink| {

@@ -84,18 +84,40 @@ pub fn verify(
             file.display(),
         ))),
         _ => {
-            russh::keys::known_hosts::learn_known_hosts_path(host, port, key, file).map_err(
-                |e| {
-                    HostError::HostKey(format!(
-                        "cannot record the host key of {pattern} in {}: {e}",
-                        file.display()
-                    ))
-                },
-            )?;
+            record(file, &pattern, key).map_err(|e| {
+                HostError::HostKey(format!(
+                    "cannot record the host key of {pattern} in {}: {e}",
+                    file.display()
+                ))
+            })?;
             tracing::info!(host = %pattern, fingerprint = %offered, file = %file.display(), "new host key recorded");
             Ok(Verdict::Recorded)
         }
     }
+}
+
+/// Appends `pattern key` to the known_hosts file, creating it (and its folder) if needed.
+fn record(file: &Path, pattern: &str, key: &PublicKey) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(file)?;
+    let mut line = String::new();
+    if f.seek(SeekFrom::End(-1)).is_ok() {
+        let mut last = [0u8; 1];
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.push('\n');
+        }
+    }
+    let openssh = key.to_openssh().map_err(std::io::Error::other)?;
+    line.push_str(&format!("{pattern} {openssh}\n"));
+    f.write_all(line.as_bytes())
 }
 
 #[cfg(test)]
@@ -109,7 +131,9 @@ mod tests {
     fn key() -> PublicKey {
         static SEED: AtomicU8 = AtomicU8::new(1);
         let seed = [SEED.fetch_add(1, Ordering::Relaxed); 32];
-        PrivateKey::from(Ed25519Keypair::from_seed(&seed)).public_key().clone()
+        PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+            .public_key()
+            .clone()
     }
 
     #[test]
