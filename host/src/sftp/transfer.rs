@@ -163,6 +163,32 @@ impl Progress {
     }
 }
 
+/// Bytes allowed in flight: what the transfer moved in the last [`FLOW_SECONDS`] at its
+/// average rate so far, at least [`FLOW_MIN_BYTES`]. Fast links get the whole window of
+/// requests; on a slow link requests do not queue so long that they run into the
+/// per-request timeout.
+struct Flow {
+    started: Instant,
+}
+
+/// Seconds of transfer the requests in flight may represent.
+const FLOW_SECONDS: f64 = 10.0;
+/// Bytes always allowed in flight.
+const FLOW_MIN_BYTES: u64 = 2 * 1024 * 1024;
+
+impl Flow {
+    fn new() -> Self {
+        Flow {
+            started: Instant::now(),
+        }
+    }
+
+    fn allowed(&self, done: u64) -> u64 {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        ((done as f64 / secs) * FLOW_SECONDS).max(FLOW_MIN_BYTES as f64) as u64
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -385,6 +411,19 @@ async fn upload_inner(
             )),
             other => other,
         })?;
+    match stat_opt(sftp, &dir).await? {
+        Some(attrs) if attrs.is_dir() => {}
+        Some(_) => {
+            return Err(HostError::Invalid(format!(
+                "{dir} is not a directory on the remote host; give the full path of the file to write"
+            )));
+        }
+        None => {
+            return Err(HostError::NotFound(format!(
+                "the remote directory {dir} does not exist; create it first or check the path"
+            )));
+        }
+    }
     let mut dest = join_remote(&dir, &name);
     let mut dest_dir = dir;
     let mut existing = lstat_opt(sftp, &dest).await?;
@@ -459,7 +498,9 @@ async fn upload_inner(
 
     // The bytes.
     let std_file = file.into_std().await;
+    let pump_started = Instant::now();
     pump_upload(sftp, &handle, std_file, size, &local_shown, &dest_dir, ctl).await?;
+    let flush_started = Instant::now();
 
     // Flush and check, then publish.
     if sftp.has_extension(russh_sftp::extensions::FSYNC, "1") {
@@ -492,6 +533,12 @@ async fn upload_inner(
         }
     };
     temp.disarm();
+    tracing::debug!(
+        session = %sftp.session, %dest, bytes = size,
+        pump_ms = (flush_started - pump_started).as_millis() as u64,
+        flush_and_publish_ms = flush_started.elapsed().as_millis() as u64,
+        "upload finished"
+    );
     Ok((dest, size, replaced))
 }
 
@@ -524,18 +571,24 @@ async fn pump_upload(
 ) -> HostResult<()> {
     let window = ctl.window.max(1);
     let chunk = u64::from(sftp.write_len);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<(u64, Vec<u8>)>>(window);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<(u64, Vec<u8>)>>(8);
     tokio::task::spawn_blocking(move || {
+        use std::io::Read;
         let mut offset = 0;
         while offset < size {
-            let len = chunk.min(size - offset) as usize;
-            let mut buf = vec![0u8; len];
-            let read = file.read_exact_at(&mut buf, offset).map(|()| (offset, buf));
+            let len = chunk.min(size - offset);
+            // Read into fresh capacity: no zeroing of memory about to be overwritten.
+            let mut buf = Vec::with_capacity(len as usize);
+            let read = match (&file).take(len).read_to_end(&mut buf) {
+                Ok(n) if n as u64 == len => Ok((offset, buf)),
+                Ok(_) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Err(e) => Err(e),
+            };
             let failed = read.is_err();
             if tx.blocking_send(read).is_err() || failed {
                 return;
             }
-            offset += len as u64;
+            offset += len;
         }
     });
 
@@ -545,7 +598,10 @@ async fn pump_upload(
     let mut inflight = FuturesUnordered::new();
     let mut input_done = size == 0;
     let mut done = 0u64;
+    let mut in_flight_bytes = 0u64;
+    let flow = Flow::new();
     loop {
+        let room = inflight.len() < window && in_flight_bytes < flow.allowed(done);
         tokio::select! {
             biased;
             Some(result) = inflight.next(), if !inflight.is_empty() => {
@@ -554,11 +610,13 @@ async fn pump_upload(
                     return Err(write_failure(sftp, dest_dir, e).await);
                 }
                 done += len;
+                in_flight_bytes -= len;
                 progress.update(done);
             }
-            next = rx.recv(), if !input_done && inflight.len() < window => match next {
+            next = rx.recv(), if !input_done && room => match next {
                 Some(Ok((offset, data))) => {
                     let len = data.len() as u64;
+                    in_flight_bytes += len;
                     inflight.push(async move { (len, raw.write(handle, offset, data).await) });
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -856,12 +914,20 @@ async fn download_inner(
     }
 
     // The bytes.
+    let pump_started = Instant::now();
     pump_download(sftp, &handle, file, size, &remote_abs, &dest_shown, ctl).await?;
+    let publish_started = Instant::now();
     handle.close(&remote_abs).await?;
 
     // Publish.
     let replaced = publish_local(&temp_path, &dest, req.mode).await?;
     temp.disarm();
+    tracing::debug!(
+        session = %sftp.session, dest = %dest_shown, bytes = size,
+        pump_and_flush_ms = (publish_started - pump_started).as_millis() as u64,
+        publish_ms = publish_started.elapsed().as_millis() as u64,
+        "download finished"
+    );
     Ok((remote_abs, size, replaced))
 }
 
@@ -877,12 +943,18 @@ async fn pump_download(
     ctl: &TransferControl,
 ) -> HostResult<()> {
     let window = ctl.window.max(1);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(window);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
         while let Some((offset, data)) = rx.blocking_recv() {
             file.write_all_at(&data, offset)?;
         }
-        file.sync_all()
+        let flush_started = Instant::now();
+        file.sync_all()?;
+        tracing::trace!(
+            flush_ms = flush_started.elapsed().as_millis() as u64,
+            "local file flushed"
+        );
+        Ok(())
     });
     let writer_failed =
         |e: io::Error| HostError::from_io(&format!("cannot write the local file {dest_shown}"), &e);
@@ -896,8 +968,10 @@ async fn pump_download(
         |offset: u64, len: u32| async move { (offset, len, raw.read(handle, offset, len).await) };
     let mut next = 0u64;
     let mut done = 0u64;
+    let flow = Flow::new();
     loop {
-        while inflight.len() < window && next < size {
+        let allowed = flow.allowed(done);
+        while inflight.len() < window && next < size && next - done < allowed {
             let len = chunk.min(size - next) as u32;
             inflight.push(read(next, len));
             next += u64::from(len);
