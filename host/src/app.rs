@@ -34,7 +34,9 @@ impl App {
         let runtime = Arc::new(Runtime::new(services)?);
         let mut registry = Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?;
         if let Some(dir) = settings.tools_dir() {
-            registry.load_folder(&runtime, &settings.tool_prefix, &dir).await?;
+            registry
+                .load_folder(&runtime, &settings.tool_prefix, &dir)
+                .await?;
         }
         let registry = Arc::new(registry);
         Ok(App {

@@ -199,7 +199,10 @@ impl Settings {
 
     /// The folder of user-supplied tools, if configured.
     pub fn tools_dir(&self) -> Option<PathBuf> {
-        self.tools_dir.as_deref().filter(|p| !p.is_empty()).map(expand_tilde)
+        self.tools_dir
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(expand_tilde)
     }
 
     /// The default username: configured, else the local user.

@@ -11,7 +11,10 @@ use super::imports::IMPLEMENTED_INTERFACES;
 
 /// The capability interfaces a user may grant (every host interface but `types`).
 pub fn grantable() -> impl Iterator<Item = &'static str> {
-    IMPLEMENTED_INTERFACES.iter().copied().filter(|i| *i != "types")
+    IMPLEMENTED_INTERFACES
+        .iter()
+        .copied()
+        .filter(|i| *i != "types")
 }
 
 /// The grant file of one component, `<name>.toml`:
@@ -36,7 +39,8 @@ impl GrantFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GrantFile::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let file: GrantFile = toml::from_str(&text).with_context(|| format!("{} is not a valid grant file", path.display()))?;
+        let file: GrantFile = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid grant file", path.display()))?;
         for grant in &file.grants {
             if !grantable().any(|g| g == grant) {
                 bail!(

@@ -3,8 +3,8 @@
 //! registry of loaded tools (`registry`). This layer never speaks MCP.
 
 pub mod bindings;
-pub mod grants;
 pub mod file_imports;
+pub mod grants;
 pub mod imports;
 pub mod registry;
 pub mod runtime;

@@ -173,7 +173,8 @@ impl Registry {
                 let grants = GrantFile::for_component(&path)?;
                 let bytes = std::fs::read(&path)?;
                 let component = runtime.prepare(&source, &bytes, &|i| grants.allows(i))?;
-                self.add_component(runtime, prefix, source.clone(), component).await
+                self.add_component(runtime, prefix, source.clone(), component)
+                    .await
             }
             .await;
             if let Err(e) = loaded {
