@@ -37,6 +37,13 @@ use crate::error::{ToolError, kind};
 /// assert_eq!(err.field(), Some("command"));
 /// ```
 pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, ToolError> {
+    parse_value(arguments_object(json)?)
+}
+
+/// Parses `json` (the `arguments` of an MCP `tools/call`) into a JSON object value, without
+/// deserializing it further: an empty string or `null` gives `{}`, anything but an object is an
+/// `invalid-argument` error. [`parse_args`] is this followed by [`parse_value`].
+pub fn arguments_object(json: &str) -> Result<Value, ToolError> {
     let trimmed = json.trim();
     let value = if trimmed.is_empty() {
         Value::Null
@@ -48,19 +55,22 @@ pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, ToolError> {
             )
         })?
     };
-    let value = match value {
-        Value::Null => Value::Object(Map::new()),
-        Value::Object(_) => value,
-        other => {
-            return Err(ToolError::new(
-                kind::INVALID_ARGUMENT,
-                format!(
-                    "The arguments must be a JSON object, not {}.",
-                    json_type_name(&other)
-                ),
-            ));
-        }
-    };
+    match value {
+        Value::Null => Ok(Value::Object(Map::new())),
+        Value::Object(_) => Ok(value),
+        other => Err(ToolError::new(
+            kind::INVALID_ARGUMENT,
+            format!(
+                "The arguments must be a JSON object, not {}.",
+                json_type_name(&other)
+            ),
+        )),
+    }
+}
+
+/// Deserializes an arguments object into `T`, with the field-naming errors described at
+/// [`parse_args`].
+pub fn parse_value<T: DeserializeOwned>(value: Value) -> Result<T, ToolError> {
     serde_path_to_error::deserialize(value).map_err(|e| field_error(&e))
 }
 

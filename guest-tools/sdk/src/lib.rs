@@ -117,13 +117,15 @@ pub mod bindings {
 
 mod args;
 mod error;
+pub mod files;
 pub mod log;
 mod schema;
 pub mod stream;
 mod tool;
+pub mod transfer;
 pub mod validate;
 
-pub use args::parse_args;
+pub use args::{arguments_object, parse_args, parse_value};
 pub use error::{ToolError, ToolResult, kind};
 pub use schema::{input_schema, output_schema};
 pub use tool::{

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::args::parse_args;
+use crate::args::{arguments_object, parse_value};
 use crate::bindings::exports::mcpssh::plugin::tool::Descriptor;
 use crate::error::{ToolError, kind};
 use crate::schema::{find_refs, input_schema, output_schema};
@@ -33,6 +33,16 @@ pub trait Tool {
 
     /// Runs the tool with arguments already parsed into [`Self::Args`](Tool::Args).
     fn run(args: Self::Args) -> Result<Self::Output, ToolError>;
+
+    /// Rewrites the arguments object before it is deserialized into [`Self::Args`](Tool::Args).
+    /// `arguments` is always a JSON object. The default returns it unchanged.
+    ///
+    /// Use it to accept an alternative, unadvertised form of the arguments (the schema still
+    /// describes `Args` only), e.g. [`files::unwrap_nested_params`](crate::files::unwrap_nested_params)
+    /// for the seed's `{"params": {...}}` form of the file transfer tools.
+    fn normalize_arguments(arguments: serde_json::Value) -> serde_json::Value {
+        arguments
+    }
 }
 
 /// Behaviour hints for the client (MCP tool annotations).
@@ -173,7 +183,8 @@ pub fn descriptor<T: Tool>() -> Descriptor {
 ///
 /// Useful in unit tests of argument checking (which runs natively; host imports do not).
 pub fn call_tool<T: Tool>(arguments: &str) -> Result<String, String> {
-    let args = parse_args::<T::Args>(arguments).map_err(|e| e.to_json())?;
+    let value = arguments_object(arguments).map_err(|e| e.to_json())?;
+    let args = parse_value::<T::Args>(T::normalize_arguments(value)).map_err(|e| e.to_json())?;
     let output = T::run(args).map_err(|e| e.to_json())?;
     serde_json::to_string(&output).map_err(|e| {
         ToolError::new(

@@ -1,0 +1,127 @@
+//! `scp_remove`: remove a remote file or symlink. Imports only `mcpssh:plugin/remote-write`.
+
+use mcpssh_sdk::bindings::mcpssh::plugin::remote_write;
+use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
+use serde::{Deserialize, Serialize};
+
+const DESCRIPTION: &str = "\
+Remove one file or symlink on the remote host over SFTP (a symlink itself is removed, not its \
+target). Directories are refused, never removed recursively: use ssh_execute for that. A path \
+that does not exist is an error (`not-found`). Relative paths are relative to the remote home \
+directory. Cannot be undone.";
+
+/// What to remove.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveArgs {
+    /// The remote file or symlink to remove. Relative paths are relative to the remote home
+    /// directory.
+    pub path: String,
+}
+
+/// What was removed.
+#[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RemoveOutput {
+    /// Always true (failures are tool errors).
+    pub success: bool,
+    /// The path removed, as given.
+    pub path: String,
+    /// A one-line summary.
+    pub message: String,
+}
+
+/// The `scp_remove` tool.
+pub struct RemoveTool;
+
+impl Tool for RemoveTool {
+    type Args = RemoveArgs;
+    type Output = RemoveOutput;
+
+    fn descriptor() -> ToolInfo {
+        ToolInfo::new("scp_remove", DESCRIPTION)
+            .title("Remove a remote file")
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true)
+    }
+
+    fn run(args: RemoveArgs) -> Result<RemoveOutput, ToolError> {
+        let path = check(args)?;
+        remote_write::remove_file(None, &path)?;
+        Ok(shape(path))
+    }
+}
+
+/// Checks the path: not empty, no NUL, not `.`, `..` or ending in `/` (always a directory).
+fn check(args: RemoveArgs) -> Result<String, ToolError> {
+    let path = args.path;
+    validate::non_empty("path", &path)?;
+    validate::no_nul("path", &path)?;
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if path.ends_with('/') || last == "." || last == ".." {
+        return Err(ToolError::invalid_argument(
+            "path",
+            format!("`path` must name a file or symlink, not a directory: {path:?}"),
+        ));
+    }
+    Ok(path)
+}
+
+fn shape(path: String) -> RemoveOutput {
+    RemoveOutput {
+        success: true,
+        message: format!("Removed `{path}`."),
+        path,
+    }
+}
+
+mcpssh_sdk::export_tools!(RemoveTool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpssh_sdk::{call_tool, check_tool};
+    use serde_json::{Value, json};
+
+    #[test]
+    fn descriptor_is_valid() {
+        check_tool::<RemoveTool>().unwrap();
+        let d = mcpssh_sdk::descriptor::<RemoveTool>();
+        assert_eq!(d.name, "scp_remove");
+        assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
+    }
+
+    #[test]
+    fn bad_paths_are_refused() {
+        for args in [
+            r#"{}"#,
+            r#"{"path": ""}"#,
+            r#"{"path": "/tmp/"}"#,
+            r#"{"path": "a/.."}"#,
+            r#"{"path": "."}"#,
+            r#"{"path": "a\u0000b"}"#,
+        ] {
+            let e: Value =
+                serde_json::from_str(&call_tool::<RemoveTool>(args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], "path", "{args}");
+        }
+        assert_eq!(
+            check(RemoveArgs {
+                path: "/tmp/x.txt".into()
+            })
+            .unwrap(),
+            "/tmp/x.txt"
+        );
+        assert_eq!(check(RemoveArgs { path: "..x".into() }).unwrap(), "..x");
+    }
+
+    #[test]
+    fn shapes_the_result() {
+        assert_eq!(
+            serde_json::to_value(shape("/tmp/x".into())).unwrap(),
+            json!({"success": true, "path": "/tmp/x", "message": "Removed `/tmp/x`."})
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! `scp_upload`: copy a local file to the remote host. Imports `mcpssh:plugin/transfer` and
+//! `mcpssh:plugin/remote-read` (to find a free name for `RENAME`).
+
+use mcpssh_sdk::bindings::mcpssh::plugin::types::Error as HostError;
+use mcpssh_sdk::bindings::mcpssh::plugin::{remote_read, transfer};
+use mcpssh_sdk::files::{self, FileTransferParams};
+use mcpssh_sdk::transfer::{Direction, TransferOutput, run_transfer};
+use mcpssh_sdk::{Tool, ToolError, ToolInfo, serde_json};
+
+const DESCRIPTION: &str = "\
+Copy a file from the machine running mcpssh to the remote host over SFTP. `local_path` is the \
+source (absolute or starting with `~`; relative paths are refused), `remote_path` the \
+destination file (relative to the remote home directory unless absolute; name the file, not \
+just its directory). The file is written to a temporary file next to the destination and \
+renamed into place when complete, so the destination is never half-written. Files larger than \
+`max_size` bytes (default 1 GiB) and files that do not fit in the remote free space are \
+refused before anything is written. `on_conflict` says what to do when the destination exists: \
+`FAIL` (default: error `already-exists`, nothing written), `OVERWRITE` (replace it; the old file \
+stays intact until the new one is complete) or `RENAME` (keep it and write to \
+`<name>_<YYYYmmdd-HHMMSS><.ext>`, a UTC timestamp put before the last extension, e.g. \
+`report_20261125-170416.pdf`, with `-2`, `-3`, ... appended to the timestamp if that name exists \
+too). Returns the final `remote_path`, `bytes`, `duration_ms`, `rate_bytes_per_second` and \
+`conflict` (`none`, `overwritten` or `renamed`). Also accepts the arguments nested as \
+{\"params\": {...}}.";
+
+/// The `scp_upload` tool.
+pub struct UploadTool;
+
+impl Tool for UploadTool {
+    type Args = FileTransferParams;
+    type Output = TransferOutput;
+
+    fn descriptor() -> ToolInfo {
+        ToolInfo::new("scp_upload", DESCRIPTION)
+            .title("Upload a file over SFTP")
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true)
+    }
+
+    fn normalize_arguments(arguments: serde_json::Value) -> serde_json::Value {
+        files::unwrap_nested_params(arguments)
+    }
+
+    fn run(args: FileTransferParams) -> Result<TransferOutput, ToolError> {
+        let params = args.check()?;
+        run_transfer(
+            &params,
+            Direction::Upload,
+            files::now_unix_seconds(),
+            remote_exists,
+            transfer::upload,
+        )
+    }
+}
+
+/// Whether a remote path exists (a dangling symlink counts).
+fn remote_exists(path: &str) -> Result<bool, ToolError> {
+    match remote_read::stat(None, path, false) {
+        Ok(_) => Ok(true),
+        Err(HostError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+mcpssh_sdk::export_tools!(UploadTool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpssh_sdk::{call_tool, check_tool};
+    use serde_json::Value;
+
+    #[test]
+    fn descriptor_is_valid() {
+        check_tool::<UploadTool>().unwrap();
+        let d = mcpssh_sdk::descriptor::<UploadTool>();
+        assert_eq!(d.name, "scp_upload");
+        assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
+        let input: Value = serde_json::from_str(&d.input_schema).unwrap();
+        assert!(input["properties"].get("params").is_none());
+        assert_eq!(input["additionalProperties"], false);
+    }
+
+    #[test]
+    fn bad_arguments_name_the_field_flat_and_nested() {
+        for args in [
+            r#"{"remote_path": "x"}"#,
+            r#"{"params": {"remote_path": "x"}}"#,
+        ] {
+            let e: Value =
+                serde_json::from_str(&call_tool::<UploadTool>(args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument");
+            assert_eq!(e["field"], "local_path", "{args}");
+        }
+        let e: Value = serde_json::from_str(
+            &call_tool::<UploadTool>(
+                r#"{"local_path": "/a", "remote_path": "b", "on_conflict": "ASK"}"#,
+            )
+            .unwrap_err(),
+        )
+        .unwrap();
+        assert_eq!(e["field"], "on_conflict");
+    }
+}
