@@ -1,13 +1,15 @@
 //! The SFTP side of the host (russh-sftp over one channel per connection): remote
 //! metadata and changes (`meta`), the pipelined, atomic transfer engine (`transfer`),
-//! temporary-file naming and crash cleanup (`temp`), and the mapping of SFTP failures to
-//! [`HostError`]s (`error`). Nothing here knows about MCP or wasm.
+//! temporary-file naming (`temp`) and the record that lets crash leftovers be removed
+//! (`journal`), and the mapping of SFTP failures to [`HostError`]s (`error`). Nothing
+//! here knows about MCP or wasm.
 //!
 //! One SFTP session per SSH connection is opened on first use and cached on the
 //! [`Connection`] (see [`Connection::sftp`]); it is shared by every call, which is cheap
 //! because requests are multiplexed by id and many can be in flight at once.
 
 pub mod error;
+pub mod journal;
 pub mod meta;
 pub mod temp;
 pub mod transfer;
@@ -125,6 +127,8 @@ pub struct SftpChannel {
     dead: AtomicBool,
     /// The session's name, for messages.
     pub session: String,
+    /// `user@host:port`, naming the remote side in the temporary-file journal.
+    pub target: String,
     _slot: ChannelSlot,
 }
 
@@ -196,6 +200,10 @@ impl SftpChannel {
             write_len,
             dead: AtomicBool::new(false),
             session: name,
+            target: format!(
+                "{}@{}:{}",
+                conn.target.username, conn.target.host, conn.target.port
+            ),
             _slot: slot,
         })
     }

@@ -7,8 +7,8 @@
 //!    byte moves, and refuses an existing destination in create-new mode up front;
 //! 2. writes a temporary sibling of the destination (`.NAME.mcpssh-TOKEN.part`, see
 //!    [`super::temp`]) with many large requests in flight (up to the server's limits:
-//!    255 KiB with OpenSSH), reading or writing the local file with positional I/O on a
-//!    blocking thread;
+//!    255 KiB with OpenSSH) and as many bytes in flight as ~10 s of transfer, reading or
+//!    writing the local file on a blocking thread;
 //! 3. flushes it (`fsync@openssh.com` when offered; `fsync` locally) and checks its size;
 //! 4. publishes it: create-new renames without replacing (the server's plain rename, or
 //!    `renameat2(RENAME_NOREPLACE)` / `link` locally), so a file that appeared meanwhile
@@ -17,8 +17,10 @@
 //!
 //! On any failure, timeout or cancellation the temporary file is removed before the call
 //! returns; if the transfer's future is dropped instead, a guard removes it in the
-//! background. Leftovers of a crash are removed by the next transfer into the same
-//! directory once older than `MCP_SSH_STALE_TEMP_AGE`.
+//! background. What a crash leaves (of `mcpssh`, or of the connection) is removed by the
+//! next transfer: exactly, through the [`journal`] of temporary files, and by age
+//! (`MCP_SSH_STALE_TEMP_AGE`) for files in the destination directory that the journal
+//! does not know (e.g. from another machine).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,6 +35,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
+use super::journal;
 use super::meta::{self, lstat_opt, stat_opt};
 use super::temp::{self, ActiveTemp};
 use super::{FileKind, SftpChannel, join_remote, remote_arg, split_remote};
@@ -242,10 +245,12 @@ impl Drop for RemoteHandle {
     }
 }
 
-/// A remote temporary file, removed unless disarmed.
+/// A remote temporary file, removed unless disarmed, and recorded in the journal
+/// meanwhile.
 struct RemoteTemp {
     sftp: Arc<SftpChannel>,
     path: Option<String>,
+    record: Option<journal::Record>,
     _active: Option<ActiveTemp>,
 }
 
@@ -254,32 +259,41 @@ impl RemoteTemp {
         RemoteTemp {
             sftp,
             path: None,
+            record: None,
             _active: None,
         }
     }
 
+    /// Starts tracking the temporary file `path` (named `name`), before it is created.
     fn track(&mut self, path: String, name: &str) {
-        self.path = Some(path);
         self._active = Some(ActiveTemp::register(name));
+        self.record = Some(journal::Record::new(Some(&self.sftp.target), &path));
+        self.path = Some(path);
     }
 
+    /// The file is gone (published, or never created): stop tracking it.
     fn disarm(&mut self) {
         self.path = None;
+        if let Some(record) = self.record.take() {
+            record.done();
+        }
     }
-}
 
-impl RemoteTemp {
     /// Removes the temporary file now (on failure or cancellation).
     async fn remove_now(&mut self) {
         if let Some(path) = self.path.take() {
-            match tokio::time::timeout(CLEANUP_TIMEOUT, self.sftp.raw().remove(path.clone())).await
-            {
+            let removed =
+                tokio::time::timeout(CLEANUP_TIMEOUT, self.sftp.raw().remove(path.clone())).await;
+            match removed {
                 Ok(Ok(_)) => tracing::debug!(%path, "removed the temporary file"),
                 Ok(Err(e)) if status_code(&e) == Some(StatusCode::NoSuchFile) => {}
                 _ => {
-                    tracing::warn!(%path, "could not remove the temporary file; the next transfer into its directory will")
+                    tracing::warn!(%path, "could not remove the temporary file; the next transfer to this host will");
+                    self.record = None;
+                    return;
                 }
             }
+            self.disarm();
         }
     }
 }
@@ -289,14 +303,56 @@ impl Drop for RemoteTemp {
         if let Some(path) = self.path.take() {
             let sftp = self.sftp.clone();
             let active = self._active.take();
+            let record = self.record.take();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().remove(path)).await;
+                    let removed =
+                        tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().remove(path)).await;
+                    let gone = match removed {
+                        Ok(Ok(_)) => true,
+                        Ok(Err(e)) => status_code(&e) == Some(StatusCode::NoSuchFile),
+                        Err(_) => false,
+                    };
+                    if let (true, Some(record)) = (gone, record) {
+                        record.done();
+                    }
                     drop(active);
                 });
             }
         }
     }
+}
+
+/// Removes the temporary files that earlier transfers on this connection's target left
+/// (see [`journal`]).
+async fn clean_remote_leftovers(sftp: &SftpChannel) {
+    let target = sftp.target.clone();
+    let Ok(leftovers) =
+        tokio::task::spawn_blocking(move || journal::leftovers(Some(&target))).await
+    else {
+        return;
+    };
+    for (file, entry) in leftovers {
+        let removed =
+            tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().remove(entry.path.clone())).await;
+        match removed {
+            Ok(Ok(_)) => {
+                tracing::info!(session = %sftp.session, path = %entry.path, "removed a temporary file left by an interrupted transfer");
+                journal::forget(&file);
+            }
+            Ok(Err(e)) if status_code(&e) == Some(StatusCode::NoSuchFile) => journal::forget(&file),
+            Ok(Err(e)) => {
+                tracing::debug!(path = %entry.path, "cannot remove a leftover temporary file: {e}")
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Removes the leftovers of earlier transfers, local and on this connection's target.
+async fn clean_leftovers(sftp: &SftpChannel) {
+    let _ = tokio::task::spawn_blocking(journal::clean_local).await;
+    clean_remote_leftovers(sftp).await;
 }
 
 /// Removes temporary files left by crashed transfers in the remote directory `dir`.
@@ -468,6 +524,7 @@ async fn upload_inner(
         Some(attrs) if attrs.permissions.is_some() => attrs.permissions.unwrap_or(0o644) & 0o777,
         _ => meta.mode() & 0o777,
     };
+    clean_leftovers(sftp).await;
     let temp_name = temp::temp_name(&name);
     let temp_path = join_remote(&dest_dir, &temp_name);
     let attrs = FileAttributes {
@@ -479,7 +536,10 @@ async fn upload_inner(
     let handle = match sftp.raw().open(temp_path.clone(), flags, attrs).await {
         Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
         Err(e) => {
-            temp.disarm();
+            if status_code(&e).is_some() {
+                // The server answered: nothing was created.
+                temp.disarm();
+            }
             return Err(match status_code(&e) {
                 Some(StatusCode::PermissionDenied) => HostError::PermissionDenied(format!(
                     "cannot write in the remote directory {dest_dir}: permission denied; choose a directory you can write to"
@@ -673,23 +733,39 @@ async fn write_failure(
 // ---------------------------------------------------------------------------------
 // Download.
 
-/// A local temporary file, removed unless disarmed.
+/// A local temporary file, removed unless disarmed, and recorded in the journal
+/// meanwhile.
 struct LocalTemp {
     path: Option<PathBuf>,
+    record: Option<journal::Record>,
     _active: Option<ActiveTemp>,
 }
 
 impl LocalTemp {
+    /// Starts tracking the temporary file `path` (named `name`), before it is created.
+    fn track(&mut self, path: PathBuf, name: &str) {
+        self._active = Some(ActiveTemp::register(name));
+        self.record = Some(journal::Record::new(None, &path.display().to_string()));
+        self.path = Some(path);
+    }
+
+    /// The file is gone (published, or never created): stop tracking it.
     fn disarm(&mut self) {
         self.path = None;
+        if let Some(record) = self.record.take() {
+            record.done();
+        }
     }
-}
 
-impl LocalTemp {
     /// Removes the temporary file now (on failure or cancellation).
     async fn remove_now(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+        if let Some(path) = self.path.clone() {
+            let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+            match removed {
+                Ok(Ok(())) => self.disarm(),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => self.disarm(),
+                _ => {}
+            }
         }
     }
 }
@@ -697,7 +773,11 @@ impl LocalTemp {
 impl Drop for LocalTemp {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
+            match std::fs::remove_file(path) {
+                Ok(()) => self.disarm(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.disarm(),
+                Err(_) => {}
+            }
         }
     }
 }
@@ -747,6 +827,7 @@ pub async fn download(
     };
     let mut temp = LocalTemp {
         path: None,
+        record: None,
         _active: None,
     };
     let result = tokio::select! {
@@ -893,21 +974,22 @@ async fn download_inner(
         Some(m) if m.is_file() => m.mode() & 0o777,
         _ => attrs.permissions.unwrap_or(0o644) & 0o777,
     };
+    clean_leftovers(sftp).await;
     let temp_name = temp::temp_name(&name);
     let temp_path = dir.join(&temp_name);
+    temp.track(temp_path.clone(), &temp_name);
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(&temp_path)
         .map_err(|e| {
+            temp.disarm();
             HostError::from_io(
                 &format!("cannot create a temporary file in {}", dir.display()),
                 &e,
             )
         })?;
-    temp.path = Some(temp_path.clone());
-    temp._active = Some(ActiveTemp::register(&temp_name));
     {
         let (dir, age) = (dir.clone(), ctl.stale_age);
         let _ = tokio::task::spawn_blocking(move || clean_stale_local(&dir, age)).await;
