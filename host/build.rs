@@ -6,7 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The built-in tools, one component each, in the order they are listed to clients.
-const BUILTIN_COMPONENTS: &[&str] = &["ssh_connect", "ssh_execute", "ssh_disconnect"];
+const BUILTIN_COMPONENTS: &[&str] = &[
+    "ssh_connect",
+    "ssh_execute",
+    "ssh_disconnect",
+    "scp_upload",
+    "scp_download",
+    "scp_listdir",
+    "scp_remove",
+    "scp_disk_usage",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -103,9 +103,14 @@ pub fn run_transfer(
             Err(HostError::AlreadyExists(message)) => Err(ToolError::new(
                 kind::ALREADY_EXISTS,
                 format!(
-                    "{} Nothing was written. Pass on_conflict \"OVERWRITE\" to replace it, or \
+                    "{}{} Pass on_conflict \"OVERWRITE\" to replace it, or \
                      \"RENAME\" to keep it and write to a new name.",
-                    sentence(&message, destination)
+                    sentence(&message, destination),
+                    if message.to_lowercase().contains("nothing was written") {
+                        ""
+                    } else {
+                        " Nothing was written."
+                    }
                 ),
             )),
             Err(e) => Err(e.into()),
