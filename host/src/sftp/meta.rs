@@ -136,7 +136,8 @@ pub async fn space(conn: &Arc<Connection>, sftp: &SftpChannel, path: &str) -> Ho
                     available: v.blocks_avail.saturating_mul(unit),
                 });
             }
-            Err(e) if status_code(&e) == Some(StatusCode::OpUnsupported) => {}
+            // Refused by the server's configuration (sftp-server -P): ask `df`.
+            Err(e) if refused(&e) => {}
             Err(e) => return Err(sftp.fail("cannot read the free space of", path, e)),
         }
     }
@@ -262,7 +263,8 @@ pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
 /// Renames `source` to `destination`. Without `overwrite` it fails with
 /// `already-exists` when the destination exists (checked by the server at the moment of
 /// the rename); with it, the destination is replaced atomically
-/// (`posix-rename@openssh.com`; without that extension, removed first, then renamed).
+/// (`posix-rename@openssh.com`; when the server lacks or refuses that extension, the
+/// destination is removed first, then the source renamed: not atomic).
 pub async fn rename(
     sftp: &SftpChannel,
     source: &str,
@@ -271,8 +273,20 @@ pub async fn rename(
 ) -> HostResult<()> {
     let (src, dst) = (remote_arg(source), remote_arg(destination));
     let result = if overwrite {
-        if sftp.has_extension(POSIX_RENAME, "1") {
-            posix_rename(sftp, &src, &dst).await
+        let atomic = if sftp.has_extension(POSIX_RENAME, "1") {
+            match posix_rename(sftp, &src, &dst).await {
+                // Refused by the server's configuration (sftp-server -P): fall back.
+                Err(e) if refused(&e) => {
+                    tracing::debug!(session = %sftp.session, "{POSIX_RENAME} refused: {e}");
+                    None
+                }
+                other => Some(other),
+            }
+        } else {
+            None
+        };
+        if let Some(done) = atomic {
+            done
         } else {
             match sftp.raw().rename(src.clone(), dst.clone()).await {
                 Ok(_) => Ok(()),
@@ -299,6 +313,15 @@ pub async fn rename(
         Ok(()) => Ok(()),
         Err(e) => Err(rename_failure(sftp, source, destination, overwrite, e).await),
     }
+}
+
+/// True when an extension request was refused as such (unsupported, or denied by the
+/// server's configuration, as `sftp-server -P` does) rather than failing on the path.
+pub fn refused(err: &russh_sftp::client::error::Error) -> bool {
+    matches!(
+        status_code(err),
+        Some(StatusCode::OpUnsupported | StatusCode::PermissionDenied)
+    )
 }
 
 /// Sends `posix-rename@openssh.com`: rename, replacing the destination atomically.

@@ -564,10 +564,14 @@ async fn upload_inner(
 
     // Flush and check, then publish.
     if sftp.has_extension(russh_sftp::extensions::FSYNC, "1") {
-        sftp.raw()
-            .fsync(handle.get())
-            .await
-            .map_err(|e| sftp.fail("cannot flush", &temp_path, e))?;
+        match sftp.raw().fsync(handle.get()).await {
+            Ok(_) => {}
+            // Refused by the server's configuration: the rename still publishes whole data.
+            Err(e) if meta::refused(&e) => {
+                tracing::debug!(session = %sftp.session, "fsync refused: {e}")
+            }
+            Err(e) => return Err(sftp.fail("cannot flush", &temp_path, e)),
+        }
     }
     let written = sftp
         .raw()
