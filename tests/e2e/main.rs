@@ -8,6 +8,7 @@ mod common;
 
 mod arguments;
 mod connect;
+mod custom_tools;
 mod execute;
 mod host_keys;
 mod lifecycle;

@@ -244,6 +244,13 @@ impl Runtime {
                     "success": false, "error_kind": "other", "error": text,
                 })),
             },
+            Err(_) if store.data().limits.memory_refused => CallOutcome::Failed {
+                kind: "limit-exceeded",
+                message: format!(
+                    "the tool {name} needed more than its memory limit of {} MiB (MCP_SSH_TOOL_MEMORY_MB) and was stopped",
+                    store.data().limits.memory_limit / (1024 * 1024)
+                ),
+            },
             Err(e) => failure(name, &e),
         }
     }

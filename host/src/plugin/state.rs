@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -47,7 +47,7 @@ impl CallContext {
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: CallLimiter,
     pub services: Arc<HostServices>,
     pub call: CallContext,
     /// The name of the tool being called, for logs.
@@ -75,13 +75,18 @@ impl CallState {
             .build();
         let memory =
             usize::try_from(services.settings.tool_memory_mb * 1024 * 1024).unwrap_or(usize::MAX);
-        let limits = StoreLimitsBuilder::new()
+        let inner = StoreLimitsBuilder::new()
             .memory_size(memory)
             .instances(16)
             .tables(64)
             .memories(16)
             .trap_on_grow_failure(false)
             .build();
+        let limits = CallLimiter {
+            inner,
+            memory_limit: memory,
+            memory_refused: false,
+        };
         CallState {
             wasi,
             table: ResourceTable::new(),
@@ -110,6 +115,50 @@ impl CallState {
                 tracing::info!(tool = %self.tool, stream, "guest output: {}", text.trim_end());
             }
         }
+    }
+}
+
+/// The store's resource limits, remembering whether memory growth was refused so a
+/// failed call can name the limit it hit.
+pub struct CallLimiter {
+    inner: StoreLimits,
+    pub memory_limit: usize,
+    pub memory_refused: bool,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.memory_refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
     }
 }
 

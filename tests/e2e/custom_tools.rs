@@ -1,0 +1,135 @@
+//! User-supplied tool components loaded from MCP_SSH_TOOLS_DIR: grants by imports, and
+//! hostile guests (a trap, an endless loop, a memory bomb, stdout noise) that must end as
+//! error results while the server and the built-ins keep working.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mcpssh_testbed::Sshd;
+use serde_json::json;
+
+use crate::common::{Harness, bin};
+
+/// A component built by the host's build script (guest-tools workspace).
+fn component(file: &str) -> PathBuf {
+    let path = mcpssh_testbed::target_dir()
+        .join("wasm-guests/wasm32-wasip2/release")
+        .join(file);
+    assert!(path.exists(), "{} is built with the host", path.display());
+    path
+}
+
+/// A tools folder holding `files`, each with an optional grant file.
+fn tools_dir(files: &[(&str, Option<&str>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, grants) in files {
+        std::fs::copy(component(file), dir.path().join(file)).unwrap();
+        if let Some(grants) = grants {
+            let toml = Path::new(file).with_extension("toml");
+            std::fs::write(dir.path().join(toml), grants).unwrap();
+        }
+    }
+    dir
+}
+
+async fn harness_with_tools(dir: &Path, extra: &[(&str, &str)]) -> Harness {
+    let dir = dir.display().to_string();
+    let mut env = vec![("MCP_SSH_TOOLS_DIR", dir.as_str())];
+    env.extend_from_slice(extra);
+    Harness::start_with(Sshd::start().unwrap(), &env).await
+}
+
+#[tokio::test]
+async fn a_guest_that_traps_is_an_error_result_not_a_crash() {
+    let dir = tools_dir(&[("trap_tool.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[]).await;
+    assert!(h.tools.contains_key("trap_now"), "custom tool listed");
+    let error = h.tool_error("trap_now", json!({})).await;
+    assert_eq!(error["error_kind"], "guest-trap", "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("trap_now"),
+        "{error}"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn an_endless_loop_is_stopped_at_the_cpu_limit() {
+    let dir = tools_dir(&[("spin_tool.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[("MCP_SSH_TOOL_CPU_MS", "300")]).await;
+    let started = Instant::now();
+    let error = h.tool_error("spin_forever", json!({})).await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("300 ms"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_refused_growth() {
+    let dir = tools_dir(&[("memory_bomb.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[("MCP_SSH_TOOL_MEMORY_MB", "32")]).await;
+    let error = h.tool_error("memory_bomb", json!({})).await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("32 MiB"),
+        "{error}"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn guest_stdout_never_reaches_the_mcp_stream() {
+    let dir = tools_dir(&[("stdout_tool.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[]).await;
+    // Whatever the guest printed, the call completes and the stream stays parseable.
+    let _ = h.call("print_stdout", json!({})).await;
+    h.assert_still_serving().await;
+    let listed = h.server.list_tools().await.unwrap();
+    assert!(listed.iter().any(|t| t.name == "print_stdout"));
+}
+
+#[tokio::test]
+async fn a_component_importing_an_ungranted_interface_is_not_loaded() {
+    // scp_remove imports remote-write; without a grant it must be refused, with the
+    // missing grant named by `mcpssh tools list`.
+    let dir = tools_dir(&[("scp_remove.wasm", None), ("trap_tool.wasm", None)]);
+    let out = std::process::Command::new(bin())
+        .args(["tools", "list"])
+        .env("MCP_SSH_TOOLS_DIR", dir.path())
+        .env("MCP_SSH_CACHE_DIR", mcpssh_testbed::shared_cache_dir())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    assert!(listing.contains("NOT LOADED"), "{listing}");
+    assert!(
+        listing.contains("remote-write") && listing.contains("not granted"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("trap_now"),
+        "the other component still loads: {listing}"
+    );
+
+    // Granted, it is refused for its name instead: built-in names cannot be taken over.
+    std::fs::write(
+        dir.path().join("scp_remove.toml"),
+        "grants = [\"remote-write\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["tools", "list"])
+        .env("MCP_SSH_TOOLS_DIR", dir.path())
+        .env("MCP_SSH_CACHE_DIR", mcpssh_testbed::shared_cache_dir())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("already taken"), "{listing}");
+}
