@@ -3,6 +3,8 @@
 //! - `demo`: build mcpssh, start a throwaway sshd, and drive every tool the server offers
 //!   through a real MCP client, printing each call and its result.
 
+mod bench;
+
 use std::{
     collections::BTreeMap,
     io::IsTerminal,
@@ -22,6 +24,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo [--release]   build mcpssh, start a throwaway sshd on 127.0.0.1 and drive every
                      tool through a real MCP client, printing each call and result
+  bench              build mcpssh (release), start a throwaway sshd and measure it against
+                     raw russh and OpenSSH; prints a markdown table (bench-results/latest.md)
   help               this text";
 
 fn main() -> ExitCode {
@@ -33,6 +37,9 @@ fn main() -> ExitCode {
                 .context("starting tokio")
                 .and_then(|rt| rt.block_on(demo(release)))
         }
+        Some("bench") => tokio::runtime::Runtime::new()
+            .context("starting tokio")
+            .and_then(|rt| rt.block_on(bench::run())),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())
