@@ -75,6 +75,34 @@ impl CallState {
         .await
     }
 
+    /// Like [`Self::with_sftp`] for requests that change nothing: when the SFTP channel
+    /// turns out to be dead (the connection dropped, or the server's sftp process
+    /// ended), it is reopened and the request made once more.
+    async fn with_sftp_retry<T, F, Fut>(
+        &mut self,
+        session: Option<String>,
+        f: F,
+    ) -> Result<T, WitError>
+    where
+        F: Fn(Arc<Connection>, Arc<sftp::SftpChannel>) -> Fut,
+        Fut: Future<Output = HostResult<T>>,
+    {
+        let pool = self.services.pool.clone();
+        self.host_work(async move {
+            let conn = pool.get(session.as_deref()).await?;
+            let channel = conn.sftp().await?;
+            match f(conn, channel.clone()).await {
+                Err(HostError::Connection(_)) if !channel.is_alive() => {
+                    let conn = pool.get(session.as_deref()).await?;
+                    let channel = conn.sftp().await?;
+                    f(conn, channel).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
     /// The local path policy of the configuration.
     fn local_policy(&self) -> HostResult<LocalPolicy> {
         LocalPolicy::from_settings(&self.services.settings)
@@ -88,9 +116,11 @@ impl remote_read::Host for CallState {
         path: String,
         follow: bool,
     ) -> Result<types::FileInfo, WitError> {
-        self.with_sftp(session, |_, s| async move {
-            sftp::stat(&s, &path, follow).await
-        })
+        let path = &path;
+        self.with_sftp_retry(
+            session,
+            |_, s| async move { sftp::stat(&s, path, follow).await },
+        )
         .await
         .map(wit_info)
     }
@@ -101,9 +131,10 @@ impl remote_read::Host for CallState {
         path: String,
         limit: u32,
     ) -> Result<(Vec<types::FileInfo>, bool), WitError> {
+        let path = &path;
         let (entries, more) = self
-            .with_sftp(session, |_, s| async move {
-                sftp::list_dir(&s, &path, limit).await
+            .with_sftp_retry(session, |_, s| async move {
+                sftp::list_dir(&s, path, limit).await
             })
             .await?;
         Ok((entries.into_iter().map(wit_info).collect(), more))
@@ -114,9 +145,10 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<types::Space, WitError> {
-        self.with_sftp(
+        let path = &path;
+        self.with_sftp_retry(
             session,
-            |c, s| async move { sftp::space(&c, &s, &path).await },
+            |c, s| async move { sftp::space(&c, &s, path).await },
         )
         .await
         .map(wit_space)
@@ -127,9 +159,11 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<String, WitError> {
-        self.with_sftp(session, |_, s| async move {
-            sftp::canonicalize(&s, &path).await
-        })
+        let path = &path;
+        self.with_sftp_retry(
+            session,
+            |_, s| async move { sftp::canonicalize(&s, path).await },
+        )
         .await
     }
 }
