@@ -7,10 +7,12 @@
 mod common;
 
 mod arguments;
+mod config;
 mod connect;
 mod custom_tools;
 mod execute;
 mod host_keys;
 mod lifecycle;
 mod limits;
+mod mcp_lifecycle;
 mod tools_list;

@@ -29,8 +29,8 @@ use anyhow::{Context, Result, bail};
 pub use mcp::{CallToolResultExt, DEFAULT_CALL_TIMEOUT, McpServer, PendingCall};
 pub use rmcp;
 pub use sshd::{
-    Sshd, SshdBuilder, TEST_USER, ensure_test_user, fingerprint_of, generate_key, prepare_system,
-    processes_matching,
+    Sshd, SshdBuilder, TEST_USER, ensure_test_user, fingerprint_of, generate_key,
+    generate_key_with, prepare_system, processes_matching,
 };
 
 /// The root of the mcpssh workspace.

@@ -183,6 +183,12 @@ impl McpServer {
         self.client.as_ref().expect("the MCP client is open")
     }
 
+    /// The client's peer, for requests the harness has no helper for
+    /// (resources, prompts).
+    pub fn peer(&self) -> &rmcp::service::Peer<RoleClient> {
+        self.client().peer()
+    }
+
     /// Change how long a call may take before the harness fails it.
     pub fn set_call_timeout(&mut self, timeout: Duration) {
         self.call_timeout = timeout;
@@ -255,6 +261,25 @@ impl McpServer {
         match tokio::time::timeout(self.call_timeout, fut).await {
             Ok(r) => r.map_err(|e| self.fail("tools/list", e)),
             Err(_) => Err(self.fail_msg("tools/list timed out")),
+        }
+    }
+
+    /// `resources/list`, as a polling client (the seed's keep-alive) sends it. The inner
+    /// result is the server's answer (a JSON-RPC error if it has no resources).
+    pub async fn poll_resources(&self) -> Result<Result<(), ServiceError>> {
+        let fut = self.client().peer().list_resources(None);
+        match tokio::time::timeout(self.call_timeout, fut).await {
+            Ok(r) => Ok(r.map(|_| ())),
+            Err(_) => Err(self.fail_msg("resources/list timed out")),
+        }
+    }
+
+    /// `prompts/list`, the other keep-alive poll of the seed.
+    pub async fn poll_prompts(&self) -> Result<Result<(), ServiceError>> {
+        let fut = self.client().peer().list_prompts(None);
+        match tokio::time::timeout(self.call_timeout, fut).await {
+            Ok(r) => Ok(r.map(|_| ())),
+            Err(_) => Err(self.fail_msg("prompts/list timed out")),
         }
     }
 

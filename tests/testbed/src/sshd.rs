@@ -132,7 +132,7 @@ impl Sshd {
         let host_key = path("ssh_host_ed25519_key");
         keygen(&host_key, "mcpssh-testbed host key")?;
         let host_public_key = read_public_key(&host_key)?;
-        let host_key_fingerprint = fingerprint_of(&host_key.with_extension("pub"))?;
+        let host_key_fingerprint = fingerprint_of(&public_key_path(&host_key))?;
 
         let client_key = path("client_ed25519");
         keygen(&client_key, "mcpssh-testbed client key")?;
@@ -392,6 +392,16 @@ impl Sshd {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Also accept `public_key` (an `authorized_keys` line) for the test user.
+    pub fn authorize_key(&self, public_key: &str) -> Result<()> {
+        use std::io::Write as _;
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir().join("authorized_keys"))?;
+        writeln!(file, "{}", public_key.trim())?;
+        Ok(())
+    }
+
     /// Processes of the test user whose command line matches `pattern` (`pgrep -f`), as
     /// `pid command line` strings. Covers processes that escaped their session too.
     pub fn processes_matching(&self, pattern: &str) -> Vec<String> {
@@ -503,8 +513,17 @@ fn free_port() -> Result<u16> {
 }
 
 fn keygen(path: &Path, comment: &str) -> Result<()> {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+    keygen_with(path, comment, "ed25519", "")
+}
+
+fn keygen_with(path: &Path, comment: &str, kind: &str, passphrase: &str) -> Result<()> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", kind, "-N", passphrase, "-C", comment]);
+    if kind == "rsa" {
+        cmd.args(["-b", "3072"]);
+    }
+    let out = cmd
+        .arg("-f")
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -518,8 +537,15 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `.pub` file ssh-keygen writes beside a private key.
+pub fn public_key_path(private: &Path) -> PathBuf {
+    let mut name = private.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
 fn read_public_key(private: &Path) -> Result<String> {
-    Ok(fs::read_to_string(private.with_extension("pub"))?
+    Ok(fs::read_to_string(public_key_path(private))?
         .trim()
         .to_owned())
 }
@@ -541,8 +567,19 @@ pub fn fingerprint_of(key: &Path) -> Result<String> {
 /// Generate a fresh ed25519 key pair in `dir` (for tests that need a key the server does
 /// not know, or a second host key). Returns (private key path, public key line).
 pub fn generate_key(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
+    generate_key_with(dir, name, "ed25519", "")
+}
+
+/// Generate a key pair of `kind` (`ed25519`, `ecdsa`, `rsa`), encrypted with `passphrase`
+/// unless it is empty. Returns (private key path, public key line).
+pub fn generate_key_with(
+    dir: &Path,
+    name: &str,
+    kind: &str,
+    passphrase: &str,
+) -> Result<(PathBuf, String)> {
     let path = dir.join(name);
-    keygen(&path, name)?;
+    keygen_with(&path, name, kind, passphrase)?;
     let public = read_public_key(&path)?;
     Ok((path, public))
 }
