@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
 use crate::server::McpSsh;
 use crate::ssh::SessionPool;
+use crate::watchdog::PollWatchdog;
 
 /// A ready host: every built-in component loaded.
 pub struct App {
@@ -51,24 +52,38 @@ impl App {
     /// cancels in-flight calls and closes every SSH session.
     pub async fn serve_stdio(self) -> Result<()> {
         let shutdown = CancellationToken::new();
+        let watchdog = Arc::new(PollWatchdog::new(
+            Duration::from_secs(self.settings.poll_interval),
+            self.settings.missed_polls_threshold,
+        ));
         let server = McpSsh::new(
             self.runtime.clone(),
             self.registry.clone(),
             self.settings.clone(),
+            self.pool.clone(),
+            watchdog.clone(),
             shutdown.clone(),
         );
         let running = server.serve(rmcp::transport::stdio_pipes()).await?;
         let stop = running.cancellation_token();
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let quiet = CancellationToken::new();
+        let watch = {
+            let (watchdog, quiet) = (watchdog.clone(), quiet.clone());
+            tokio::spawn(async move { watchdog.run(quiet).await })
+        };
         let waiting = running.waiting();
         tokio::pin!(waiting);
         tokio::select! {
             r = &mut waiting => { tracing::info!(reason = ?r.ok(), "client closed the connection"); }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); stop.cancel(); }
+            _ = quiet.cancelled() => { stop.cancel(); }
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); stop.cancel(); }
         }
         shutdown.cancel();
+        quiet.cancel();
+        let _ = watch.await;
         // In-flight calls now stop their remote commands; give them a moment.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close_all()).await;

@@ -9,6 +9,8 @@ pub mod config;
 pub mod error;
 pub mod local;
 pub mod plugin;
+pub mod prompts;
 pub mod server;
 pub mod sftp;
 pub mod ssh;
+pub mod watchdog;

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -16,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, ProgressSink, Registry, Runtime, ToolEntry};
+use crate::ssh::{SessionInfo, SessionPool};
+use crate::watchdog::PollWatchdog;
 
 /// The MCP server: the tool registry and the runtime that executes calls.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct McpSsh {
     registry: Arc<Registry>,
     settings: Arc<Settings>,
     tools: Arc<Vec<Tool>>,
+    pool: Arc<SessionPool>,
+    watchdog: Arc<PollWatchdog>,
     /// Cancelled at shutdown: every in-flight call is cancelled with it.
     shutdown: CancellationToken,
 }
@@ -33,6 +39,8 @@ impl McpSsh {
         runtime: Arc<Runtime>,
         registry: Arc<Registry>,
         settings: Arc<Settings>,
+        pool: Arc<SessionPool>,
+        watchdog: Arc<PollWatchdog>,
         shutdown: CancellationToken,
     ) -> Self {
         let tools = Arc::new(registry.tools().iter().map(mcp_tool).collect());
@@ -41,6 +49,8 @@ impl McpSsh {
             registry,
             settings,
             tools,
+            pool,
+            watchdog,
             shutdown,
         }
     }
@@ -99,6 +109,26 @@ fn progress_sink(context: &RequestContext<RoleServer>) -> Option<ProgressSink> {
     ))
 }
 
+/// The URI of a session's resource.
+fn session_uri(name: &str) -> String {
+    format!("mcpssh://sessions/{name}")
+}
+
+/// A session as JSON: state, host, user, fingerprint. No secret.
+fn session_json(info: &SessionInfo) -> serde_json::Value {
+    json!({
+        "session": info.name,
+        "state": "open",
+        "host": info.host,
+        "port": info.port,
+        "username": info.username,
+        "server_version": info.server_version,
+        "host_key_algorithm": info.host_key_algorithm,
+        "host_key_fingerprint": info.host_key_fingerprint,
+        "connected_at": info.connected_at,
+    })
+}
+
 /// The structured error of a call the runtime failed.
 fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
     json!({ "success": false, "error_kind": kind, "error": message })
@@ -110,7 +140,13 @@ impl ServerHandler for McpSsh {
             Implementation::new(self.settings.server_name.clone(), env!("CARGO_PKG_VERSION"));
         server_info.title = Some(self.settings.server_name.clone());
         server_info.description = Some("SSH command execution and SFTP file transfer; every tool a sandboxed WebAssembly component".into());
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
             .with_server_info(server_info)
             .with_instructions(format!(
                 "Run commands on remote machines over SSH with {p}ssh_execute (it connects on demand to the \
@@ -129,6 +165,86 @@ impl ServerHandler for McpSsh {
             tools: (*self.tools).clone(),
             ..Default::default()
         })
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.watchdog.poll();
+        let resources = self
+            .pool
+            .list()
+            .await
+            .iter()
+            .map(|info| {
+                Resource::new(
+                    session_uri(&info.name),
+                    format!("SSH session {}", info.name),
+                )
+                .with_description(format!(
+                    "Open SSH session to {}@{}:{} ({} {})",
+                    info.username,
+                    info.host,
+                    info.port,
+                    info.host_key_algorithm,
+                    info.host_key_fingerprint
+                ))
+                .with_mime_type("application/json")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let sessions = self.pool.list().await;
+        let found = sessions
+            .iter()
+            .find(|info| session_uri(&info.name) == request.uri);
+        match found {
+            Some(info) => {
+                let text = serde_json::to_string_pretty(&session_json(info)).unwrap_or_default();
+                let mut contents = ResourceContents::text(text, request.uri.clone());
+                if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
+                    *mime_type = Some("application/json".into());
+                }
+                Ok(ReadResourceResult::new(vec![contents]).into())
+            }
+            None => Err(McpError::resource_not_found(
+                format!(
+                    "no such resource: {}; resources/list shows the open sessions",
+                    request.uri
+                ),
+                None,
+            )),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.watchdog.poll();
+        Ok(ListPromptsResult::with_all_items(crate::prompts::list(
+            &self.settings.tool_prefix,
+        )))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let arguments = request.arguments.unwrap_or_default();
+        crate::prompts::render(&self.settings.tool_prefix, &request.name, &arguments)
+            .map(Into::into)
+            .map_err(|message| McpError::invalid_params(message, None))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
