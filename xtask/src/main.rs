@@ -468,6 +468,7 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
     )?;
     let remote_file = format!("{scratch}/notes.txt");
     let downloaded = local.path().join("notes-back.txt");
+    let mut renamed: Option<String> = None;
 
     if demo.has("scp_upload") {
         demo.section("Upload a file");
@@ -477,7 +478,22 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
         );
         demo.call("scp_upload", args.clone(), true).await?;
         demo.section("Uploading again without permission to overwrite fails");
-        demo.call("scp_upload", args, false).await?;
+        demo.call("scp_upload", args.clone(), false).await?;
+        if demo.properties("scp_upload").contains_key("on_conflict") {
+            demo.section("RENAME keeps the existing file and writes beside it");
+            let mut renaming = args;
+            if let Some(params) = renaming.get_mut("params") {
+                params["on_conflict"] = json!("RENAME");
+            } else {
+                renaming["on_conflict"] = json!("RENAME");
+            }
+            let out = demo.call("scp_upload", renaming, true).await?;
+            if let Some(path) = out["remote_path"].as_str()
+                && path != remote_file
+            {
+                renamed = Some(path.to_owned());
+            }
+        }
     }
     if demo.has("scp_listdir") {
         demo.section("List the remote directory");
@@ -515,6 +531,10 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
         demo.section("Remove the remote file");
         let args = demo.path_args("scp_remove", &remote_file);
         demo.call("scp_remove", args.clone(), true).await?;
+        if let Some(renamed) = &renamed {
+            let args = demo.path_args("scp_remove", renamed);
+            demo.call("scp_remove", args, true).await?;
+        }
         demo.section("Removing it again: not found");
         demo.call("scp_remove", args, false).await?;
         if demo.has("scp_listdir") {
