@@ -1,12 +1,12 @@
 //! Configuration that changes behaviour: connect timeout, encrypted keys and the key
-//! passphrase, key types, the polling watchdog.
+//! passphrase, key types. (The polling watchdog is in mcp_lifecycle.rs.)
 
 use std::time::{Duration, Instant};
 
-use mcpssh_testbed::{McpServer, Sshd, generate_key_with};
+use mcpssh_testbed::{Sshd, generate_key_with};
 use serde_json::json;
 
-use crate::common::{Harness, bin};
+use crate::common::Harness;
 
 #[tokio::test]
 async fn a_server_that_never_answers_hits_the_connect_timeout() {
@@ -100,34 +100,4 @@ async fn ecdsa_and_rsa_keys_work() {
         let out = h.exec("echo via-key").await;
         assert_eq!(out["stdout"], "via-key\n", "{kind}: {out}");
     }
-}
-
-/// The seed's watchdog: a server whose client stops polling (`resources/list`,
-/// `prompts/list`) for `MCP_SSH_POLL_INTERVAL` × `MCP_SSH_MISSED_POLLS_THRESHOLD` seconds
-/// shuts itself down; a polled server stays.
-#[tokio::test]
-#[ignore = "host: the polling watchdog (MCP_SSH_POLL_INTERVAL, MCP_SSH_MISSED_POLLS_THRESHOLD) is not implemented yet"]
-async fn the_server_exits_when_the_client_stops_polling() {
-    let sshd = Sshd::start().unwrap();
-    let mut env = sshd.mcp_env();
-    env.push(("MCP_SSH_POLL_INTERVAL".into(), "1".into()));
-    env.push(("MCP_SSH_MISSED_POLLS_THRESHOLD".into(), "2".into()));
-
-    let polled = McpServer::spawn(bin(), env.clone()).await.unwrap();
-    let silent = McpServer::spawn(bin(), env).await.unwrap();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
-        polled
-            .poll_resources()
-            .await
-            .unwrap()
-            .expect("resources/list");
-        polled.poll_prompts().await.unwrap().expect("prompts/list");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    assert!(polled.is_running(), "a polled server must stay up");
-    assert!(
-        !silent.is_running(),
-        "a server nobody polls for 2 × 1 s must shut down (still running after 5 s)"
-    );
 }
