@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod custom_tools;
 mod execute;
+mod files;
 mod host_keys;
 mod lifecycle;
 mod limits;
