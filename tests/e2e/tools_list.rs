@@ -94,6 +94,42 @@ async fn lists_the_ssh_tools_with_schemas_and_annotations() {
 }
 
 #[tokio::test]
+async fn every_tool_declares_schemas_and_honest_annotations() {
+    let h = Harness::start().await;
+    for (name, tool) in &h.tools {
+        assert_eq!(
+            tool.input_schema.get("type"),
+            Some(&json!("object")),
+            "{name}"
+        );
+        let output = tool
+            .output_schema
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} has no outputSchema"));
+        assert_eq!(output.get("type"), Some(&json!("object")), "{name}");
+        assert!(tool.annotations.is_some(), "{name} has no annotations");
+    }
+    let hints = |name: &str| {
+        h.tools
+            .get(name)
+            .and_then(|t| t.annotations.clone())
+            .map(|a| (a.read_only_hint, a.destructive_hint))
+    };
+    // The file tools, where present: reading is read-only, removing and writing are not.
+    for name in ["scp_listdir", "scp_disk_usage"] {
+        if let Some((read_only, _)) = hints(name) {
+            assert_eq!(read_only, Some(true), "{name} only reads");
+        }
+    }
+    for name in ["scp_remove", "scp_upload", "scp_download"] {
+        if let Some((read_only, destructive)) = hints(name) {
+            assert_eq!(read_only, Some(false), "{name} writes");
+            assert_eq!(destructive, Some(true), "{name} can delete or replace data");
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_default_server_name_is_ssh_server() {
     let h = Harness::start().await;
     assert_eq!(h.server.server_name().as_deref(), Some("SSH Server"));
