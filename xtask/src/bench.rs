@@ -109,7 +109,11 @@ pub async fn run() -> Result<()> {
 
 /// `ssh_execute` of `true` through the MCP server on one open session.
 async fn mcp_exec_latency(bin: &Path, sshd: &Sshd) -> Result<Stats> {
-    let server = McpServer::spawn(bin, sshd.mcp_env()).await?;
+    // Logging as a user would run it: the testbed's debug logging would be measured too.
+    let mut env = sshd.mcp_env();
+    env.retain(|(k, _)| k != "MCP_SSH_LOG");
+    env.push(("MCP_SSH_LOG".into(), "warn".into()));
+    let server = McpServer::spawn(bin, env).await?;
     for _ in 0..10 {
         let r = server
             .call_tool("ssh_execute", json!({"command": "true"}))
