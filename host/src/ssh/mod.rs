@@ -6,6 +6,7 @@ pub mod connection;
 pub mod exec;
 pub mod known_hosts;
 pub mod pool;
+pub mod ssh_config;
 
 pub use connection::{Connection, SessionInfo, Target};
 pub use pool::SessionPool;

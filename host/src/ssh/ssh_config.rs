@@ -1,0 +1,355 @@
+//! Reading OpenSSH client configuration (`~/.ssh/config`): `Host` blocks with patterns
+//! and negations, `Include` (with globs, relative to `~/.ssh`), and the keywords mcpssh
+//! uses. As in OpenSSH, the first value obtained for a keyword wins, except
+//! `IdentityFile`, `CertificateFile` and `UserKnownHostsFile`, which accumulate.
+//! `Match` blocks are not evaluated: their settings are skipped.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{expand_tilde, home_dir};
+
+/// What the configuration says about one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_files: Vec<PathBuf>,
+    pub certificate_files: Vec<PathBuf>,
+    pub identities_only: Option<bool>,
+    pub proxy_jump: Option<String>,
+    pub user_known_hosts_files: Vec<PathBuf>,
+    pub server_alive_interval: Option<u64>,
+    pub connect_timeout: Option<u64>,
+}
+
+/// One `keyword value` line with the patterns of the block it is in.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// None for lines before any `Host` (they apply to every host); for a `Match` block,
+    /// an empty list (never matches).
+    patterns: Option<Vec<String>>,
+    keyword: String,
+    value: String,
+}
+
+/// A parsed configuration file (with its includes).
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    entries: Vec<Entry>,
+}
+
+impl SshConfig {
+    /// Reads `path`; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> SshConfig {
+        let mut config = SshConfig::default();
+        config.read_file(path, None, 0);
+        config
+    }
+
+    /// Parses configuration text (for tests and `Include`).
+    pub fn parse(text: &str) -> SshConfig {
+        let mut config = SshConfig::default();
+        config.read_text(text, None, 0);
+        config
+    }
+
+    fn read_file(&mut self, path: &Path, patterns: Option<Vec<String>>, depth: usize) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.read_text(&text, patterns, depth),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %path.display(), "cannot read ssh config: {e}"),
+        }
+    }
+
+    fn read_text(&mut self, text: &str, mut patterns: Option<Vec<String>>, depth: usize) {
+        for line in text.lines() {
+            let Some((keyword, value)) = split_line(line) else {
+                continue;
+            };
+            match keyword.as_str() {
+                "host" => patterns = Some(value.split_whitespace().map(str::to_string).collect()),
+                "match" => patterns = Some(Vec::new()),
+                "include" if depth < 16 => {
+                    for pattern in value.split_whitespace() {
+                        for file in include_files(pattern) {
+                            self.read_file(&file, patterns.clone(), depth + 1);
+                        }
+                    }
+                }
+                _ => self.entries.push(Entry {
+                    patterns: patterns.clone(),
+                    keyword,
+                    value,
+                }),
+            }
+        }
+    }
+
+    /// The settings that apply to `alias` (the name given by the user).
+    pub fn resolve(&self, alias: &str) -> HostConfig {
+        let mut c = HostConfig::default();
+        for entry in self
+            .entries
+            .iter()
+            .filter(|e| applies(e.patterns.as_deref(), alias))
+        {
+            let v = entry.value.as_str();
+            match entry.keyword.as_str() {
+                "hostname" => set_once(&mut c.hostname, || Some(v.replace("%h", alias))),
+                "user" => set_once(&mut c.user, || Some(v.to_string())),
+                "port" => set_once(&mut c.port, || v.parse().ok()),
+                "identityfile" if !v.eq_ignore_ascii_case("none") => {
+                    c.identity_files.push(expand_tokens(v, alias))
+                }
+                "certificatefile" => c.certificate_files.push(expand_tokens(v, alias)),
+                "identitiesonly" => set_once(&mut c.identities_only, || yes_no(v)),
+                "proxyjump" => set_once(&mut c.proxy_jump, || Some(v.to_string())),
+                "userknownhostsfile" => {
+                    if c.user_known_hosts_files.is_empty() {
+                        c.user_known_hosts_files = v
+                            .split_whitespace()
+                            .filter(|f| !f.eq_ignore_ascii_case("none"))
+                            .map(|f| expand_tokens(f, alias))
+                            .collect();
+                    }
+                }
+                "serveraliveinterval" => set_once(&mut c.server_alive_interval, || v.parse().ok()),
+                "connecttimeout" => set_once(&mut c.connect_timeout, || v.parse().ok()),
+                _ => {}
+            }
+        }
+        if c.proxy_jump
+            .as_deref()
+            .is_some_and(|j| j.eq_ignore_ascii_case("none"))
+        {
+            c.proxy_jump = None;
+        }
+        c
+    }
+
+    /// True when some `Host` block names `alias` literally or by pattern (not only `*`).
+    pub fn knows(&self, alias: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.patterns
+                .as_deref()
+                .is_some_and(|p| p.iter().any(|x| x != "*") && applies(Some(p), alias))
+        })
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: impl FnOnce() -> Option<T>) {
+    if slot.is_none() {
+        *slot = value();
+    }
+}
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Some(true),
+        "no" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits `Keyword value`, `Keyword=value` or `Keyword = "value"`; skips comments and blanks.
+fn split_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let end = line.find(|c: char| c.is_whitespace() || c == '=')?;
+    let keyword = line[..end].to_ascii_lowercase();
+    let rest = line[end..]
+        .trim_start_matches(|c: char| c.is_whitespace())
+        .trim_start_matches('=')
+        .trim();
+    let value = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    Some((keyword, value.to_string()))
+}
+
+/// Whether a block with `patterns` applies to `alias`: some pattern matches and no
+/// negated one does.
+fn applies(patterns: Option<&[String]>, alias: &str) -> bool {
+    let Some(patterns) = patterns else {
+        return true;
+    };
+    let mut matched = false;
+    for p in patterns {
+        if let Some(negated) = p.strip_prefix('!') {
+            if glob(negated, alias) {
+                return false;
+            }
+        } else if glob(p, alias) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `*` and `?` wildcard matching, case-insensitive like OpenSSH host patterns.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Expands `~`, `%d` (home) and `%h` (the alias) in a path.
+fn expand_tokens(value: &str, alias: &str) -> PathBuf {
+    let home = home_dir().display().to_string();
+    expand_tilde(&value.replace("%d", &home).replace("%h", alias))
+}
+
+/// The files an `Include` pattern names: relative ones are under `~/.ssh`.
+fn include_files(pattern: &str) -> Vec<PathBuf> {
+    let path = expand_tilde(pattern);
+    let path = if path.is_absolute() {
+        path
+    } else {
+        home_dir().join(".ssh").join(path)
+    };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return vec![path];
+    };
+    if !name.contains(['*', '?']) {
+        return vec![path];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| glob(name, n))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+# global defaults come last in practice, but first-match wins
+Host web prod-*
+    HostName 10.0.0.5
+    User deploy
+    Port 2222
+    IdentityFile ~/.ssh/web_key
+    IdentitiesOnly yes
+    ProxyJump bastion
+
+Host prod-db !prod-db-old
+    HostName db.internal
+    IdentityFile=%d/.ssh/db_key
+
+Host bastion
+    HostName bastion.example.com
+    User = "jump user"
+
+Match host foo
+    User matched
+
+Host *
+    User everyone
+    ServerAliveInterval 30
+    ConnectTimeout 7
+    IdentityFile ~/.ssh/id_default
+"#;
+
+    #[test]
+    fn first_value_wins_and_identity_files_accumulate() {
+        let c = SshConfig::parse(CONFIG).resolve("web");
+        assert_eq!(c.hostname.as_deref(), Some("10.0.0.5"));
+        assert_eq!(c.user.as_deref(), Some("deploy"));
+        assert_eq!(c.port, Some(2222));
+        assert_eq!(c.identities_only, Some(true));
+        assert_eq!(c.proxy_jump.as_deref(), Some("bastion"));
+        assert_eq!(c.server_alive_interval, Some(30));
+        assert_eq!(c.connect_timeout, Some(7));
+        assert_eq!(
+            c.identity_files,
+            vec![
+                home_dir().join(".ssh/web_key"),
+                home_dir().join(".ssh/id_default")
+            ]
+        );
+    }
+
+    #[test]
+    fn patterns_negations_and_match_blocks() {
+        let cfg = SshConfig::parse(CONFIG);
+        assert_eq!(
+            cfg.resolve("prod-db").hostname.as_deref(),
+            Some("10.0.0.5"),
+            "prod-* comes first"
+        );
+        assert_eq!(
+            cfg.resolve("prod-db").identity_files[1],
+            home_dir().join(".ssh/db_key")
+        );
+        assert_eq!(
+            cfg.resolve("prod-db-old").identity_files.len(),
+            2,
+            "negated block skipped"
+        );
+        assert_eq!(
+            cfg.resolve("foo").user.as_deref(),
+            Some("everyone"),
+            "Match is not evaluated"
+        );
+        assert_eq!(cfg.resolve("bastion").user.as_deref(), Some("jump user"));
+        assert_eq!(cfg.resolve("unknown").hostname, None);
+        assert!(cfg.knows("web") && cfg.knows("prod-x") && !cfg.knows("elsewhere"));
+    }
+
+    #[test]
+    fn glob_matching() {
+        assert!(glob("*.example.com", "a.example.com"));
+        assert!(glob("h?st", "HOST"));
+        assert!(!glob("h?st", "hoost"));
+        assert!(glob("*", ""));
+    }
+
+    #[test]
+    fn includes_are_read_relative_to_their_pattern() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.conf"),
+            "Host inc\n  HostName included.example\n",
+        )
+        .unwrap();
+        let main = dir.path().join("config");
+        std::fs::write(&main, format!("Include {}/*.conf\n", dir.path().display())).unwrap();
+        let cfg = SshConfig::load(&main);
+        assert_eq!(
+            cfg.resolve("inc").hostname.as_deref(),
+            Some("included.example")
+        );
+    }
+}
