@@ -16,4 +16,5 @@ mod host_keys;
 mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
+mod sftp_files;
 mod tools_list;

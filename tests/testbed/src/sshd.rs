@@ -36,6 +36,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct SshdBuilder {
     extra_config: Vec<String>,
     log_level: String,
+    sftp_server: Option<String>,
 }
 
 impl Default for SshdBuilder {
@@ -43,6 +44,7 @@ impl Default for SshdBuilder {
         Self {
             extra_config: Vec::new(),
             log_level: "DEBUG1".to_owned(),
+            sftp_server: None,
         }
     }
 }
@@ -58,6 +60,14 @@ impl SshdBuilder {
     /// The `LogLevel` (default `DEBUG1`).
     pub fn log_level(mut self, level: impl Into<String>) -> Self {
         self.log_level = level.into();
+        self
+    }
+
+    /// The command of the `sftp` subsystem (default: OpenSSH's `sftp-server`, else
+    /// `internal-sftp`), e.g. `/usr/lib/openssh/sftp-server -P statvfs` to refuse an
+    /// extension. sshd allows one `Subsystem sftp` line, so `config_line` cannot change it.
+    pub fn sftp_server(mut self, command: impl Into<String>) -> Self {
+        self.sftp_server = Some(command.into());
         self
     }
 
@@ -154,10 +164,12 @@ impl Sshd {
         let port = free_port()?;
         let log = path("sshd.log");
         let config = path("sshd_config");
-        let sftp_server = if Path::new("/usr/lib/openssh/sftp-server").exists() {
-            "/usr/lib/openssh/sftp-server"
-        } else {
-            "internal-sftp"
+        let sftp_server = match &builder.sftp_server {
+            Some(command) => command.as_str(),
+            None if Path::new("/usr/lib/openssh/sftp-server").exists() => {
+                "/usr/lib/openssh/sftp-server"
+            }
+            None => "internal-sftp",
         };
         let mut config_text = format!(
             "# Written by mcpssh-testbed\n\
@@ -190,17 +202,8 @@ impl Sshd {
         }
         fs::write(&config, config_text)?;
 
-        let log_file = fs::File::create(&log)?;
-        let child = Command::new(SSHD)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("starting {SSHD}"))?;
+        fs::File::create(&log)?;
+        let child = spawn_daemon(&config, &log)?;
 
         let mut sshd = Sshd {
             child: Some(child),
@@ -216,13 +219,16 @@ impl Sshd {
             log,
             config,
         };
-        sshd.wait_ready()?;
+        sshd.wait_ready(0)?;
         Ok(sshd)
     }
 
-    fn wait_ready(&mut self) -> Result<()> {
+    /// Waits until the daemon answers. Only the log from byte `log_from` on is this
+    /// daemon's (a restarted one appends to its predecessor's log).
+    fn wait_ready(&mut self, log_from: usize) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let own_log = |sshd: &Sshd| sshd.log().get(log_from..).unwrap_or_default().to_owned();
         loop {
             if let Some(status) = self
                 .child
@@ -230,14 +236,14 @@ impl Sshd {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                let log = self.log();
+                let log = own_log(self);
                 if log.contains("Bind to port") || log.contains("Cannot bind any address") {
                     bail!("sshd could not bind port {}: {status}\n{log}", self.port);
                 }
                 bail!("sshd exited during start-up ({status}); its log:\n{log}");
             }
             // The log line proves that *our* sshd owns the port (not a racing neighbour).
-            if self.log().contains("Server listening on")
+            if own_log(self).contains("Server listening on")
                 && let Ok(banner) = read_banner(addr)
                 && banner.starts_with("SSH-2.0")
             {
@@ -251,6 +257,30 @@ impl Sshd {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start the daemon again after [`Sshd::stop`] (or kill it first if it runs): the
+    /// same configuration, keys, port and scratch directory, for tests that kill the
+    /// server in the middle of something and then reconnect. The log is appended to.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let log_from = fs::metadata(&self.log)
+                .map(|m| m.len() as usize)
+                .unwrap_or(0);
+            self.child = Some(spawn_daemon(&self.config, &self.log)?);
+            match self.wait_ready(log_from) {
+                Ok(()) => return Ok(()),
+                // The port may linger for a moment after the old listener died.
+                Err(e)
+                    if format!("{e:#}").contains("could not bind") && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -490,6 +520,21 @@ pub fn tail(s: &str, max: usize) -> &str {
         start += 1;
     }
     &s[start..]
+}
+
+/// `sshd -D -e -f CONFIG`, its output appended to `log`.
+fn spawn_daemon(config: &Path, log: &Path) -> Result<Child> {
+    let log_file = fs::OpenOptions::new().append(true).create(true).open(log)?;
+    Command::new(SSHD)
+        .arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .with_context(|| format!("starting {SSHD}"))
 }
 
 fn read_banner(addr: SocketAddr) -> Result<String> {
