@@ -166,29 +166,58 @@ impl Progress {
     }
 }
 
-/// Bytes allowed in flight: what the transfer moved in the last [`FLOW_SECONDS`] at its
-/// average rate so far, at least [`FLOW_MIN_BYTES`]. Fast links get the whole window of
-/// requests; on a slow link requests do not queue so long that they run into the
+/// How many bytes a transfer keeps in flight.
+///
+/// Enough to fill the link, but no more: four times the bytes the link carries in the
+/// shortest time a request took (an estimate of the bandwidth-delay product, which grows
+/// as the measured rate grows), at least [`FLOW_MIN_BYTES`]. More would only queue up in
+/// the server's buffers, which costs the server CPU (OpenSSH copies and clears its
+/// buffers as they grow). And never more than [`FLOW_SECONDS`] of transfer at the rate
+/// seen so far, so that on a slow link no request waits long enough to hit the
 /// per-request timeout.
 struct Flow {
     started: Instant,
+    min_latency: Option<Duration>,
 }
 
-/// Seconds of transfer the requests in flight may represent.
+/// Seconds of transfer the requests in flight may represent at most.
 const FLOW_SECONDS: f64 = 10.0;
 /// Bytes always allowed in flight.
 const FLOW_MIN_BYTES: u64 = 2 * 1024 * 1024;
+/// In flight: this many times the estimated bandwidth-delay product.
+const FLOW_BDP_FACTOR: f64 = 4.0;
 
 impl Flow {
     fn new() -> Self {
         Flow {
             started: Instant::now(),
+            min_latency: None,
         }
     }
 
+    /// Notes how long one request took, from sending it to its answer.
+    fn observe(&mut self, latency: Duration) {
+        self.min_latency = Some(self.min_latency.map_or(latency, |m| m.min(latency)));
+    }
+
+    /// A description for the log.
+    fn describe(&self, done: u64) -> String {
+        format!(
+            "shortest request {:.1} ms, in flight up to {} KiB",
+            self.min_latency.map_or(0.0, |l| l.as_secs_f64() * 1000.0),
+            self.allowed(done) / 1024
+        )
+    }
+
+    /// The bytes allowed in flight once `done` bytes have completed.
     fn allowed(&self, done: u64) -> u64 {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        ((done as f64 / secs) * FLOW_SECONDS).max(FLOW_MIN_BYTES as f64) as u64
+        let rate = done as f64 / secs;
+        let bdp = self
+            .min_latency
+            .map_or(0.0, |l| rate * l.as_secs_f64() * FLOW_BDP_FACTOR);
+        let cap = (rate * FLOW_SECONDS).max(FLOW_MIN_BYTES as f64);
+        bdp.max(FLOW_MIN_BYTES as f64).min(cap) as u64
     }
 }
 
@@ -663,16 +692,17 @@ async fn pump_upload(
     let mut input_done = size == 0;
     let mut done = 0u64;
     let mut in_flight_bytes = 0u64;
-    let flow = Flow::new();
+    let mut flow = Flow::new();
     loop {
         let room = inflight.len() < window && in_flight_bytes < flow.allowed(done);
         tokio::select! {
             biased;
             Some(result) = inflight.next(), if !inflight.is_empty() => {
-                let (len, result): (u64, Result<_, russh_sftp::client::error::Error>) = result;
+                let (len, latency, result): (u64, Duration, Result<_, russh_sftp::client::error::Error>) = result;
                 if let Err(e) = result {
                     return Err(write_failure(sftp, dest_dir, e).await);
                 }
+                flow.observe(latency);
                 done += len;
                 in_flight_bytes -= len;
                 progress.update(done);
@@ -681,7 +711,11 @@ async fn pump_upload(
                 Some(Ok((offset, data))) => {
                     let len = data.len() as u64;
                     in_flight_bytes += len;
-                    inflight.push(async move { (len, raw.write(handle, offset, data).await) });
+                    inflight.push(async move {
+                        let sent = Instant::now();
+                        let result = raw.write(handle, offset, data).await;
+                        (len, sent.elapsed(), result)
+                    });
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(HostError::Other(format!(
@@ -699,6 +733,7 @@ async fn pump_upload(
             "only {done} of {size} bytes of {local_shown} were sent; nothing was replaced, try again"
         )));
     }
+    tracing::debug!(session = %sftp.session, "upload flow: {}", flow.describe(done));
     Ok(())
 }
 
@@ -1031,8 +1066,14 @@ async fn pump_download(
     let window = ctl.window.max(1);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
+        let mut kicked = 0u64;
         while let Some((offset, data)) = rx.blocking_recv() {
             file.write_all_at(&data, offset)?;
+            let end = offset + data.len() as u64;
+            if end >= kicked + WRITEBACK_STEP {
+                start_writeback(&file, kicked, end - kicked);
+                kicked = end;
+            }
         }
         let flush_started = Instant::now();
         file.sync_all()?;
@@ -1050,11 +1091,14 @@ async fn pump_download(
     let chunk = u64::from(sftp.read_len);
     let mut progress = Progress::new(ctl.progress.clone(), size);
     let mut inflight = FuturesUnordered::new();
-    let read =
-        |offset: u64, len: u32| async move { (offset, len, raw.read(handle, offset, len).await) };
+    let read = |offset: u64, len: u32| async move {
+        let sent = Instant::now();
+        let result = raw.read(handle, offset, len).await;
+        (offset, len, sent.elapsed(), result)
+    };
     let mut next = 0u64;
     let mut done = 0u64;
-    let flow = Flow::new();
+    let mut flow = Flow::new();
     loop {
         let allowed = flow.allowed(done);
         while inflight.len() < window && next < size && next - done < allowed {
@@ -1062,9 +1106,10 @@ async fn pump_download(
             inflight.push(read(next, len));
             next += u64::from(len);
         }
-        let Some((offset, len, result)) = inflight.next().await else {
+        let Some((offset, len, latency, result)) = inflight.next().await else {
             break;
         };
+        flow.observe(latency);
         let data = match result {
             Ok(d) if !d.data.is_empty() => d.data,
             Ok(_) => return Err(shrank(remote_abs)),
@@ -1092,6 +1137,7 @@ async fn pump_download(
         progress.update(done);
     }
     drop(tx);
+    tracing::debug!(session = %sftp.session, "download flow: {}", flow.describe(done));
     match writer.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(writer_failed(e)),
@@ -1099,6 +1145,30 @@ async fn pump_download(
             "the local writer of {dest_shown} failed: {e}"
         ))),
     }
+}
+
+/// Bytes written locally between two requests to start writing them back to disk, so
+/// that the final `fsync` has little left to wait for.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to disk, without
+/// waiting (Linux `sync_file_range`; elsewhere nothing).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; the call only schedules I/O.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 fn shrank(remote_abs: &str) -> HostError {
