@@ -452,16 +452,32 @@ impl Sshd {
         }
     }
 
-    /// The per-connection sshd processes the daemon has running now (one per open TCP
-    /// connection, authenticated or not).
+    /// Authenticated SSH connections open now (per-connection monitors, `sshd: USER [priv]`).
+    /// Connections still in the handshake or closing before authentication do not count.
     pub fn count_sessions(&self) -> usize {
-        match self.pid() {
-            Some(pid) => {
-                let parents = process_parents();
-                parents.values().filter(|&&p| p == pid).count()
-            }
-            None => 0,
-        }
+        self.connection_cmdlines()
+            .iter()
+            .filter(|c| c.contains("[priv]"))
+            .count()
+    }
+
+    /// Every per-connection sshd process, authenticated or not (one per TCP connection).
+    pub fn count_connections(&self) -> usize {
+        self.connection_cmdlines().len()
+    }
+
+    fn connection_cmdlines(&self) -> Vec<String> {
+        let Some(pid) = self.pid() else {
+            return Vec::new();
+        };
+        process_parents()
+            .into_iter()
+            .filter(|&(_, parent)| parent == pid)
+            .map(|(child, _)| {
+                let raw = fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&raw).replace('\0', " ")
+            })
+            .collect()
     }
 
     /// Every process descending from the daemon (connections, shells, commands).
