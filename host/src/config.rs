@@ -25,9 +25,9 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_HOSTNAME")]
     pub hostname: Option<String>,
 
-    /// SSH server port.
-    #[arg(long, env = "MCP_SSH_PORT", default_value_t = 22)]
-    pub port: u16,
+    /// SSH server port (default: from ~/.ssh/config, else 22).
+    #[arg(long, env = "MCP_SSH_PORT")]
+    pub port: Option<u16>,
 
     /// SSH username (default: the local user's name).
     #[arg(long, env = "MCP_SSH_USERNAME")]
@@ -89,6 +89,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_LOG")]
     pub log: Option<String>,
 
+    /// OpenSSH client configuration to read (Host aliases, HostName, User, Port,
+    /// IdentityFile, ProxyJump, ...). Default: ~/.ssh/config.
+    #[arg(long, env = "MCP_SSH_CONFIG")]
+    pub ssh_config: Option<String>,
+
     /// Folder of user-supplied tool components (`*.wasm`), each beside a grant file
     /// (`<name>.toml`) listing the capability interfaces it may import.
     #[arg(long, env = "MCP_SSH_TOOLS_DIR")]
@@ -116,12 +121,21 @@ pub struct Settings {
     /// The passphrase of an encrypted key. Environment only (MCP_SSH_KEY_PASSPHRASE).
     #[arg(skip)]
     pub key_passphrase: Option<Secret>,
+
+    /// A password for password authentication, tried last. Environment only
+    /// (MCP_SSH_PASSWORD); never logged, never in a result.
+    #[arg(skip)]
+    pub password: Option<Secret>,
 }
 
 impl Settings {
     /// Fills in what comes only from the environment (secrets).
     pub fn with_environment_secrets(mut self) -> Self {
         self.key_passphrase = std::env::var("MCP_SSH_KEY_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret);
+        self.password = std::env::var("MCP_SSH_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty())
             .map(Secret);
@@ -174,11 +188,16 @@ impl Settings {
         Duration::from_secs(self.stale_temp_age)
     }
 
-    /// The known_hosts file in use.
-    pub fn known_hosts_path(&self) -> PathBuf {
-        match &self.known_hosts {
+    /// The known_hosts file set explicitly, if any.
+    pub fn known_hosts_path(&self) -> Option<PathBuf> {
+        self.known_hosts.as_deref().map(expand_tilde)
+    }
+
+    /// The OpenSSH client configuration file to read.
+    pub fn ssh_config_path(&self) -> PathBuf {
+        match &self.ssh_config {
             Some(p) => expand_tilde(p),
-            None => home_dir().join(".ssh").join("known_hosts"),
+            None => home_dir().join(".ssh").join("config"),
         }
     }
 

@@ -1,40 +1,43 @@
-//! One authenticated SSH connection: connecting with a timeout, checking the host key,
-//! authenticating with a key file, and describing the result (`SessionInfo`).
+//! One authenticated SSH connection: connecting with a timeout (directly or through
+//! ProxyJump hops, each verified), checking the host key, authenticating (`auth`), and
+//! describing the result (`SessionInfo`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use russh::client::{self, Handle};
-use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::PublicKey;
 use tokio::sync::Semaphore;
 
+use super::auth;
 use super::known_hosts::{self, Verdict};
-use crate::config::{HostKeyPolicy, Secret, Settings, expand_tilde, home_dir};
+use crate::config::{HostKeyPolicy, Settings, expand_tilde};
 use crate::error::{HostError, HostResult};
 
 /// Channels opened at once on one connection: OpenSSH's default `MaxSessions`.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 
-/// Where to connect, fully resolved from a request and the configuration.
+/// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The name the session goes by: the alias or host the user gave (`:port` added
+    /// when an explicit port differs from 22).
+    pub name: String,
+    /// The host to reach (after `HostName`).
     pub host: String,
     pub port: u16,
     pub username: String,
-    /// The key file; none means the default `~/.ssh/id_*` files.
-    pub key_file: Option<PathBuf>,
-}
-
-impl Target {
-    /// The name sessions to this target go by: `host`, or `host:port` off port 22.
-    pub fn session_name(&self) -> String {
-        if self.port == 22 {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
+    /// Key files to try; empty means the default `~/.ssh/id_*` files.
+    pub identity_files: Vec<PathBuf>,
+    /// Offer only the configured keys, even from the agent.
+    pub identities_only: bool,
+    /// known_hosts files; new keys are recorded in the first.
+    pub known_hosts: Vec<PathBuf>,
+    /// Jump hosts, first hop first.
+    pub proxy_jump: Vec<Target>,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
 }
 
 /// A description of an open session. Holds no secret.
@@ -58,6 +61,8 @@ pub struct Connection {
     pub new_host_key_recorded: bool,
     handle: Handle<ClientHandler>,
     channel_slots: Arc<Semaphore>,
+    /// The jump host connection this one runs through, kept open with it.
+    _jump: Option<Arc<Connection>>,
     /// The SFTP session on its own channel, opened on first use (see `crate::sftp`).
     sftp: tokio::sync::Mutex<Option<Arc<crate::sftp::SftpChannel>>>,
 }
@@ -65,7 +70,11 @@ pub struct Connection {
 impl Connection {
     /// Connects, verifies the host key and authenticates, all within the connect timeout.
     pub async fn open(target: Target, settings: &Settings) -> HostResult<Connection> {
-        let timeout = settings.connect_timeout();
+        Box::pin(Self::open_timed(target, settings)).await
+    }
+
+    async fn open_timed(target: Target, settings: &Settings) -> HostResult<Connection> {
+        let timeout = target.connect_timeout;
         match tokio::time::timeout(timeout, Self::open_inner(target.clone(), settings)).await {
             Ok(result) => result,
             Err(_) => Err(HostError::TimedOut(format!(
@@ -79,45 +88,90 @@ impl Connection {
     }
 
     async fn open_inner(target: Target, settings: &Settings) -> HostResult<Connection> {
-        let keys = load_keys(&target, settings.key_passphrase.as_ref())?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
         let handler = ClientHandler {
             policy: settings.strict_host_key_checking,
-            known_hosts: settings.known_hosts_path(),
+            known_hosts: target.known_hosts.clone(),
             host: target.host.clone(),
             port: target.port,
             facts: facts.clone(),
         };
         let config = Arc::new(client::Config {
-            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_interval: Some(target.keepalive),
             keepalive_max: 3,
             nodelay: true,
             window_size: 16 * 1024 * 1024,
             ..Default::default()
         });
-        let address = (target.host.as_str(), target.port);
-        let connected = client::connect(config, address, handler).await;
+        let unreachable = |e: &dyn std::fmt::Display| {
+            HostError::Connection(format!(
+                "cannot connect to {}:{}: {e}",
+                target.host, target.port
+            ))
+        };
+        // Directly, or through the last jump host (whose own hops are opened first).
+        let (connected, jump) = match target.proxy_jump.split_last() {
+            None => {
+                let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                let _ = tcp.set_nodelay(true);
+                (client::connect_stream(config, tcp, handler).await, None)
+            }
+            Some((last, before)) => {
+                let mut hop = last.clone();
+                hop.proxy_jump = before.to_vec();
+                let jump = Arc::new(
+                    Box::pin(Connection::open_inner(hop, settings))
+                        .await
+                        .map_err(|e| {
+                            HostError::Connection(format!(
+                                "via jump host {}: {}",
+                                last.name,
+                                e.message()
+                            ))
+                        })?,
+                );
+                let channel = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.host.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        unreachable(&format!(
+                            "the jump host {} refused to forward: {}",
+                            last.name,
+                            describe_russh_error(&e)
+                        ))
+                    })?;
+                (
+                    client::connect_stream(config, channel.into_stream(), handler).await,
+                    Some(jump),
+                )
+            }
+        };
         let mut handle = match connected {
             Ok(h) => h,
             Err(e) => {
                 let refused = facts.lock().unwrap().refusal.take();
-                return Err(refused.unwrap_or_else(|| {
-                    HostError::Connection(format!(
-                        "cannot connect to {}:{}: {}",
-                        target.host,
-                        target.port,
-                        describe_russh_error(&e)
-                    ))
-                }));
+                return Err(refused.unwrap_or_else(|| unreachable(&describe_russh_error(&e))));
             }
         };
-        authenticate(&mut handle, &target, keys).await?;
+        let creds = auth::Credentials {
+            passphrase: settings.key_passphrase.as_ref(),
+            password: settings.password.as_ref(),
+        };
+        auth::authenticate(&mut handle, &target, creds).await?;
         let facts = facts.lock().unwrap().clone();
         let key = facts
             .server_key
             .ok_or_else(|| HostError::Connection("the server sent no host key".into()))?;
         let info = SessionInfo {
-            name: target.session_name(),
+            name: target.name.clone(),
             host: target.host.clone(),
             port: target.port,
             username: target.username.clone(),
@@ -135,6 +189,7 @@ impl Connection {
             info,
             new_host_key_recorded: facts.verdict == Some(Verdict::Recorded),
             handle,
+            _jump: jump,
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
             sftp: tokio::sync::Mutex::new(None),
         })
@@ -201,9 +256,9 @@ struct HandshakeFacts {
 }
 
 /// russh's callback object: checks the host key and records handshake facts.
-struct ClientHandler {
+pub struct ClientHandler {
     policy: HostKeyPolicy,
-    known_hosts: PathBuf,
+    known_hosts: Vec<PathBuf>,
     host: String,
     port: u16,
     facts: Arc<Mutex<HandshakeFacts>>,
@@ -252,82 +307,6 @@ impl client::Handler for ClientHandler {
         }
         Ok(())
     }
-}
-
-/// Private keys to try, loaded from the configured file or the default ones.
-fn load_keys(
-    target: &Target,
-    passphrase: Option<&Secret>,
-) -> HostResult<Vec<(PathBuf, russh::keys::PrivateKey)>> {
-    let candidates: Vec<PathBuf> = match &target.key_file {
-        Some(path) => vec![path.clone()],
-        None => ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|name| home_dir().join(".ssh").join(name))
-            .filter(|p| p.exists())
-            .collect(),
-    };
-    if candidates.is_empty() {
-        return Err(HostError::Auth(
-            "no private key: set MCP_SSH_KEY_FILENAME, pass key_filename, or create ~/.ssh/id_ed25519".into(),
-        ));
-    }
-    let mut keys = Vec::new();
-    for path in candidates {
-        let key = russh::keys::load_secret_key(&path, passphrase.map(|s| s.0.as_str())).map_err(|e| {
-            let shown = path.display();
-            match e {
-                russh::keys::Error::KeyIsEncrypted => HostError::Auth(format!(
-                    "the key {shown} is encrypted: set MCP_SSH_KEY_PASSPHRASE to its passphrase"
-                )),
-                russh::keys::Error::IO(io) => HostError::from_io(&format!("cannot read the key {shown}"), &io),
-                other => HostError::Auth(format!(
-                    "cannot load the key {shown}: {other} (wrong passphrase, or not a private key?)"
-                )),
-            }
-        })?;
-        keys.push((path, key));
-    }
-    Ok(keys)
-}
-
-/// Public-key authentication with each key in turn; one clear error listing what was tried.
-async fn authenticate(
-    handle: &mut Handle<ClientHandler>,
-    target: &Target,
-    keys: Vec<(PathBuf, russh::keys::PrivateKey)>,
-) -> HostResult<()> {
-    let rsa_hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .map_err(|e| HostError::Connection(describe_russh_error(&e)))?
-        .flatten();
-    let mut tried = Vec::new();
-    for (path, key) in keys {
-        let algorithm = key.algorithm().to_string();
-        let signer = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
-        let result = handle
-            .authenticate_publickey(target.username.clone(), signer)
-            .await
-            .map_err(|e| {
-                HostError::Connection(format!(
-                    "authentication failed: {}",
-                    describe_russh_error(&e)
-                ))
-            })?;
-        if result.success() {
-            return Ok(());
-        }
-        tried.push(format!("{} ({algorithm})", path.display()));
-    }
-    Err(HostError::Auth(format!(
-        "the server refused public-key authentication for user '{}' on {}:{}; tried: {}. \
-         Check the username and that the public key is in the server's authorized_keys.",
-        target.username,
-        target.host,
-        target.port,
-        tried.join(", ")
-    )))
 }
 
 /// A short, user-facing description of a russh error.

@@ -2,6 +2,7 @@
 //! verifying host keys (`known_hosts`), running commands (`exec`) and keeping sessions
 //! alive across tool calls (`pool`). Nothing here knows about MCP or wasm.
 
+pub mod auth;
 pub mod connection;
 pub mod exec;
 pub mod known_hosts;

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
+use std::time::Duration;
+
 use super::connection::{Connection, SessionInfo, Target, key_path};
-use crate::config::Settings;
+use super::ssh_config::SshConfig;
+use crate::config::{Settings, home_dir};
 use crate::error::{HostError, HostResult};
 
 /// What a request may say about where to connect; the rest comes from configuration.
@@ -40,31 +43,106 @@ impl SessionPool {
         }
     }
 
-    /// Resolves a request against the configuration.
+    /// Resolves a request against the settings and `~/.ssh/config` (read afresh, so
+    /// edits apply to the next connection).
     fn resolve(&self, req: &TargetRequest) -> HostResult<Target> {
         let s = &self.settings;
-        let host = req.host.clone().or_else(|| s.hostname.clone()).ok_or_else(|| {
+        let alias = req.host.clone().or_else(|| s.hostname.clone()).ok_or_else(|| {
             HostError::NotConnected(
                 "no host given and none configured: pass `hostname` to ssh_connect or set MCP_SSH_HOSTNAME".into(),
             )
         })?;
-        // Explicit parameters for another host do not inherit the configured key's host.
-        Ok(Target {
-            port: req.port.unwrap_or(s.port),
-            username: req.username.clone().unwrap_or_else(|| s.default_username()),
-            key_file: req
-                .key_filename
-                .as_deref()
-                .or(s.key_filename.as_deref())
-                .map(key_path),
-            host,
-        })
+        let config = SshConfig::load(&s.ssh_config_path());
+        let mut target = self.target_for(&config, &alias, req, false);
+        if let Some(jumps) = config.resolve(&alias).proxy_jump {
+            for hop in jumps.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                let (user, host, port) = parse_hop(hop)?;
+                let hop_req = TargetRequest {
+                    host: Some(host),
+                    port,
+                    username: user,
+                    key_filename: None,
+                };
+                target.proxy_jump.push(self.target_for(
+                    &config,
+                    hop_req.host.as_deref().unwrap_or_default(),
+                    &hop_req,
+                    true,
+                ));
+            }
+        }
+        Ok(target)
+    }
+
+    /// One target: request first, then (except for jump hops) the settings, then the
+    /// configuration, then OpenSSH's defaults.
+    fn target_for(
+        &self,
+        config: &SshConfig,
+        alias: &str,
+        req: &TargetRequest,
+        hop: bool,
+    ) -> Target {
+        let s = &self.settings;
+        let hc = config.resolve(alias);
+        let settings = (!hop).then_some(s.as_ref());
+        let port = req
+            .port
+            .or(settings.and_then(|s| s.port))
+            .or(hc.port)
+            .unwrap_or(22);
+        let username = req
+            .username
+            .clone()
+            .or_else(|| settings.and_then(|s| s.username.clone()))
+            .or(hc.user)
+            .unwrap_or_else(|| s.default_username());
+        let explicit_key = req
+            .key_filename
+            .clone()
+            .or_else(|| settings.and_then(|s| s.key_filename.clone()));
+        let identity_files = match explicit_key {
+            Some(k) => vec![key_path(&k)],
+            None => hc.identity_files,
+        };
+        let known_hosts = match s.known_hosts_path() {
+            Some(file) => vec![file],
+            None if !hc.user_known_hosts_files.is_empty() => hc.user_known_hosts_files,
+            None => vec![home_dir().join(".ssh").join("known_hosts")],
+        };
+        let name = if config.knows(alias) || port == 22 {
+            alias.to_string()
+        } else {
+            format!("{alias}:{port}")
+        };
+        Target {
+            name,
+            host: hc.hostname.unwrap_or_else(|| alias.to_string()),
+            port,
+            username,
+            identity_files,
+            identities_only: hc.identities_only.unwrap_or(false),
+            known_hosts,
+            proxy_jump: Vec::new(),
+            connect_timeout: hc
+                .connect_timeout
+                .map(Duration::from_secs)
+                .unwrap_or_else(|| s.connect_timeout()),
+            keepalive: Duration::from_secs(
+                hc.server_alive_interval.filter(|&i| i > 0).unwrap_or(15),
+            ),
+        }
     }
 
     /// Opens a session to the requested target, or reuses the open one to it.
     pub async fn connect(&self, req: &TargetRequest) -> HostResult<Connected> {
         let target = self.resolve(req)?;
-        let name = target.session_name();
+        self.connect_target(target).await
+    }
+
+    /// Opens a session to `target`, or reuses the open one to it.
+    async fn connect_target(&self, target: Target) -> HostResult<Connected> {
+        let name = target.name.clone();
         let mut sessions = self.sessions.lock().await;
         if let Some(existing) = sessions.get(&name) {
             if existing.target == target && !existing.is_closed() {
@@ -100,10 +178,7 @@ impl SessionPool {
                 })?),
                 None if sessions.len() == 1 => sessions.values().next().cloned(),
                 None if sessions.len() > 1 => {
-                    let configured = self
-                        .resolve(&TargetRequest::default())
-                        .ok()
-                        .map(|t| t.session_name());
+                    let configured = self.resolve(&TargetRequest::default()).ok().map(|t| t.name);
                     match configured.and_then(|c| sessions.get(&c).cloned()) {
                         Some(c) => Some(c),
                         None => {
@@ -121,17 +196,7 @@ impl SessionPool {
             Some(conn) if !conn.is_closed() => Ok(conn),
             Some(conn) => {
                 tracing::warn!(session = %conn.info.name, "connection dropped; reconnecting");
-                let req = TargetRequest {
-                    host: Some(conn.target.host.clone()),
-                    port: Some(conn.target.port),
-                    username: Some(conn.target.username.clone()),
-                    key_filename: conn
-                        .target
-                        .key_file
-                        .as_ref()
-                        .map(|p| p.display().to_string()),
-                };
-                Ok(self.connect(&req).await?.connection)
+                Ok(self.connect_target(conn.target.clone()).await?.connection)
             }
             None => {
                 if self.settings.hostname.is_none() {
@@ -195,5 +260,56 @@ fn names(sessions: &BTreeMap<String, Arc<Connection>>) -> String {
         "none".into()
     } else {
         sessions.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Splits a ProxyJump hop `[user@]host[:port]` (or `ssh://user@host:port`).
+fn parse_hop(hop: &str) -> HostResult<(Option<String>, String, Option<u16>)> {
+    let hop = hop.strip_prefix("ssh://").unwrap_or(hop);
+    let (user, rest) = match hop.rsplit_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, hop),
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => {
+            let port = p
+                .parse()
+                .map_err(|_| HostError::Invalid(format!("bad port in ProxyJump hop {hop:?}")))?;
+            (h.to_string(), Some(port))
+        }
+        _ => (
+            rest.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            None,
+        ),
+    };
+    if host.is_empty() {
+        return Err(HostError::Invalid(format!(
+            "empty host in ProxyJump hop {hop:?}"
+        )));
+    }
+    Ok((user, host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_jump_hops_parse() {
+        assert_eq!(
+            parse_hop("bastion").unwrap(),
+            (None, "bastion".into(), None)
+        );
+        assert_eq!(
+            parse_hop("me@b:2222").unwrap(),
+            (Some("me".into()), "b".into(), Some(2222))
+        );
+        assert_eq!(
+            parse_hop("ssh://me@b:22").unwrap(),
+            (Some("me".into()), "b".into(), Some(22))
+        );
+        assert!(parse_hop("b:notaport").is_err());
     }
 }

@@ -191,7 +191,7 @@ fn applies(patterns: Option<&[String]>, alias: &str) -> bool {
 }
 
 /// `*` and `?` wildcard matching, case-insensitive like OpenSSH host patterns.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
     let t: Vec<char> = text.to_lowercase().chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);

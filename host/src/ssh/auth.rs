@@ -1,0 +1,199 @@
+//! Client authentication, in OpenSSH's order: the ssh-agent (`SSH_AUTH_SOCK`), then key
+//! files (each with its OpenSSH certificate `<key>-cert.pub` when present), then a
+//! password only when the user set `MCP_SSH_PASSWORD`. One error lists everything tried.
+//! Secrets stay here: they are never logged and never leave the host.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use russh::client::Handle;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::{Certificate, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+
+use super::connection::{ClientHandler, Target, describe_russh_error};
+use crate::config::{Secret, home_dir};
+use crate::error::{HostError, HostResult};
+
+/// The secrets authentication may use.
+pub struct Credentials<'a> {
+    pub passphrase: Option<&'a Secret>,
+    pub password: Option<&'a Secret>,
+}
+
+/// The key files to try: the target's own, else the default `~/.ssh/id_*` that exist.
+fn key_files(target: &Target) -> Vec<PathBuf> {
+    if !target.identity_files.is_empty() {
+        return target.identity_files.clone();
+    }
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|name| home_dir().join(".ssh").join(name))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// The public half of a key file, from `<key>.pub`, for matching agent identities.
+fn public_of(path: &Path) -> Option<PublicKey> {
+    let text = std::fs::read_to_string(path.with_extension("pub"))
+        .ok()
+        .or_else(|| std::fs::read_to_string(format!("{}.pub", path.display())).ok())?;
+    PublicKey::from_openssh(text.trim()).ok()
+}
+
+/// Loads a private key, with a message that says what to do when it cannot be opened.
+fn load_key(path: &Path, passphrase: Option<&Secret>) -> HostResult<PrivateKey> {
+    let shown = path.display();
+    russh::keys::load_secret_key(path, passphrase.map(|s| s.0.as_str())).map_err(|e| match e {
+        russh::keys::Error::KeyIsEncrypted => HostError::Auth(format!(
+            "the key {shown} is encrypted: set MCP_SSH_KEY_PASSPHRASE to its passphrase"
+        )),
+        russh::keys::Error::IO(io) => {
+            HostError::from_io(&format!("cannot read the key {shown}"), &io)
+        }
+        other => HostError::Auth(format!(
+            "cannot load the key {shown}: {other} (wrong passphrase, or not a private key?)"
+        )),
+    })
+}
+
+/// The certificate that goes with a key file, if one is beside it.
+fn certificate_of(path: &Path) -> Option<Certificate> {
+    let cert = PathBuf::from(format!("{}-cert.pub", path.display()));
+    cert.exists()
+        .then(|| russh::keys::load_openssh_certificate(&cert).ok())
+        .flatten()
+}
+
+/// Authenticates `target.username`, trying every method in turn.
+pub async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    target: &Target,
+    creds: Credentials<'_>,
+) -> HostResult<()> {
+    let user = target.username.clone();
+    let failed = |e: russh::Error| {
+        HostError::Connection(format!(
+            "authentication failed: {}",
+            describe_russh_error(&e)
+        ))
+    };
+    let rsa_hash: Option<HashAlg> = handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(failed)?
+        .flatten();
+    let files = key_files(target);
+    let mut tried: Vec<String> = Vec::new();
+
+    // 1. The agent, limited to the configured keys under IdentitiesOnly.
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match russh::keys::agent::client::AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let identities = agent.request_identities().await.unwrap_or_default();
+                let wanted: Vec<PublicKey> = files.iter().filter_map(|f| public_of(f)).collect();
+                for identity in identities {
+                    let public = identity.public_key().into_owned();
+                    if target.identities_only
+                        && !wanted.iter().any(|w| w.key_data() == public.key_data())
+                    {
+                        continue;
+                    }
+                    let result = match &identity {
+                        AgentIdentity::Certificate { certificate, .. } => {
+                            handle
+                                .authenticate_certificate_with(
+                                    user.clone(),
+                                    certificate.clone(),
+                                    rsa_hash,
+                                    &mut agent,
+                                )
+                                .await
+                        }
+                        AgentIdentity::PublicKey { key, .. } => {
+                            handle
+                                .authenticate_publickey_with(
+                                    user.clone(),
+                                    key.clone(),
+                                    rsa_hash,
+                                    &mut agent,
+                                )
+                                .await
+                        }
+                    };
+                    match result {
+                        Ok(r) if r.success() => return Ok(()),
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!("agent signing failed: {e:?}"),
+                    }
+                    tried.push(format!(
+                        "agent key {} ({})",
+                        known(&public),
+                        public.algorithm()
+                    ));
+                }
+                if tried.is_empty() {
+                    tried.push("ssh-agent (no usable key)".into());
+                }
+            }
+            Err(e) => tracing::debug!("ssh-agent not usable: {e:?}"),
+        }
+    }
+
+    // 2. Key files, with their certificates.
+    for path in &files {
+        let key = Arc::new(load_key(path, creds.passphrase)?);
+        let algorithm = key.algorithm().to_string();
+        if let Some(cert) = certificate_of(path) {
+            let result = handle
+                .authenticate_openssh_cert(user.clone(), key.clone(), cert)
+                .await
+                .map_err(failed)?;
+            if result.success() {
+                return Ok(());
+            }
+            tried.push(format!("{}-cert.pub (certificate)", path.display()));
+        }
+        let signer = PrivateKeyWithHashAlg::new(key, rsa_hash);
+        let result = handle
+            .authenticate_publickey(user.clone(), signer)
+            .await
+            .map_err(failed)?;
+        if result.success() {
+            return Ok(());
+        }
+        tried.push(format!("{} ({algorithm})", path.display()));
+    }
+
+    // 3. A password, only when the user configured one.
+    if let Some(password) = creds.password {
+        let result = handle
+            .authenticate_password(user.clone(), password.0.clone())
+            .await
+            .map_err(failed)?;
+        if result.success() {
+            return Ok(());
+        }
+        tried.push("password (MCP_SSH_PASSWORD)".into());
+    }
+
+    if tried.is_empty() {
+        return Err(HostError::Auth(
+            "no way to authenticate: no ssh-agent, no key file (set MCP_SSH_KEY_FILENAME, pass key_filename, or create \
+             ~/.ssh/id_ed25519) and no MCP_SSH_PASSWORD"
+                .into(),
+        ));
+    }
+    Err(HostError::Auth(format!(
+        "the server refused authentication for user '{}' on {}:{}; tried: {}. \
+         Check the username and that the public key is in the server's authorized_keys.",
+        target.username,
+        target.host,
+        target.port,
+        tried.join(", ")
+    )))
+}
+
+/// A short name for an agent key: its fingerprint.
+fn known(key: &PublicKey) -> String {
+    super::known_hosts::fingerprint(key)
+}
