@@ -310,6 +310,15 @@ impl RemoteTemp {
 
     /// Removes the temporary file now (on failure or cancellation).
     async fn remove_now(&mut self) {
+        if !self.sftp.is_alive() {
+            // The channel (or the connection) is gone: the journal keeps the file for the
+            // next transfer to this host to remove.
+            if let Some(path) = self.path.take() {
+                tracing::info!(%path, "the connection failed; the temporary file will be removed by the next transfer to this host");
+            }
+            self.record = None;
+            return;
+        }
         if let Some(path) = self.path.take() {
             let removed =
                 tokio::time::timeout(CLEANUP_TIMEOUT, self.sftp.raw().remove(path.clone())).await;
