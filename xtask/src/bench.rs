@@ -15,12 +15,18 @@ use serde_json::json;
 const EXEC_CALLS: usize = 200;
 /// Calls for the per-call wasm cost.
 const WASM_CALLS: usize = 2000;
+/// The transfer benchmark's file size.
+const TRANSFER_BYTES: usize = 256 * 1024 * 1024;
+/// Calls in flight at once in the concurrency run.
+const CONCURRENT_CALLS: usize = 100;
 
 /// Summary statistics of a series of durations, in milliseconds.
 struct Stats {
     median: f64,
     p90: f64,
     p99: f64,
+    /// Resident set size of the server after the series, where measured.
+    rss_after: u64,
 }
 
 fn stats(mut samples: Vec<Duration>) -> Stats {
@@ -33,6 +39,7 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
         median: at(0.5),
         p90: at(0.9),
         p99: at(0.99),
+        rss_after: 0,
     }
 }
 
@@ -63,6 +70,67 @@ pub async fn run() -> Result<()> {
         ours: format!("{:.2} ms", ours.median),
         reference: format!("{:.2} ms", openssh.median),
         ratio: format!("{:.2}×", ours.median / openssh.median),
+    });
+    rows.push(Row {
+        what: "server RSS after the exec run".into(),
+        ours: format!("{:.1} MB", ours.rss_after as f64 / 1e6),
+        reference: "target ≤ 40 MB".into(),
+        ratio: "–".into(),
+    });
+    let transfer = transfers(&bin, &sshd).await?;
+    for (direction, ours, sftp, scp) in [
+        (
+            "upload",
+            transfer.upload,
+            transfer.sftp_put,
+            transfer.scp_put,
+        ),
+        (
+            "download",
+            transfer.download,
+            transfer.sftp_get,
+            transfer.scp_get,
+        ),
+    ] {
+        let mib = TRANSFER_BYTES as f64 / (1024.0 * 1024.0);
+        rows.push(Row {
+            what: format!("{direction} 256 MiB vs OpenSSH `sftp` (set-up excluded)"),
+            ours: format!("{:.0} MiB/s", mib / ours),
+            reference: format!("{:.0} MiB/s", mib / sftp),
+            ratio: format!("{:.2}×", sftp / ours),
+        });
+        rows.push(Row {
+            what: format!("{direction} 256 MiB vs OpenSSH `scp` (set-up excluded)"),
+            ours: format!("{:.0} MiB/s", mib / ours),
+            reference: format!("{:.0} MiB/s", mib / scp),
+            ratio: format!("{:.2}×", scp / ours),
+        });
+    }
+    rows.push(Row {
+        what: "server RSS: before / peak during the 256 MiB transfers".into(),
+        ours: format!(
+            "{:.1} / {:.1} MB",
+            transfer.rss_before as f64 / 1e6,
+            transfer.rss_peak as f64 / 1e6
+        ),
+        reference: "flat: must not grow with the file".into(),
+        ratio: "–".into(),
+    });
+    let (cold, warm) = startup(&bin, &sshd).await?;
+    rows.push(Row {
+        what: "start to answered `tools/list`: cold cache / warm cache".into(),
+        ours: format!("{:.0} / {:.0} ms", cold * 1000.0, warm * 1000.0),
+        reference: "target warm ≤ 50 ms".into(),
+        ratio: "–".into(),
+    });
+    let (total, failures) = concurrent_calls(&bin, &sshd).await?;
+    rows.push(Row {
+        what: format!(
+            "{CONCURRENT_CALLS} concurrent `ssh_execute` on one session (MaxSessions 10)"
+        ),
+        ours: format!("{:.0} ms total, {failures} failed", total * 1000.0),
+        reference: "target 0 failures".into(),
+        ratio: "–".into(),
     });
     let wasm = wasm_cost(&sshd).await?;
     rows.push(Row {
@@ -109,11 +177,7 @@ pub async fn run() -> Result<()> {
 
 /// `ssh_execute` of `true` through the MCP server on one open session.
 async fn mcp_exec_latency(bin: &Path, sshd: &Sshd) -> Result<Stats> {
-    // Logging as a user would run it: the testbed's debug logging would be measured too.
-    let mut env = sshd.mcp_env();
-    env.retain(|(k, _)| k != "MCP_SSH_LOG");
-    env.push(("MCP_SSH_LOG".into(), "warn".into()));
-    let server = McpServer::spawn(bin, env).await?;
+    let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
     for _ in 0..10 {
         let r = server
             .call_tool("ssh_execute", json!({"command": "true"}))
@@ -130,8 +194,15 @@ async fn mcp_exec_latency(bin: &Path, sshd: &Sshd) -> Result<Stats> {
             .await?;
         samples.push(t.elapsed());
     }
+    let rss_after = server
+        .pid()
+        .map(|pid| proc_status(pid, "VmRSS"))
+        .unwrap_or(0);
     server.shutdown().await?;
-    Ok(stats(samples))
+    Ok(Stats {
+        rss_after,
+        ..stats(samples)
+    })
 }
 
 struct AcceptAll;
@@ -282,4 +353,228 @@ mod clap_free_settings {
         ];
         Cli::parse_from(args).settings
     }
+}
+
+/// The testbed's environment with logging as a user would run it (the testbed's debug
+/// logging would be measured too).
+fn quiet_env(sshd: &Sshd) -> Vec<(String, String)> {
+    let mut env = sshd.mcp_env();
+    env.retain(|(k, _)| k != "MCP_SSH_LOG");
+    env.push(("MCP_SSH_LOG".into(), "warn".into()));
+    env
+}
+
+/// A `/proc/<pid>/status` memory field, in bytes.
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Seconds per transfer of the benchmark file, ours and OpenSSH's, and server memory.
+struct Transfers {
+    upload: f64,
+    download: f64,
+    sftp_put: f64,
+    sftp_get: f64,
+    scp_put: f64,
+    scp_get: f64,
+    rss_before: u64,
+    rss_peak: u64,
+}
+
+/// The median of three runs of `f`.
+fn median3(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(|a, b| a.total_cmp(b));
+    runs[runs.len() / 2]
+}
+
+async fn transfers(bin: &Path, sshd: &Sshd) -> Result<Transfers> {
+    let work = tempfile::tempdir()?;
+    let local = work.path().join("bench.bin");
+    let back = work.path().join("back.bin");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&local)?;
+        let mut block = vec![0u8; 1 << 20];
+        for i in 0..TRANSFER_BYTES / block.len() {
+            for (j, b) in block.iter_mut().enumerate() {
+                *b = (i.wrapping_mul(31) ^ j.wrapping_mul(7)) as u8;
+            }
+            f.write_all(&block)?;
+        }
+    }
+    let remote = sshd.scratch_dir().join("bench.bin");
+    let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
+    server.call_tool("ssh_connect", json!({})).await?;
+    let pid = server.pid().unwrap_or(0);
+    let rss_before = proc_status(pid, "VmRSS");
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = server
+            .call_tool(
+                "scp_upload",
+                json!({"local_path": local, "remote_path": remote, "on_conflict": "OVERWRITE"}),
+            )
+            .await?;
+        up.push(t.elapsed().as_secs_f64());
+        if r.is_error.unwrap_or(false) {
+            bail!("scp_upload failed: {}", r.json());
+        }
+        let t = Instant::now();
+        let r = server
+            .call_tool(
+                "scp_download",
+                json!({"local_path": back, "remote_path": remote, "on_conflict": "OVERWRITE"}),
+            )
+            .await?;
+        down.push(t.elapsed().as_secs_f64());
+        if r.is_error.unwrap_or(false) {
+            bail!("scp_download failed: {}", r.json());
+        }
+    }
+    let rss_peak = proc_status(pid, "VmHWM");
+    server.shutdown().await?;
+
+    // OpenSSH, with the connection set-up measured separately and subtracted.
+    let ssh_opts = |cmd: &mut std::process::Command| {
+        cmd.args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            work.path().join("kh").display()
+        ))
+        .arg("-i")
+        .arg(sshd.client_key_path());
+    };
+    let target = format!("{}@127.0.0.1", sshd.username());
+    let timed = |mut cmd: std::process::Command| -> Result<f64> {
+        let t = Instant::now();
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let sftp = |batch: String| -> Result<f64> {
+        let file = work.path().join("batch");
+        std::fs::write(&file, batch)?;
+        let mut cmd = std::process::Command::new("sftp");
+        ssh_opts(&mut cmd);
+        cmd.arg("-P")
+            .arg(sshd.port().to_string())
+            .arg("-b")
+            .arg(&file)
+            .arg(&target);
+        timed(cmd)
+    };
+    let scp = |from: String, to: String| -> Result<f64> {
+        let mut cmd = std::process::Command::new("scp");
+        ssh_opts(&mut cmd);
+        cmd.arg("-P").arg(sshd.port().to_string()).arg(from).arg(to);
+        timed(cmd)
+    };
+    let empty = work.path().join("empty");
+    std::fs::write(&empty, b"")?;
+    let remote_empty = sshd.scratch_dir().join("empty");
+    let mut results = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        let setup = sftp("pwd\n".into())?;
+        results[0].push(sftp(format!("put {} {}\n", local.display(), remote.display()))? - setup);
+        results[1].push(sftp(format!("get {} {}\n", remote.display(), back.display()))? - setup);
+        let setup = scp(
+            empty.display().to_string(),
+            format!("{target}:{}", remote_empty.display()),
+        )?;
+        results[2].push(
+            scp(
+                local.display().to_string(),
+                format!("{target}:{}", remote.display()),
+            )? - setup,
+        );
+        results[3].push(
+            scp(
+                format!("{target}:{}", remote.display()),
+                back.display().to_string(),
+            )? - setup,
+        );
+    }
+    let [sftp_put, sftp_get, scp_put, scp_get] = results.map(median3);
+    Ok(Transfers {
+        upload: median3(up),
+        download: median3(down),
+        sftp_put,
+        sftp_get,
+        scp_put,
+        scp_get,
+        rss_before,
+        rss_peak,
+    })
+}
+
+/// Process start to answered `tools/list`, with an empty compiled-code cache and then
+/// with the cache filled (median of five warm starts).
+async fn startup(bin: &Path, sshd: &Sshd) -> Result<(f64, f64)> {
+    let cache = tempfile::tempdir()?;
+    let env = || {
+        let mut env = quiet_env(sshd);
+        env.retain(|(k, _)| k != "MCP_SSH_CACHE_DIR");
+        env.push((
+            "MCP_SSH_CACHE_DIR".into(),
+            cache.path().display().to_string(),
+        ));
+        env
+    };
+    let once = || async {
+        let t = Instant::now();
+        let server = McpServer::spawn(bin, env()).await?;
+        server.list_tools().await?;
+        let elapsed = t.elapsed().as_secs_f64();
+        server.shutdown().await?;
+        anyhow::Ok(elapsed)
+    };
+    let cold = once().await?;
+    let mut warm = Vec::new();
+    for _ in 0..5 {
+        warm.push(once().await?);
+    }
+    warm.sort_by(|a, b| a.total_cmp(b));
+    Ok((cold, warm[2]))
+}
+
+/// Many `ssh_execute` calls in flight at once on one session.
+async fn concurrent_calls(bin: &Path, sshd: &Sshd) -> Result<(f64, usize)> {
+    let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
+    server.call_tool("ssh_connect", json!({})).await?;
+    let t = Instant::now();
+    let calls = (0..CONCURRENT_CALLS)
+        .map(|i| server.call_tool("ssh_execute", json!({"command": format!("echo {i}")})));
+    let results = futures::future::join_all(calls).await;
+    let total = t.elapsed().as_secs_f64();
+    let failures = results
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| match r {
+            Ok(r) => r.is_error.unwrap_or(false) || r.json()["stdout"] != format!("{i}\n"),
+            Err(_) => true,
+        })
+        .count();
+    server.shutdown().await?;
+    Ok((total, failures))
 }
