@@ -4,7 +4,7 @@
 use mcpssh_sdk::bindings::mcpssh::plugin::remote_read;
 use mcpssh_sdk::bindings::mcpssh::plugin::types::Space;
 use mcpssh_sdk::files::{human_size, percent_used};
-use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
+use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
@@ -13,7 +13,8 @@ Show the size and free space of the file system holding a path on the remote hos
 minus free), `free_bytes` (including space reserved for root), `available_bytes` (usable by \
 the connected user), `percent_used` (used / (used + available) * 100, as df computes it, one \
 decimal) and the same sizes human-readable (`total`, `used`, `free`, `available`, binary \
-units such as `9.8 GiB`). `path` in the result is the canonical absolute path.";
+units such as `9.8 GiB`). `path` in the result is the canonical absolute path. With several SSH sessions open, `host` picks one (the `session` name returned by \
+ssh_connect).";
 
 /// Which file system.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -21,6 +22,8 @@ units such as `9.8 GiB`). `path` in the result is the canonical absolute path.";
 pub struct DiskUsageArgs {
     /// Any path on the file system to measure. Default: `.`, the remote home directory.
     pub path: Option<String>,
+    // Described by the SDK (`target::HOST_DESCRIPTION`).
+    pub host: Option<HostArg>,
 }
 
 /// Size and free space.
@@ -66,18 +69,20 @@ impl Tool for DiskUsageTool {
     }
 
     fn run(args: DiskUsageArgs) -> Result<DiskUsageOutput, ToolError> {
-        let path = check(args)?;
-        let canonical = remote_read::canonicalize(None, &path)?;
-        let space = remote_read::disk_space(None, &canonical)?;
+        let (path, session) = check(args)?;
+        let session = session.as_deref();
+        let canonical = remote_read::canonicalize(session, &path)?;
+        let space = remote_read::disk_space(session, &canonical)?;
         Ok(shape(canonical, space))
     }
 }
 
-fn check(args: DiskUsageArgs) -> Result<String, ToolError> {
+/// Checks the path (default `.`) and the session. Returns both.
+fn check(args: DiskUsageArgs) -> Result<(String, Option<String>), ToolError> {
     let path = args.path.unwrap_or_else(|| ".".to_owned());
     validate::non_empty("path", &path)?;
     validate::no_nul("path", &path)?;
-    Ok(path)
+    Ok((path, target::session(args.host)?))
 }
 
 fn shape(path: String, space: Space) -> DiskUsageOutput {
@@ -115,11 +120,25 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(check(DiskUsageArgs::default()).unwrap(), ".");
-        let e: Value =
-            serde_json::from_str(&call_tool::<DiskUsageTool>(r#"{"path": ""}"#).unwrap_err())
-                .unwrap();
-        assert_eq!(e["field"], "path");
+        assert_eq!(
+            check(DiskUsageArgs::default()).unwrap(),
+            (".".to_owned(), None)
+        );
+        let args = mcpssh_sdk::parse_args(r#"{"host": "db"}"#).unwrap();
+        assert_eq!(
+            check(args).unwrap(),
+            (".".to_owned(), Some("db".to_owned()))
+        );
+        for (args, field) in [
+            (r#"{"path": ""}"#, "path"),
+            (r#"{"host": ""}"#, "host"),
+            (r#"{"host": "x y"}"#, "host"),
+        ] {
+            let e: Value =
+                serde_json::from_str(&call_tool::<DiskUsageTool>(args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], field, "{args}");
+        }
     }
 
     #[test]

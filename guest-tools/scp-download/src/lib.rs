@@ -20,7 +20,8 @@ intact until the new one is complete) or `RENAME` (keep it and write to \
 `<name>_<YYYYmmdd-HHMMSS><.ext>`, a UTC timestamp put before the last extension, e.g. \
 `report_20261125-170416.pdf`, with `-2`, `-3`, ... appended to the timestamp if that name exists \
 too). Returns the final `local_path`, `bytes`, `duration_ms`, `rate_bytes_per_second` and \
-`conflict` (`none`, `overwritten` or `renamed`). Also accepts the arguments nested as \
+`conflict` (`none`, `overwritten` or `renamed`). With several SSH sessions open, `host` picks \
+one (the `session` name returned by ssh_connect). Also accepts the arguments nested as \
 {\"params\": {...}}.";
 
 /// The `scp_download` tool.
@@ -80,6 +81,10 @@ mod tests {
         assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
         let input: Value = serde_json::from_str(&d.input_schema).unwrap();
         assert!(input["properties"].get("params").is_none());
+        assert_eq!(
+            input["properties"]["host"]["description"],
+            mcpssh_sdk::target::HOST_DESCRIPTION
+        );
         assert_eq!(input["additionalProperties"], false);
     }
 
@@ -102,5 +107,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e["field"], "on_conflict");
+        for host in [r#""""#, r#""a b""#, "7"] {
+            let args = format!(r#"{{"local_path": "/a", "remote_path": "b", "host": {host}}}"#);
+            let e: Value =
+                serde_json::from_str(&call_tool::<DownloadTool>(&args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], "host", "{args}");
+        }
     }
 }

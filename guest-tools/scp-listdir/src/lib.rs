@@ -3,7 +3,7 @@
 use mcpssh_sdk::bindings::mcpssh::plugin::remote_read;
 use mcpssh_sdk::bindings::mcpssh::plugin::types::FileInfo;
 use mcpssh_sdk::files::{iso8601_utc, kind_name, mode_string, permissions_octal};
-use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
+use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validate};
 use serde::{Deserialize, Serialize};
 
 /// Entries listed when `limit` is left out.
@@ -19,7 +19,8 @@ paths are relative to it. Each entry has `name`, `type` (`file`, `directory`, `s
 `mode` in `ls -l` form (e.g. `-rw-r--r--`) and `modified` (ISO 8601 UTC, e.g. \
 `2026-11-25T17:04:16Z`, or null). At most `limit` entries are returned (default 1000, at most \
 10000); when the directory has more, `truncated` is true and `note` says so. `path` in the \
-result is the canonical absolute path.";
+result is the canonical absolute path. With several SSH sessions open, `host` picks one (the `session` name returned by \
+ssh_connect).";
 
 /// Which directory to list.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -31,6 +32,8 @@ pub struct ListdirArgs {
     /// Return at most this many entries (1 to 10000). Default: 1000.
     #[schemars(range(min = 1, max = 10000), extend("default" = 1000))]
     pub limit: Option<i64>,
+    // Described by the SDK (`target::HOST_DESCRIPTION`).
+    pub host: Option<HostArg>,
 }
 
 /// One directory entry.
@@ -85,20 +88,37 @@ impl Tool for ListdirTool {
     }
 
     fn run(args: ListdirArgs) -> Result<ListdirOutput, ToolError> {
-        let (path, limit) = check(args)?;
-        let canonical = remote_read::canonicalize(None, &path)?;
-        let (entries, truncated) = remote_read::list_dir(None, &canonical, limit)?;
+        let Checked {
+            path,
+            limit,
+            session,
+        } = check(args)?;
+        let session = session.as_deref();
+        let canonical = remote_read::canonicalize(session, &path)?;
+        let (entries, truncated) = remote_read::list_dir(session, &canonical, limit)?;
         Ok(shape(canonical, entries, truncated, limit))
     }
 }
 
-/// Checks the arguments: the path (default `.`) and the limit.
-fn check(args: ListdirArgs) -> Result<(String, u32), ToolError> {
+/// The checked arguments.
+#[derive(Debug, PartialEq, Eq)]
+struct Checked {
+    path: String,
+    limit: u32,
+    session: Option<String>,
+}
+
+/// Checks the arguments: the path (default `.`), the limit and the session.
+fn check(args: ListdirArgs) -> Result<Checked, ToolError> {
     let path = args.path.unwrap_or_else(|| ".".to_owned());
     validate::non_empty("path", &path)?;
     validate::no_nul("path", &path)?;
     let limit = validate::in_range("limit", args.limit.unwrap_or(DEFAULT_LIMIT), 1, MAX_LIMIT)?;
-    Ok((path, u32::try_from(limit).expect("checked range")))
+    Ok(Checked {
+        path,
+        limit: u32::try_from(limit).expect("checked range"),
+        session: target::session(args.host)?,
+    })
 }
 
 /// Shapes the host's entries into the result: sorted by name, formatted, capped at `limit`.
@@ -166,13 +186,30 @@ mod tests {
         let s = input_schema::<ListdirArgs>();
         assert!(s.get("required").is_none());
         assert_eq!(s["properties"]["limit"]["maximum"], 10000);
+        assert_eq!(
+            s["properties"]["host"]["description"],
+            mcpssh_sdk::target::HOST_DESCRIPTION
+        );
     }
 
     #[test]
     fn defaults_and_limits() {
         assert_eq!(
             check(ListdirArgs::default()).unwrap(),
-            (".".to_owned(), 1000)
+            Checked {
+                path: ".".to_owned(),
+                limit: 1000,
+                session: None
+            }
+        );
+        let args = mcpssh_sdk::parse_args(r#"{"path": "/etc", "limit": 5, "host": "web1"}"#);
+        assert_eq!(
+            check(args.unwrap()).unwrap(),
+            Checked {
+                path: "/etc".to_owned(),
+                limit: 5,
+                session: Some("web1".to_owned())
+            }
         );
         for (args, field) in [
             (r#"{"limit": 0}"#, "limit"),
@@ -180,6 +217,8 @@ mod tests {
             (r#"{"path": ""}"#, "path"),
             (r#"{"path": 5}"#, "path"),
             (r#"{"dir": "/"}"#, "dir"),
+            (r#"{"host": ""}"#, "host"),
+            (r#"{"host": "a\nb"}"#, "host"),
         ] {
             let e: Value =
                 serde_json::from_str(&call_tool::<ListdirTool>(args).unwrap_err()).unwrap();

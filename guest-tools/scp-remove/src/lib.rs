@@ -1,14 +1,15 @@
 //! `scp_remove`: remove a remote file or symlink. Imports only `mcpssh:plugin/remote-write`.
 
 use mcpssh_sdk::bindings::mcpssh::plugin::remote_write;
-use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
+use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
 Remove one file or symlink on the remote host over SFTP (a symlink itself is removed, not its \
 target). Directories are refused, never removed recursively: use ssh_execute for that. A path \
 that does not exist is an error (`not-found`). Relative paths are relative to the remote home \
-directory. Cannot be undone.";
+directory. Cannot be undone. With several SSH sessions open, `host` picks one (the `session` name returned by \
+ssh_connect).";
 
 /// What to remove.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -17,6 +18,8 @@ pub struct RemoveArgs {
     /// The remote file or symlink to remove. Relative paths are relative to the remote home
     /// directory.
     pub path: String,
+    // Described by the SDK (`target::HOST_DESCRIPTION`).
+    pub host: Option<HostArg>,
 }
 
 /// What was removed.
@@ -47,14 +50,15 @@ impl Tool for RemoveTool {
     }
 
     fn run(args: RemoveArgs) -> Result<RemoveOutput, ToolError> {
-        let path = check(args)?;
-        remote_write::remove_file(None, &path)?;
+        let (path, session) = check(args)?;
+        remote_write::remove_file(session.as_deref(), &path)?;
         Ok(shape(path))
     }
 }
 
-/// Checks the path: not empty, no NUL, not `.`, `..` or ending in `/` (always a directory).
-fn check(args: RemoveArgs) -> Result<String, ToolError> {
+/// Checks the path (not empty, no NUL, not `.`, `..` or ending in `/`, which is always a
+/// directory) and the session. Returns both.
+fn check(args: RemoveArgs) -> Result<(String, Option<String>), ToolError> {
     let path = args.path;
     validate::non_empty("path", &path)?;
     validate::no_nul("path", &path)?;
@@ -65,7 +69,7 @@ fn check(args: RemoveArgs) -> Result<String, ToolError> {
             format!("`path` must name a file or symlink, not a directory: {path:?}"),
         ));
     }
-    Ok(path)
+    Ok((path, target::session(args.host)?))
 }
 
 fn shape(path: String) -> RemoveOutput {
@@ -101,6 +105,7 @@ mod tests {
             r#"{"path": "a/.."}"#,
             r#"{"path": "."}"#,
             r#"{"path": "a\u0000b"}"#,
+            r#"{"path": "/", "host": "web1"}"#,
         ] {
             let e: Value =
                 serde_json::from_str(&call_tool::<RemoveTool>(args).unwrap_err()).unwrap();
@@ -109,12 +114,29 @@ mod tests {
         }
         assert_eq!(
             check(RemoveArgs {
-                path: "/tmp/x.txt".into()
+                path: "/tmp/x.txt".into(),
+                host: None
             })
             .unwrap(),
-            "/tmp/x.txt"
+            ("/tmp/x.txt".into(), None)
         );
-        assert_eq!(check(RemoveArgs { path: "..x".into() }).unwrap(), "..x");
+        assert_eq!(
+            check(RemoveArgs {
+                path: "..x".into(),
+                host: Some("web1".into())
+            })
+            .unwrap(),
+            ("..x".into(), Some("web1".into()))
+        );
+        for args in [
+            r#"{"path": "x", "host": ""}"#,
+            r#"{"path": "x", "host": "a b"}"#,
+        ] {
+            let e: Value =
+                serde_json::from_str(&call_tool::<RemoveTool>(args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], "host", "{args}");
+        }
     }
 
     #[test]

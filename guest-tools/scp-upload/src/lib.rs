@@ -20,7 +20,8 @@ stays intact until the new one is complete) or `RENAME` (keep it and write to \
 `<name>_<YYYYmmdd-HHMMSS><.ext>`, a UTC timestamp put before the last extension, e.g. \
 `report_20261125-170416.pdf`, with `-2`, `-3`, ... appended to the timestamp if that name exists \
 too). Returns the final `remote_path`, `bytes`, `duration_ms`, `rate_bytes_per_second` and \
-`conflict` (`none`, `overwritten` or `renamed`). Also accepts the arguments nested as \
+`conflict` (`none`, `overwritten` or `renamed`). With several SSH sessions open, `host` picks \
+one (the `session` name returned by ssh_connect). Also accepts the arguments nested as \
 {\"params\": {...}}.";
 
 /// The `scp_upload` tool.
@@ -45,19 +46,20 @@ impl Tool for UploadTool {
 
     fn run(args: FileTransferParams) -> Result<TransferOutput, ToolError> {
         let params = args.check()?;
+        let session = params.session.clone();
         run_transfer(
             &params,
             Direction::Upload,
             files::now_unix_seconds(),
-            remote_exists,
+            |path| remote_exists(session.as_deref(), path),
             transfer::upload,
         )
     }
 }
 
-/// Whether a remote path exists (a dangling symlink counts).
-fn remote_exists(path: &str) -> Result<bool, ToolError> {
-    match remote_read::stat(None, path, false) {
+/// Whether a remote path exists in `session` (a dangling symlink counts).
+fn remote_exists(session: Option<&str>, path: &str) -> Result<bool, ToolError> {
+    match remote_read::stat(session, path, false) {
         Ok(_) => Ok(true),
         Err(HostError::NotFound(_)) => Ok(false),
         Err(e) => Err(e.into()),
@@ -80,6 +82,10 @@ mod tests {
         assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
         let input: Value = serde_json::from_str(&d.input_schema).unwrap();
         assert!(input["properties"].get("params").is_none());
+        assert_eq!(
+            input["properties"]["host"]["description"],
+            mcpssh_sdk::target::HOST_DESCRIPTION
+        );
         assert_eq!(input["additionalProperties"], false);
     }
 
@@ -102,5 +108,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e["field"], "on_conflict");
+        for host in [r#""""#, r#""a b""#, "7"] {
+            let args = format!(r#"{{"local_path": "/a", "remote_path": "b", "host": {host}}}"#);
+            let e: Value =
+                serde_json::from_str(&call_tool::<UploadTool>(&args).unwrap_err()).unwrap();
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], "host", "{args}");
+        }
     }
 }

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::bindings::mcpssh::plugin::types::FileKind;
 use crate::error::ToolError;
+use crate::target::{self, HostArg};
 use crate::validate;
 
 /// The seed's default `max_size`: 1 GiB.
@@ -209,6 +210,10 @@ pub struct FileTransferParams {
     /// too).
     #[serde(default)]
     pub on_conflict: OnConflict,
+    /// Which open session to use; see [`HostArg`] (the schema says
+    /// [`HOST_DESCRIPTION`](crate::target::HOST_DESCRIPTION)).
+    #[schemars(description = crate::target::HOST_DESCRIPTION)]
+    pub host: Option<HostArg>,
 }
 
 /// [`FileTransferParams`] after checking.
@@ -222,10 +227,12 @@ pub struct CheckedTransfer {
     pub max_size: u64,
     /// The conflict policy.
     pub on_conflict: OnConflict,
+    /// The session to use (the checked `host`; `None`: the default one).
+    pub session: Option<String>,
 }
 
 impl FileTransferParams {
-    /// Checks the paths (non-empty, no NUL, not ending in `/`) and the size limit.
+    /// Checks the paths (non-empty, no NUL, not ending in `/`), the size limit and `host`.
     pub fn check(self) -> Result<CheckedTransfer, ToolError> {
         for (field, value) in [
             ("local_path", &self.local_path),
@@ -244,11 +251,13 @@ impl FileTransferParams {
             None => DEFAULT_MAX_SIZE,
             Some(v) => validate::at_least("max_size", v, 0)? as u64,
         };
+        let session = target::session(self.host)?;
         Ok(CheckedTransfer {
             local_path: self.local_path,
             remote_path: self.remote_path,
             max_size,
             on_conflict: self.on_conflict,
+            session,
         })
     }
 }
@@ -373,6 +382,14 @@ mod tests {
         .unwrap();
         assert_eq!(null_max.max_size, DEFAULT_MAX_SIZE);
         assert_eq!(null_max.on_conflict, OnConflict::Overwrite);
+        assert_eq!(null_max.session, None);
+        let hosted =
+            params(json!({"local_path": "/l", "remote_path": "r", "host": "web1"})).unwrap();
+        assert_eq!(hosted.session.as_deref(), Some("web1"));
+        let nested = params(json!({"params": {"local_path": "/l", "remote_path": "r",
+            "host": "db"}}))
+        .unwrap();
+        assert_eq!(nested.session.as_deref(), Some("db"));
     }
 
     #[test]
@@ -398,6 +415,18 @@ mod tests {
                 "params",
             ),
             (json!({"params": "x"}), "params"),
+            (
+                json!({"local_path": "/l", "remote_path": "r", "host": ""}),
+                "host",
+            ),
+            (
+                json!({"local_path": "/l", "remote_path": "r", "host": "a b"}),
+                "host",
+            ),
+            (
+                json!({"local_path": "/l", "remote_path": "r", "host": 1}),
+                "host",
+            ),
         ] {
             let e = params(v.clone()).unwrap_err();
             assert_eq!(e.kind(), "invalid-argument", "{v}");
@@ -411,7 +440,17 @@ mod tests {
         let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
         assert_eq!(
             props,
-            ["local_path", "max_size", "on_conflict", "remote_path"]
+            [
+                "host",
+                "local_path",
+                "max_size",
+                "on_conflict",
+                "remote_path"
+            ]
+        );
+        assert_eq!(
+            s["properties"]["host"]["description"],
+            crate::target::HOST_DESCRIPTION
         );
         assert_eq!(s["required"], json!(["local_path", "remote_path"]));
         assert_eq!(

@@ -78,6 +78,13 @@
 //! so call only what you need. Nothing in this SDK calls a host import on its own; the helpers in
 //! [`log`] import `host-log` only when you use them.
 //!
+//! ## Sessions
+//!
+//! The host may hold several SSH sessions at once. Remote host calls take a `session`
+//! (`None`: the default one). Tools that reach the remote host should take the optional `host`
+//! argument of the built-in tools: a `host: Option<`[`HostArg`]`>` field, passed on with
+//! [`target::session`], which checks it and supplies its schema description.
+//!
 //! ## Errors
 //!
 //! Return a [`ToolError`] from [`Tool::run`]; host errors ([`bindings::mcpssh::plugin::types::Error`])
@@ -121,6 +128,7 @@ pub mod files;
 pub mod log;
 mod schema;
 pub mod stream;
+pub mod target;
 mod tool;
 pub mod transfer;
 pub mod validate;
@@ -128,6 +136,7 @@ pub mod validate;
 pub use args::{arguments_object, parse_args, parse_value};
 pub use error::{ToolError, ToolResult, kind};
 pub use schema::{input_schema, output_schema};
+pub use target::HostArg;
 pub use tool::{
     Annotations, NoArgs, Tool, ToolInfo, call_tool, check_tool, descriptor, is_valid_tool_name,
     unknown_tool,

@@ -70,7 +70,8 @@ pub struct TransferOutput {
 ///
 /// - `now_secs`: the current Unix time (for `RENAME` names).
 /// - `exists(path)`: whether the destination path exists (for `RENAME` only); it should map
-///   the host's `not-found` to `Ok(false)`.
+///   the host's `not-found` to `Ok(false)` and, for a remote destination, ask the session
+///   `params.session`.
 /// - `transfer(request)`: the host's `upload` or `download`.
 pub fn run_transfer(
     params: &CheckedTransfer,
@@ -89,7 +90,7 @@ pub fn run_transfer(
             Direction::Download => (path.to_owned(), params.remote_path.clone()),
         };
         TransferRequest {
-            session: None,
+            session: params.session.clone(),
             local_path,
             remote_path,
             mode,
@@ -224,6 +225,7 @@ mod tests {
             remote_path: "docs/report.pdf".into(),
             max_size: 100,
             on_conflict,
+            session: None,
         }
     }
 
@@ -257,7 +259,7 @@ mod tests {
                 |r| {
                     requests.push((r.local_path.clone(), r.remote_path.clone(), r.mode));
                     assert_eq!(r.max_size, Some(100));
-                    assert_eq!(r.session, None);
+                    assert_eq!(r.session, p.session);
                     let dest = match d {
                         Direction::Upload => &r.remote_path,
                         Direction::Download => &r.local_path,
@@ -306,6 +308,18 @@ mod tests {
         assert!(e.message().contains("OVERWRITE"));
         assert_eq!(fs.requests.len(), 2);
         assert!(fs.requests.iter().all(|r| r.2 == WriteMode::CreateNew));
+    }
+
+    #[test]
+    fn every_request_goes_to_the_chosen_session() {
+        for mode in [OnConflict::Fail, OnConflict::Overwrite, OnConflict::Rename] {
+            let mut p = params(mode);
+            p.session = Some("web1".into());
+            // The destination exists, so RENAME makes a second request.
+            let mut fs = Fake::new(&["docs/report.pdf"], &[]);
+            let _ = fs.run(&p, Direction::Upload);
+            assert!(!fs.requests.is_empty());
+        }
     }
 
     #[test]

@@ -62,6 +62,21 @@ pub fn single_word(field: &str, value: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// A session name, host name or `~/.ssh/config` alias: not empty, no whitespace and no
+/// control characters.
+///
+/// ```
+/// use mcpssh_sdk::validate::session_name;
+///
+/// assert!(session_name("host", "web1").is_ok());
+/// assert_eq!(session_name("host", "").unwrap_err().message(), "`host` must not be empty");
+/// assert_eq!(session_name("host", "a b").unwrap_err().field(), Some("host"));
+/// ```
+pub fn session_name(field: &str, value: &str) -> Result<(), ToolError> {
+    non_empty(field, value)?;
+    single_word(field, value)
+}
+
 /// Returns `value` when `min <= value <= max`, or an error naming the range.
 pub fn in_range<T: PartialOrd + Display + Copy>(
     field: &str,
@@ -163,6 +178,9 @@ mod tests {
         assert!(single_word("x", "host.example").is_ok());
         assert!(single_word("x", "two words").is_err());
         assert!(single_word("x", "tab\t").is_err());
+        assert!(session_name("x", "web-1.example").is_ok());
+        assert!(session_name("x", "").is_err());
+        assert!(session_name("x", "a\u{1}b").is_err());
     }
 
     #[test]

@@ -1,28 +1,35 @@
 //! `ssh_connect`: open (or reuse) an SSH session. Imports only `mcpssh:plugin/session`.
 
-use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, ConnectOutcome, Target};
+use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, ConnectOutcome, SessionInfo, Target};
 use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Open an SSH session to a remote host, or reuse the open session to the same host, so that \
-ssh_execute and the other SSH tools run there. Every argument is optional: what you leave out \
-comes from the server's configuration (MCP_SSH_* settings and ~/.ssh/config), so with a \
-configured host you can call it without arguments. `hostname` may also be a Host alias from \
-~/.ssh/config. Passwords and passphrases are never passed through this tool: authentication uses \
-the keys, agent and settings of the machine running mcpssh. Other tools open the configured \
-session on demand, so calling this first is optional; use it to check that a host is reachable, \
-to see its host key, or to connect somewhere other than the default. Returns the session name, \
-the server's SSH version and its host key fingerprint (SHA256:...). `new_host_key_recorded: true` \
-means the host key had not been seen before and was saved; `reused: true` means an open session \
-was reused. On failure `error_kind` says why: `connection` (unreachable, refused, DNS), `auth` \
-(no accepted key), `host-key` (unknown or changed host key).";
+Open an SSH session to a remote host, or reuse the open session to the same target, so that \
+ssh_execute and the other SSH tools run there. `host` is a Host alias from ~/.ssh/config (its \
+HostName, User, Port, IdentityFile and ProxyJump settings apply) or a host name or IP address; \
+`hostname` is a synonym. Every argument is optional: what you leave out comes from the \
+server's configuration (MCP_SSH_* settings and ~/.ssh/config), so with a configured host you \
+can call it without arguments. Passwords and passphrases are never passed through this tool: \
+authentication uses the keys, agent and settings of the machine running mcpssh. Other tools \
+open the configured session on demand, so calling this first is optional; use it to check \
+that a host is reachable, to see its host key, or to connect somewhere other than the default. \
+Several sessions can be open side by side: the result's `session` is the name to pass as \
+`host` to the other tools (ssh_execute, scp_*, ssh_disconnect) to use this one, and \
+`open_sessions` lists every open session. Also returns the server's SSH version and its host \
+key fingerprint (SHA256:...). `new_host_key_recorded: true` means the host key had not been \
+seen before and was saved; `reused: true` means an open session was reused. On failure \
+`error_kind` says why: `connection` (unreachable, refused, DNS), `auth` (no accepted key), \
+`host-key` (unknown or changed host key).";
 
 /// Where to connect; anything left out comes from the configuration.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectArgs {
-    /// Host name, IP address or ~/.ssh/config alias. Default: the configured host.
+    /// Where to connect: a Host alias from ~/.ssh/config or a host name or IP address.
+    /// Default: the configured host.
+    pub host: Option<String>,
+    /// Same as `host` (give one of them).
     pub hostname: Option<String>,
     /// SSH port, 1 to 65535. Default: the configured port, usually 22.
     #[schemars(range(min = 1, max = 65535))]
@@ -57,6 +64,9 @@ pub struct ConnectOutput {
     pub reused: bool,
     /// True when the host key was not known before and has now been recorded.
     pub new_host_key_recorded: bool,
+    /// The names of all open sessions, this one included (pass one as `host` to the other
+    /// tools).
+    pub open_sessions: Vec<String>,
     /// A one-line summary.
     pub message: String,
 }
@@ -80,22 +90,36 @@ impl Tool for ConnectTool {
     fn run(args: ConnectArgs) -> Result<ConnectOutput, ToolError> {
         let target = target(args)?;
         let outcome = session::connect(&target)?;
-        Ok(shape(outcome))
+        let open = session::open_sessions();
+        Ok(shape(outcome, &open))
     }
 }
 
 /// Checks the arguments and turns them into the host's `target`.
 fn target(args: ConnectArgs) -> Result<Target, ToolError> {
-    if let Some(host) = &args.hostname {
-        validate::non_empty("hostname", host)?;
-        validate::single_word("hostname", host)?;
-        if host.starts_with('-') {
-            return Err(ToolError::invalid_argument(
-                "hostname",
-                "`hostname` must not start with `-`",
-            ));
+    for (field, value) in [("host", &args.host), ("hostname", &args.hostname)] {
+        if let Some(value) = value {
+            validate::session_name(field, value)?;
+            if value.starts_with('-') {
+                return Err(ToolError::invalid_argument(
+                    field,
+                    format!("`{field}` must not start with `-`"),
+                ));
+            }
         }
     }
+    let host = match (args.host, args.hostname) {
+        (Some(host), Some(hostname)) if host != hostname => {
+            return Err(ToolError::invalid_argument(
+                "host",
+                format!(
+                    "`host` ({host:?}) and `hostname` ({hostname:?}) name different hosts; \
+                     give only one of them"
+                ),
+            ));
+        }
+        (host, hostname) => host.or(hostname),
+    };
     let port = args.port.map(|p| validate::port("port", p)).transpose()?;
     if let Some(user) = &args.username {
         validate::non_empty("username", user)?;
@@ -106,16 +130,17 @@ fn target(args: ConnectArgs) -> Result<Target, ToolError> {
         validate::no_control_chars("key_filename", key)?;
     }
     Ok(Target {
-        host: args.hostname,
+        host,
         port,
         username: args.username,
         key_filename: args.key_filename,
     })
 }
 
-/// Shapes the host's answer into the tool result.
-fn shape(outcome: ConnectOutcome) -> ConnectOutput {
+/// Shapes the host's answer and the open sessions after it into the tool result.
+fn shape(outcome: ConnectOutcome, open: &[SessionInfo]) -> ConnectOutput {
     let info = outcome.info;
+    let open_sessions: Vec<String> = open.iter().map(|s| s.name.clone()).collect();
     let mut message = if outcome.reused {
         format!(
             "Reusing the open SSH session `{}` to {}@{}:{} ({}).",
@@ -134,6 +159,14 @@ fn shape(outcome: ConnectOutcome) -> ConnectOutput {
     if outcome.new_host_key_recorded {
         message.push_str(" This host key was not known before and has been recorded.");
     }
+    if open_sessions.len() > 1 {
+        message.push_str(&format!(
+            " {} sessions are open ({}): pass host \"{}\" to the other tools to use this one.",
+            open_sessions.len(),
+            open_sessions.join(", "),
+            info.name
+        ));
+    }
     ConnectOutput {
         success: true,
         session: info.name,
@@ -145,6 +178,7 @@ fn shape(outcome: ConnectOutcome) -> ConnectOutput {
         host_key_fingerprint: info.host_key_fingerprint,
         reused: outcome.reused,
         new_host_key_recorded: outcome.new_host_key_recorded,
+        open_sessions,
         message,
     }
 }
@@ -174,7 +208,11 @@ mod tests {
     fn schema_lists_the_contract_arguments() {
         let s = input_schema::<ConnectArgs>();
         let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
-        assert_eq!(props, ["hostname", "key_filename", "port", "username"]);
+        assert_eq!(
+            props,
+            ["host", "hostname", "key_filename", "port", "username"]
+        );
+        assert_eq!(s["properties"]["host"]["type"], "string");
         assert_eq!(s["additionalProperties"], false);
         assert!(s.get("required").is_none());
         assert_eq!(s["properties"]["port"]["minimum"], 1);
@@ -188,9 +226,36 @@ mod tests {
         assert_eq!(t.port, None);
     }
 
+    fn target_of(json: &str) -> Result<Target, ToolError> {
+        target(mcpssh_sdk::parse_args(json)?)
+    }
+
+    #[test]
+    fn host_and_hostname_are_synonyms() {
+        for args in [
+            r#"{"host": "web1"}"#,
+            r#"{"hostname": "web1"}"#,
+            r#"{"host": "web1", "hostname": "web1"}"#,
+        ] {
+            assert_eq!(
+                target_of(args).unwrap().host.as_deref(),
+                Some("web1"),
+                "{args}"
+            );
+        }
+        let e = error_of(r#"{"host": "web1", "hostname": "db1"}"#);
+        assert_eq!(e["error_kind"], "invalid-argument");
+        assert_eq!(e["field"], "host");
+        assert_eq!(
+            e["error"],
+            "`host` (\"web1\") and `hostname` (\"db1\") name different hosts; give only one of them"
+        );
+    }
+
     #[test]
     fn target_from_arguments() {
         let t = target(ConnectArgs {
+            host: None,
             hostname: Some("example.org".into()),
             port: Some(2222),
             username: Some("deploy".into()),
@@ -212,9 +277,15 @@ mod tests {
             (r#"{"hostname": ""}"#, "hostname"),
             (r#"{"hostname": "a b"}"#, "hostname"),
             (r#"{"hostname": "-oProxyCommand=x"}"#, "hostname"),
+            (r#"{"host": ""}"#, "host"),
+            (r#"{"host": "a b"}"#, "host"),
+            (r#"{"host": "a\nb"}"#, "host"),
+            (r#"{"host": "-oProxyCommand=x"}"#, "host"),
+            (r#"{"host": 1}"#, "host"),
+            (r#"{"host": "ok", "hostname": "a b"}"#, "hostname"),
             (r#"{"username": " "}"#, "username"),
             (r#"{"key_filename": ""}"#, "key_filename"),
-            (r#"{"host": "x"}"#, "host"),
+            (r#"{"session": "x"}"#, "session"),
         ] {
             let e = error_of(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}");
@@ -226,18 +297,22 @@ mod tests {
         );
     }
 
+    fn info(name: &str) -> SessionInfo {
+        SessionInfo {
+            name: name.into(),
+            host: "example.org".into(),
+            port: 22,
+            username: "deploy".into(),
+            server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
+            host_key_algorithm: "ssh-ed25519".into(),
+            host_key_fingerprint: "SHA256:abc".into(),
+            connected_at: 1_700_000_000,
+        }
+    }
+
     fn outcome(reused: bool, new_key: bool) -> ConnectOutcome {
         ConnectOutcome {
-            info: SessionInfo {
-                name: "default".into(),
-                host: "example.org".into(),
-                port: 22,
-                username: "deploy".into(),
-                server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
-                host_key_algorithm: "ssh-ed25519".into(),
-                host_key_fingerprint: "SHA256:abc".into(),
-                connected_at: 1_700_000_000,
-            },
+            info: info("default"),
             reused,
             new_host_key_recorded: new_key,
         }
@@ -245,14 +320,14 @@ mod tests {
 
     #[test]
     fn shapes_a_new_connection() {
-        let out = serde_json::to_value(shape(outcome(false, true))).unwrap();
+        let out = serde_json::to_value(shape(outcome(false, true), &[info("default")])).unwrap();
         assert_eq!(
             out,
             json!({
                 "success": true, "session": "default", "host": "example.org", "port": 22,
                 "username": "deploy", "server_version": "SSH-2.0-OpenSSH_9.2p1",
                 "host_key_algorithm": "ssh-ed25519", "host_key_fingerprint": "SHA256:abc",
-                "reused": false, "new_host_key_recorded": true,
+                "reused": false, "new_host_key_recorded": true, "open_sessions": ["default"],
                 "message": "Connected to deploy@example.org:22 (SSH-2.0-OpenSSH_9.2p1) as session `default`. Host key: ssh-ed25519 SHA256:abc. This host key was not known before and has been recorded."
             })
         );
@@ -260,11 +335,37 @@ mod tests {
 
     #[test]
     fn shapes_a_reused_connection() {
-        let out = shape(outcome(true, false));
+        let out = shape(outcome(true, false), &[info("default")]);
         assert!(out.reused);
         assert!(
             out.message
                 .starts_with("Reusing the open SSH session `default`")
+        );
+        assert!(!out.message.contains("sessions are open"));
+    }
+
+    #[test]
+    fn lists_the_open_sessions() {
+        let out = shape(outcome(false, false), &[info("db1"), info("default")]);
+        assert_eq!(out.open_sessions, ["db1", "default"]);
+        assert!(
+            out.message.ends_with(
+                " 2 sessions are open (db1, default): pass host \"default\" to the other tools to use this one."
+            ),
+            "{}",
+            out.message
+        );
+        let schema = mcpssh_sdk::output_schema::<ConnectOutput>();
+        assert_eq!(schema["properties"]["open_sessions"]["type"], "array");
+        assert_eq!(
+            schema["properties"]["open_sessions"]["items"]["type"],
+            "string"
+        );
+        assert!(
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("open_sessions"))
         );
     }
 }

@@ -1,15 +1,25 @@
-//! `ssh_disconnect`: close the SSH session. Imports only `mcpssh:plugin/session`.
+//! `ssh_disconnect`: close an SSH session. Imports only `mcpssh:plugin/session`.
 
 use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, SessionInfo};
-use mcpssh_sdk::{JsonSchema, NoArgs, Tool, ToolError, ToolInfo};
-use serde::Serialize;
+use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target};
+use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Close the open SSH session, if any. Takes no arguments. Safe to call when nothing is open \
-(`was_connected` is then false). Later calls to ssh_execute and the other SSH tools open the \
-configured session again on demand, so disconnecting is only needed to drop a connection (for \
-example before connecting elsewhere with ssh_connect, or after changing keys or the remote \
-host's configuration).";
+Close an open SSH session: the one named by `host` (the `session` name returned by \
+ssh_connect), or, without `host`, the only open one. Safe to call when nothing is open \
+(`was_connected` is then false). The result's `open_sessions` lists the sessions still open. \
+Later calls to ssh_execute and the other SSH tools open the configured session again on \
+demand, so disconnecting is only needed to drop a connection (for example after changing keys \
+or the remote host's configuration, or when done with a host).";
+
+/// Which session to close.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectArgs {
+    /// Which open session to close (the `session` name returned by ssh_connect). Default: the
+    /// only open session; when several are open, name one.
+    pub host: Option<HostArg>,
+}
 
 /// What was closed.
 #[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -20,6 +30,8 @@ pub struct DisconnectOutput {
     pub was_connected: bool,
     /// The name of the closed session, or null when none was open.
     pub session: Option<String>,
+    /// The names of the sessions still open after this call.
+    pub open_sessions: Vec<String>,
     /// A one-line summary.
     pub message: String,
 }
@@ -28,40 +40,61 @@ pub struct DisconnectOutput {
 pub struct DisconnectTool;
 
 impl Tool for DisconnectTool {
-    type Args = NoArgs;
+    type Args = DisconnectArgs;
     type Output = DisconnectOutput;
 
     fn descriptor() -> ToolInfo {
         ToolInfo::new("ssh_disconnect", DESCRIPTION)
-            .title("Close the SSH session")
+            .title("Close an SSH session")
             .read_only(false)
             .destructive(false)
             .idempotent(true)
             .open_world(true)
     }
 
-    fn run(_: NoArgs) -> Result<DisconnectOutput, ToolError> {
-        Ok(shape(session::disconnect(None)?))
+    fn run(args: DisconnectArgs) -> Result<DisconnectOutput, ToolError> {
+        let requested = target::session(args.host)?;
+        let closed = session::disconnect(requested.as_deref())?;
+        let open = session::open_sessions();
+        Ok(shape(closed, requested.as_deref(), &open))
     }
 }
 
-/// Shapes the host's answer into the tool result.
-fn shape(closed: Option<SessionInfo>) -> DisconnectOutput {
+/// Shapes the host's answer and the sessions open after it into the tool result.
+/// `requested` is the session asked for, if any.
+fn shape(
+    closed: Option<SessionInfo>,
+    requested: Option<&str>,
+    open: &[SessionInfo],
+) -> DisconnectOutput {
+    let open_sessions: Vec<String> = open.iter().map(|s| s.name.clone()).collect();
+    let still_open = if open_sessions.is_empty() {
+        String::new()
+    } else {
+        format!(" Still open: {}.", open_sessions.join(", "))
+    };
     match closed {
         Some(info) => DisconnectOutput {
             success: true,
             was_connected: true,
             message: format!(
-                "Closed the SSH session `{}` to {}@{}:{}.",
+                "Closed the SSH session `{}` to {}@{}:{}.{still_open}",
                 info.name, info.username, info.host, info.port
             ),
             session: Some(info.name),
+            open_sessions,
         },
         None => DisconnectOutput {
             success: true,
             was_connected: false,
             session: None,
-            message: "No SSH session was open; nothing to close.".to_owned(),
+            message: match requested {
+                Some(name) => {
+                    format!("No open SSH session matches `{name}`; nothing to close.{still_open}")
+                }
+                None => format!("No SSH session was open; nothing to close.{still_open}"),
+            },
+            open_sessions,
         },
     }
 }
@@ -71,8 +104,25 @@ mcpssh_sdk::export_tools!(DisconnectTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool, input_schema};
+    use mcpssh_sdk::{call_tool, check_tool, input_schema, output_schema, parse_args};
     use serde_json::{Value, json};
+
+    fn error_of(args: &str) -> Value {
+        serde_json::from_str(&call_tool::<DisconnectTool>(args).unwrap_err()).unwrap()
+    }
+
+    fn info(name: &str) -> SessionInfo {
+        SessionInfo {
+            name: name.into(),
+            host: "example.org".into(),
+            port: 22,
+            username: "deploy".into(),
+            server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
+            host_key_algorithm: "ssh-ed25519".into(),
+            host_key_fingerprint: "SHA256:abc".into(),
+            connected_at: 0,
+        }
+    }
 
     #[test]
     fn descriptor_is_valid() {
@@ -83,43 +133,84 @@ mod tests {
     }
 
     #[test]
-    fn takes_no_arguments() {
+    fn takes_an_optional_host() {
+        let s = input_schema::<DisconnectArgs>();
+        let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(props, ["host"]);
+        assert_eq!(s["properties"]["host"]["type"], "string");
+        assert!(s.get("required").is_none());
+        assert_eq!(s["additionalProperties"], false);
+
+        let args: DisconnectArgs = parse_args("{}").unwrap();
+        assert_eq!(target::session(args.host).unwrap(), None);
+        let args: DisconnectArgs = parse_args(r#"{"host": "web1"}"#).unwrap();
+        assert_eq!(target::session(args.host).unwrap().as_deref(), Some("web1"));
+
+        for (args, field) in [
+            (r#"{"name": "x"}"#, "name"),
+            (r#"{"session": "x"}"#, "session"),
+            (r#"{"host": ""}"#, "host"),
+            (r#"{"host": "a b"}"#, "host"),
+            (r#"{"host": false}"#, "host"),
+        ] {
+            let e = error_of(args);
+            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+            assert_eq!(e["field"], field, "{args}");
+        }
+    }
+
+    #[test]
+    fn output_schema_lists_open_sessions() {
+        let s = output_schema::<DisconnectOutput>();
         assert_eq!(
-            input_schema::<NoArgs>(),
-            json!({"type": "object", "properties": {}, "additionalProperties": false})
+            s["required"],
+            json!([
+                "success",
+                "was_connected",
+                "session",
+                "open_sessions",
+                "message"
+            ])
         );
-        let e: Value =
-            serde_json::from_str(&call_tool::<DisconnectTool>(r#"{"name": "x"}"#).unwrap_err())
-                .unwrap();
-        assert_eq!(e["error_kind"], "invalid-argument");
-        assert_eq!(e["field"], "name");
+        assert_eq!(s["properties"]["open_sessions"]["items"]["type"], "string");
     }
 
     #[test]
     fn shapes_a_closed_session() {
-        let out = shape(Some(SessionInfo {
-            name: "default".into(),
-            host: "example.org".into(),
-            port: 22,
-            username: "deploy".into(),
-            server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
-            host_key_algorithm: "ssh-ed25519".into(),
-            host_key_fingerprint: "SHA256:abc".into(),
-            connected_at: 0,
-        }));
+        let out = shape(Some(info("default")), None, &[]);
         assert_eq!(
             serde_json::to_value(out).unwrap(),
             json!({"success": true, "was_connected": true, "session": "default",
+                   "open_sessions": [],
                    "message": "Closed the SSH session `default` to deploy@example.org:22."})
+        );
+        let out = shape(
+            Some(info("web1")),
+            Some("web1"),
+            &[info("db1"), info("db2")],
+        );
+        assert_eq!(out.session.as_deref(), Some("web1"));
+        assert_eq!(out.open_sessions, ["db1", "db2"]);
+        assert_eq!(
+            out.message,
+            "Closed the SSH session `web1` to deploy@example.org:22. Still open: db1, db2."
         );
     }
 
     #[test]
     fn shapes_nothing_open() {
         assert_eq!(
-            serde_json::to_value(shape(None)).unwrap(),
+            serde_json::to_value(shape(None, None, &[])).unwrap(),
             json!({"success": true, "was_connected": false, "session": null,
+                   "open_sessions": [],
                    "message": "No SSH session was open; nothing to close."})
+        );
+        let out = shape(None, Some("web9"), &[info("db1")]);
+        assert!(!out.was_connected);
+        assert_eq!(out.open_sessions, ["db1"]);
+        assert_eq!(
+            out.message,
+            "No open SSH session matches `web9`; nothing to close. Still open: db1."
         );
     }
 }

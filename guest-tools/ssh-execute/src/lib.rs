@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use mcpssh_sdk::bindings::mcpssh::plugin::exec::{self, ExecOutput, ExecRequest};
 use mcpssh_sdk::stream::captured_to_string;
-use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
+use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validate};
 use serde::{Deserialize, Serialize};
 
 /// The longest timeout a call may ask for, in seconds (one day).
@@ -16,7 +16,8 @@ const DESCRIPTION: &str = "\
 Run a shell command on the remote host over SSH and wait for it to finish. The command line is \
 run by the remote user's shell, so pipes, redirects, `&&` and `;` work; each call starts a fresh \
 shell, so `cd` and variables do not carry over (use `working_directory` and `env`). Uses the open \
-SSH session, or opens the configured one when none is open (see ssh_connect). Returns \
+SSH session, or opens the configured one when none is open (see ssh_connect); with several \
+sessions open, `host` picks one (the `session` name returned by ssh_connect). Returns \
 `exit_code`, `stdout` and `stderr`. A non-zero exit code is a normal result, not a tool error: \
 `success` is then false and `stderr`/`stdout` usually say why. Each output stream keeps at most \
 `max_output_bytes` (default: the server's limit, 1 MiB unless configured): when longer, its \
@@ -54,6 +55,8 @@ pub struct ExecuteArgs {
     /// Run the command in a pseudo-terminal (stderr is then merged into stdout). Default: false.
     #[serde(default)]
     pub pty: bool,
+    // Described by the SDK (`target::HOST_DESCRIPTION`).
+    pub host: Option<HostArg>,
 }
 
 /// How the command ended and what it printed.
@@ -141,8 +144,10 @@ fn request(args: ExecuteArgs) -> Result<ExecRequest, ToolError> {
         .transpose()?
         .map(|n| u64::try_from(n).expect("checked to be positive"));
 
+    let session = target::session(args.host)?;
+
     Ok(ExecRequest {
-        session: None,
+        session,
         command: args.command,
         stdin: args.stdin.map(String::into_bytes),
         env,
@@ -204,6 +209,7 @@ mod tests {
             [
                 "command",
                 "env",
+                "host",
                 "max_output_bytes",
                 "pty",
                 "stdin",
@@ -218,6 +224,11 @@ mod tests {
         assert_eq!(s["properties"]["max_output_bytes"]["minimum"], 1024);
         assert_eq!(s["properties"]["env"]["type"], "object");
         assert_eq!(s["properties"]["pty"]["default"], false);
+        assert_eq!(s["properties"]["host"]["type"], "string");
+        assert_eq!(
+            s["properties"]["host"]["description"],
+            mcpssh_sdk::target::HOST_DESCRIPTION
+        );
     }
 
     #[test]
@@ -237,7 +248,8 @@ mod tests {
     fn full_request() {
         let r = req(
             r#"{"command": "cat", "timeout_seconds": 2.5, "stdin": "hi", "env": {"B": "2", "A": "1"},
-                "working_directory": "/tmp", "max_output_bytes": 4096, "pty": true}"#,
+                "working_directory": "/tmp", "max_output_bytes": 4096, "pty": true,
+                "host": "web1"}"#,
         )
         .unwrap();
         assert_eq!(r.timeout_ms, Some(2500));
@@ -249,6 +261,7 @@ mod tests {
         assert_eq!(r.working_directory.as_deref(), Some("/tmp"));
         assert_eq!(r.output_limit, Some(4096));
         assert!(r.pty);
+        assert_eq!(r.session.as_deref(), Some("web1"));
     }
 
     #[test]
@@ -308,6 +321,10 @@ mod tests {
             ),
             (r#"{"command": "x", "pty": "yes"}"#, "pty"),
             (r#"{"command": "x", "cwd": "/"}"#, "cwd"),
+            (r#"{"command": "x", "host": ""}"#, "host"),
+            (r#"{"command": "x", "host": "a b"}"#, "host"),
+            (r#"{"command": "x", "host": "a\u0001"}"#, "host"),
+            (r#"{"command": "x", "host": 3}"#, "host"),
         ] {
             let e = error_of(args);
             assert_eq!(e["success"], false, "{args}");
