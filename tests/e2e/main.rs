@@ -9,6 +9,7 @@ mod common;
 mod arguments;
 mod config;
 mod connect;
+mod connections;
 mod custom_tools;
 mod execute;
 mod files;

@@ -30,7 +30,7 @@ pub use mcp::{CallToolResultExt, DEFAULT_CALL_TIMEOUT, McpServer, PendingCall};
 pub use rmcp;
 pub use sshd::{
     Sshd, SshdBuilder, TEST_USER, ensure_test_user, fingerprint_of, generate_key,
-    generate_key_with, prepare_system, processes_matching, test_user_ids,
+    generate_key_with, prepare_system, processes_matching, test_user_ids, test_user_password,
 };
 
 /// The root of the mcpssh workspace.

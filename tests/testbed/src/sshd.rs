@@ -37,6 +37,7 @@ pub struct SshdBuilder {
     extra_config: Vec<String>,
     log_level: String,
     sftp_server: Option<String>,
+    password_authentication: bool,
 }
 
 impl Default for SshdBuilder {
@@ -45,6 +46,7 @@ impl Default for SshdBuilder {
             extra_config: Vec::new(),
             log_level: "DEBUG1".to_owned(),
             sftp_server: None,
+            password_authentication: false,
         }
     }
 }
@@ -68,6 +70,13 @@ impl SshdBuilder {
     /// extension. sshd allows one `Subsystem sftp` line, so `config_line` cannot change it.
     pub fn sftp_server(mut self, command: impl Into<String>) -> Self {
         self.sftp_server = Some(command.into());
+        self
+    }
+
+    /// Allow password logins (`PasswordAuthentication yes`, still `UsePAM no`: sshd checks
+    /// `/etc/shadow` itself). Give the test user a password with [`test_user_password`].
+    pub fn password_authentication(mut self, allow: bool) -> Self {
+        self.password_authentication = allow;
         self
     }
 
@@ -181,7 +190,7 @@ impl Sshd {
              AuthorizedKeysFile {authorized_keys}\n\
              StrictModes no\n\
              UsePAM no\n\
-             PasswordAuthentication no\n\
+             PasswordAuthentication {password_authentication}\n\
              KbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\n\
              AllowUsers {TEST_USER}\n\
@@ -195,6 +204,11 @@ impl Sshd {
             pid_file = path("sshd.pid").display(),
             authorized_keys = authorized_keys.display(),
             log_level = builder.log_level,
+            password_authentication = if builder.password_authentication {
+                "yes"
+            } else {
+                "no"
+            },
         );
         for line in &builder.extra_config {
             config_text.push_str(line);
@@ -765,6 +779,46 @@ pub fn ensure_test_user() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The test user's password: a random one, set once per process with `chpasswd` (as
+/// root). Only daemons built with [`SshdBuilder::password_authentication`] accept it; key
+/// logins are not affected, so tests using keys may run meanwhile.
+pub fn test_user_password() -> Result<String> {
+    static PASSWORD: OnceLock<Result<String, String>> = OnceLock::new();
+    PASSWORD
+        .get_or_init(|| set_test_user_password().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn set_test_user_password() -> Result<String> {
+    use std::io::Write as _;
+    prepare_system()?;
+    let mut random = [0u8; 12];
+    fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+    let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let password = format!("pw-{password}");
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running chpasswd")?;
+    child
+        .stdin
+        .take()
+        .context("chpasswd stdin")?
+        .write_all(format!("{TEST_USER}:{password}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "chpasswd for {TEST_USER} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(password)
 }
 
 /// uid and gid of the test user.
