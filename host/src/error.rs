@@ -65,6 +65,27 @@ impl HostError {
         }
     }
 
+    /// The same kind of error, with `prefix` put in front of its message.
+    pub fn context(self, prefix: &str) -> Self {
+        let m = |m: String| format!("{prefix}: {m}");
+        match self {
+            HostError::NotConnected(x) => HostError::NotConnected(m(x)),
+            HostError::Connection(x) => HostError::Connection(m(x)),
+            HostError::Auth(x) => HostError::Auth(m(x)),
+            HostError::HostKey(x) => HostError::HostKey(m(x)),
+            HostError::NotFound(x) => HostError::NotFound(m(x)),
+            HostError::PermissionDenied(x) => HostError::PermissionDenied(m(x)),
+            HostError::AlreadyExists(x) => HostError::AlreadyExists(m(x)),
+            HostError::NoSpace(x) => HostError::NoSpace(m(x)),
+            HostError::TooLarge(x) => HostError::TooLarge(m(x)),
+            HostError::TimedOut(x) => HostError::TimedOut(m(x)),
+            HostError::Cancelled => HostError::Cancelled,
+            HostError::Denied(x) => HostError::Denied(m(x)),
+            HostError::Invalid(x) => HostError::Invalid(m(x)),
+            HostError::Other(x) => HostError::Other(m(x)),
+        }
+    }
+
     /// Maps a local I/O error about `what` to the matching kind.
     pub fn from_io(what: &str, err: &std::io::Error) -> Self {
         use std::io::ErrorKind::*;

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use mcpssh::plugin::types::{Error as WitError, FileInfo, FileKind, Space};
+pub use self::mcpssh::plugin::types::{Error as WitError, FileInfo, FileKind, Space};
 
 impl From<crate::error::HostError> for WitError {
     fn from(e: crate::error::HostError) -> Self {

@@ -124,13 +124,7 @@ impl Connection {
                 let jump = Arc::new(
                     Box::pin(Connection::open_inner(hop, settings))
                         .await
-                        .map_err(|e| {
-                            HostError::Connection(format!(
-                                "via jump host {}: {}",
-                                last.name,
-                                e.message()
-                            ))
-                        })?,
+                        .map_err(|e| e.context(&format!("via jump host {}", last.name)))?,
                 );
                 let channel = jump
                     .handle
@@ -209,13 +203,30 @@ impl Connection {
             .acquire_owned()
             .await
             .map_err(|_| HostError::Connection("the session is closing".into()))?;
-        let channel = self.handle.channel_open_session().await.map_err(|e| {
-            HostError::Connection(format!(
-                "cannot open a channel on {}: {}; the connection may have dropped, try again",
-                self.info.name,
-                describe_russh_error(&e)
-            ))
-        })?;
+        // The server frees a session slot only once it has processed our close, so
+        // an open right after one finished can be refused: wait and try again.
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
+        let channel = loop {
+            match self.handle.channel_open_session().await {
+                Ok(channel) => break channel,
+                Err(russh::Error::ChannelOpenFailure(reason))
+                    if started.elapsed() < Duration::from_secs(10) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(session = %self.info.name, ?reason, attempt, "channel refused; retrying");
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 20))
+                        .await;
+                }
+                Err(e) => {
+                    return Err(HostError::Connection(format!(
+                        "cannot open a channel on {}: {}; the connection may have dropped, try again",
+                        self.info.name,
+                        describe_russh_error(&e)
+                    )));
+                }
+            }
+        };
         Ok((channel, ChannelSlot { _permit: permit }))
     }
 

@@ -33,6 +33,8 @@ pub struct Connected {
 pub struct SessionPool {
     settings: Arc<Settings>,
     sessions: Mutex<BTreeMap<String, Arc<Connection>>>,
+    /// A lock per session name, held while connecting to it.
+    connecting: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
 }
 
 impl SessionPool {
@@ -40,6 +42,7 @@ impl SessionPool {
         SessionPool {
             settings,
             sessions: Mutex::new(BTreeMap::new()),
+            connecting: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -143,20 +146,31 @@ impl SessionPool {
     /// Opens a session to `target`, or reuses the open one to it.
     async fn connect_target(&self, target: Target) -> HostResult<Connected> {
         let name = target.name.clone();
-        let mut sessions = self.sessions.lock().await;
-        if let Some(existing) = sessions.get(&name) {
-            if existing.target == target && !existing.is_closed() {
-                return Ok(Connected {
-                    connection: existing.clone(),
-                    reused: true,
-                });
+        // One connect per name at a time; the pool itself stays free meanwhile, so a
+        // slow or unreachable host never blocks calls to other sessions.
+        let gate = {
+            let mut connecting = self.connecting.lock().await;
+            connecting.entry(name.clone()).or_default().clone()
+        };
+        let _gate = gate.lock().await;
+        let stale = {
+            let mut sessions = self.sessions.lock().await;
+            match sessions.get(&name) {
+                Some(existing) if existing.target == target && !existing.is_closed() => {
+                    return Ok(Connected {
+                        connection: existing.clone(),
+                        reused: true,
+                    });
+                }
+                Some(_) => sessions.remove(&name),
+                None => None,
             }
-            if let Some(old) = sessions.remove(&name) {
-                old.close().await;
-            }
+        };
+        if let Some(old) = stale {
+            old.close().await;
         }
         let connection = Arc::new(Connection::open(target, &self.settings).await?);
-        sessions.insert(name, connection.clone());
+        self.sessions.lock().await.insert(name, connection.clone());
         Ok(Connected {
             connection,
             reused: false,
