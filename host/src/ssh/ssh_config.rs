@@ -1,7 +1,8 @@
 //! Reading OpenSSH client configuration (`~/.ssh/config`): `Host` blocks with patterns
 //! and negations, `Include` (with globs, relative to `~/.ssh`), and the keywords mcpssh
 //! uses. As in OpenSSH, the first value obtained for a keyword wins, except
-//! `IdentityFile`, `CertificateFile` and `UserKnownHostsFile`, which accumulate.
+//! `IdentityFile`, which accumulates. (Certificates are found beside their key as
+//! `<key>-cert.pub`.)
 //! `Match` blocks are not evaluated: their settings are skipped.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ pub struct HostConfig {
     pub user: Option<String>,
     pub port: Option<u16>,
     pub identity_files: Vec<PathBuf>,
-    pub certificate_files: Vec<PathBuf>,
     pub identities_only: Option<bool>,
     pub proxy_jump: Option<String>,
     pub user_known_hosts_files: Vec<PathBuf>,
@@ -102,17 +102,14 @@ impl SshConfig {
                 "identityfile" if !v.eq_ignore_ascii_case("none") => {
                     c.identity_files.push(expand_tokens(v, alias))
                 }
-                "certificatefile" => c.certificate_files.push(expand_tokens(v, alias)),
                 "identitiesonly" => set_once(&mut c.identities_only, || yes_no(v)),
                 "proxyjump" => set_once(&mut c.proxy_jump, || Some(v.to_string())),
-                "userknownhostsfile" => {
-                    if c.user_known_hosts_files.is_empty() {
-                        c.user_known_hosts_files = v
-                            .split_whitespace()
-                            .filter(|f| !f.eq_ignore_ascii_case("none"))
-                            .map(|f| expand_tokens(f, alias))
-                            .collect();
-                    }
+                "userknownhostsfile" if c.user_known_hosts_files.is_empty() => {
+                    c.user_known_hosts_files = v
+                        .split_whitespace()
+                        .filter(|f| !f.eq_ignore_ascii_case("none"))
+                        .map(|f| expand_tokens(f, alias))
+                        .collect();
                 }
                 "serveraliveinterval" => set_once(&mut c.server_alive_interval, || v.parse().ok()),
                 "connecttimeout" => set_once(&mut c.connect_timeout, || v.parse().ok()),
