@@ -9,6 +9,7 @@ use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::plugin::watch::FolderSnapshot;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
 use crate::server::McpSsh;
 use crate::ssh::SessionPool;
@@ -64,8 +65,19 @@ impl App {
             watchdog.clone(),
             shutdown.clone(),
         );
-        let running = server.serve(rmcp::transport::stdio_pipes()).await?;
+        let running = server.clone().serve(rmcp::transport::stdio_pipes()).await?;
         let stop = running.cancellation_token();
+        let reload = self.settings.tools_dir().map(|dir| {
+            let reloader = FolderReloader {
+                dir,
+                server,
+                peer: running.peer().clone(),
+                runtime: self.runtime.clone(),
+                builtins: self.registry.builtins_only(),
+                prefix: self.settings.tool_prefix.clone(),
+            };
+            tokio::spawn(reloader.run(shutdown.clone()))
+        });
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let quiet = CancellationToken::new();
@@ -84,6 +96,9 @@ impl App {
         shutdown.cancel();
         quiet.cancel();
         let _ = watch.await;
+        if let Some(reload) = reload {
+            let _ = reload.await;
+        }
         // In-flight calls now stop their remote commands; give them a moment.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close_all()).await;
@@ -113,5 +128,54 @@ impl App {
                 CallContext::detached(),
             )
             .await)
+    }
+}
+
+/// Reloads the tools folder when its components or grant files change, and tells the
+/// client (`notifications/tools/list_changed`). A broken component is reported and
+/// skipped; the others, and the built-ins, keep working.
+struct FolderReloader {
+    dir: std::path::PathBuf,
+    server: McpSsh,
+    peer: rmcp::service::Peer<rmcp::RoleServer>,
+    runtime: Arc<Runtime>,
+    builtins: Registry,
+    prefix: String,
+}
+
+impl FolderReloader {
+    async fn run(self, stop: CancellationToken) {
+        let mut seen = FolderSnapshot::take(&self.dir);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let now = FolderSnapshot::take(&self.dir);
+            if now == seen {
+                continue;
+            }
+            // Let a copy in progress finish: reload only once the folder is stable.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if FolderSnapshot::take(&self.dir) != now {
+                continue;
+            }
+            seen = now;
+            let mut registry = self.builtins.builtins_only();
+            if let Err(e) = registry
+                .load_folder(&self.runtime, &self.prefix, &self.dir)
+                .await
+            {
+                tracing::warn!("cannot reload the tools folder: {e:#}");
+            }
+            tracing::info!(
+                tools = registry.tools().len(),
+                "tools folder changed; tool list reloaded"
+            );
+            self.server.publish(Arc::new(registry));
+            if let Err(e) = self.peer.notify_tool_list_changed().await {
+                tracing::debug!("could not send tools/list_changed: {e}");
+            }
+        }
     }
 }

@@ -21,13 +21,26 @@ use crate::plugin::{CallContext, CallOutcome, ProgressSink, Registry, Runtime, T
 use crate::ssh::{SessionInfo, SessionPool};
 use crate::watchdog::PollWatchdog;
 
+/// The tools being served: a registry and its MCP descriptions, replaced as a whole when
+/// the tools folder changes.
+struct Published {
+    registry: Arc<Registry>,
+    tools: Vec<Tool>,
+}
+
+impl Published {
+    fn new(registry: Arc<Registry>) -> Arc<Published> {
+        let tools = registry.tools().iter().map(mcp_tool).collect();
+        Arc::new(Published { registry, tools })
+    }
+}
+
 /// The MCP server: the tool registry and the runtime that executes calls.
 #[derive(Clone)]
 pub struct McpSsh {
     runtime: Arc<Runtime>,
-    registry: Arc<Registry>,
+    published: Arc<std::sync::RwLock<Arc<Published>>>,
     settings: Arc<Settings>,
-    tools: Arc<Vec<Tool>>,
     pool: Arc<SessionPool>,
     watchdog: Arc<PollWatchdog>,
     /// Cancelled at shutdown: every in-flight call is cancelled with it.
@@ -43,16 +56,25 @@ impl McpSsh {
         watchdog: Arc<PollWatchdog>,
         shutdown: CancellationToken,
     ) -> Self {
-        let tools = Arc::new(registry.tools().iter().map(mcp_tool).collect());
         McpSsh {
             runtime,
-            registry,
+            published: Arc::new(std::sync::RwLock::new(Published::new(registry))),
             settings,
-            tools,
             pool,
             watchdog,
             shutdown,
         }
+    }
+}
+
+impl McpSsh {
+    /// Serves `registry` from now on (calls in flight finish with the old one).
+    pub fn publish(&self, registry: Arc<Registry>) {
+        *self.published.write().unwrap() = Published::new(registry);
+    }
+
+    fn current(&self) -> Arc<Published> {
+        self.published.read().unwrap().clone()
     }
 }
 
@@ -143,6 +165,7 @@ impl ServerHandler for McpSsh {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_resources()
                 .enable_prompts()
                 .build(),
@@ -162,7 +185,7 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult {
-            tools: (*self.tools).clone(),
+            tools: self.current().tools.clone(),
             ..Default::default()
         })
     }
@@ -248,7 +271,11 @@ impl ServerHandler for McpSsh {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.name == name).cloned()
+        self.current()
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
     }
 
     async fn call_tool(
@@ -256,7 +283,8 @@ impl ServerHandler for McpSsh {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(entry) = self.registry.get(&request.name) else {
+        let published = self.current();
+        let Some(entry) = published.registry.get(&request.name) else {
             return Err(McpError::invalid_params(
                 format!(
                     "unknown tool: {}; tools/list shows the available tools",

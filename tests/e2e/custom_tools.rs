@@ -133,3 +133,71 @@ async fn a_component_importing_an_ungranted_interface_is_not_loaded() {
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(listing.contains("already taken"), "{listing}");
 }
+
+/// Waits until `check` holds, polling for up to `timeout`.
+async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_tools_folder_is_reloaded_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness_with_tools(dir.path(), &[]).await;
+    assert!(!h.tools.contains_key("trap_now"));
+    let listed = async |name: &str| {
+        h.server
+            .list_tools()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == name)
+    };
+
+    // Copied in: it appears, and the client is told.
+    std::fs::copy(
+        component("trap_tool.wasm"),
+        dir.path().join("trap_tool.wasm"),
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(10), async || listed("trap_now").await).await);
+    assert!(
+        eventually(Duration::from_secs(5), async || h
+            .server
+            .tool_list_changes()
+            >= 1)
+        .await
+    );
+    let error = h.tool_error("trap_now", json!({})).await;
+    assert_eq!(error["error_kind"], "guest-trap");
+
+    // A broken component is skipped; the others keep working.
+    std::fs::write(dir.path().join("broken.wasm"), b"not a component").unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || h
+            .server
+            .tool_list_changes()
+            >= 2)
+        .await
+    );
+    assert!(listed("trap_now").await);
+
+    // Removed: it disappears, with another notification; the built-ins are unaffected.
+    let before = h.server.tool_list_changes();
+    std::fs::remove_file(dir.path().join("trap_tool.wasm")).unwrap();
+    assert!(eventually(Duration::from_secs(10), async || !listed("trap_now").await).await);
+    assert!(
+        eventually(Duration::from_secs(5), async || h
+            .server
+            .tool_list_changes()
+            > before)
+        .await
+    );
+    h.assert_still_serving().await;
+}

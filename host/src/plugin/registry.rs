@@ -188,6 +188,26 @@ impl Registry {
         Ok(())
     }
 
+    /// A registry with this one's built-in tools only (shared, not recompiled), ready for
+    /// the tools folder to be loaded again.
+    pub fn builtins_only(&self) -> Registry {
+        Registry {
+            entries: self
+                .entries
+                .iter()
+                .filter(|e| e.source.starts_with("builtin:"))
+                .map(|e| ToolEntry {
+                    public_name: e.public_name.clone(),
+                    name: e.name.clone(),
+                    spec: e.spec.clone(),
+                    component: e.component.clone(),
+                    source: e.source.clone(),
+                })
+                .collect(),
+            load_errors: Vec::new(),
+        }
+    }
+
     /// Why components of the tools folder were refused.
     pub fn load_errors(&self) -> &[String] {
         &self.load_errors

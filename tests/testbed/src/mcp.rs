@@ -45,9 +45,15 @@ struct Recorder {
     progress: ProgressLog,
     logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
     cancelled: Arc<Mutex<Vec<CancelledNotificationParam>>>,
+    tool_list_changes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ClientHandler for Recorder {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tool_list_changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -187,6 +193,13 @@ impl McpServer {
     /// (resources, prompts).
     pub fn peer(&self) -> &rmcp::service::Peer<RoleClient> {
         self.client().peer()
+    }
+
+    /// How many `notifications/tools/list_changed` the server sent so far.
+    pub fn tool_list_changes(&self) -> usize {
+        self.recorder
+            .tool_list_changes
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Change how long a call may take before the harness fails it.
