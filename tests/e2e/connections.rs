@@ -769,14 +769,14 @@ async fn an_unreachable_host_blocks_neither_start_up_nor_other_calls() {
         &sshd,
         &[
             ("MCP_SSH_PORT", &silent_port.to_string()),
-            ("MCP_SSH_CONNECT_TIMEOUT", "3"),
+            ("MCP_SSH_CONNECT_TIMEOUT", "5"),
         ],
     );
     let started = Instant::now();
     let stuck = McpServer::spawn(bin(), env).await.unwrap();
     stuck.list_tools().await.unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_millis(4500),
         "start-up waited for the unreachable host: {:?}",
         started.elapsed()
     );
@@ -792,8 +792,8 @@ async fn an_unreachable_host_blocks_neither_start_up_nor_other_calls() {
         "{err}"
     );
     assert!(
-        took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
-        "a 3 s connect timeout took {took:?}"
+        took >= Duration::from_millis(4500) && took < Duration::from_secs(10),
+        "a 5 s connect timeout took {took:?}"
     );
 
     // While a connect to the silent host hangs, calls on an open session go on.
