@@ -108,6 +108,14 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_TOOL_CPU_MS", default_value_t = 2000)]
     pub tool_cpu_ms: u64,
 
+    /// Wall-clock limit of one tool call, host calls included, in seconds.
+    #[arg(long, env = "MCP_SSH_TOOL_TIMEOUT", default_value_t = 86_700)]
+    pub tool_timeout: u64,
+
+    /// Largest result (or error) a tool may return, in bytes.
+    #[arg(long, env = "MCP_SSH_TOOL_MAX_RESULT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub tool_max_result_bytes: u64,
+
     /// Confine the local paths of file transfers to this directory tree (symlinks are
     /// resolved before the check). Unset: any absolute local path.
     #[arg(long, env = "MCP_SSH_LOCAL_ROOT")]
@@ -169,7 +177,7 @@ impl Settings {
                 self.tool_prefix
             ));
         }
-        if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 {
+        if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 || self.tool_timeout == 0 {
             return Err("tool memory and CPU limits must be greater than 0".into());
         }
         Ok(())

@@ -201,3 +201,55 @@ async fn the_tools_folder_is_reloaded_while_the_server_runs() {
     );
     h.assert_still_serving().await;
 }
+
+#[tokio::test]
+async fn a_call_past_the_wall_clock_limit_is_stopped_with_its_remote_command() {
+    let sshd = Sshd::start().unwrap();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_TOOL_TIMEOUT", "2")]).await;
+    let started = Instant::now();
+    let error = h
+        .tool_error(
+            "ssh_execute",
+            json!({"command": "sleep 33.9", "timeout_seconds": 60}),
+        )
+        .await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_SSH_TOOL_TIMEOUT"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        h.wait_gone("sleep 33.9", Duration::from_secs(5)).await,
+        "remote command killed"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn an_oversized_result_is_refused_naming_the_limit() {
+    let sshd = Sshd::start().unwrap();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_TOOL_MAX_RESULT_BYTES", "100000")]).await;
+    let error = h
+        .tool_error(
+            "ssh_execute",
+            json!({"command": "head -c 300000 /dev/zero | tr '\\0' x"}),
+        )
+        .await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_SSH_TOOL_MAX_RESULT_BYTES"),
+        "{error}"
+    );
+    h.assert_still_serving().await;
+}

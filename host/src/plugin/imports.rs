@@ -26,7 +26,10 @@ pub const IMPLEMENTED_INTERFACES: &[&str] = &[
 
 /// The most output a call may keep per stream, whatever it asks for: results travel
 /// through guest memory and the MCP stream.
-const MAX_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
+const MAX_OUTPUT_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// The most bytes a guest may send as a command's standard input.
+const MAX_STDIN_BYTES: usize = 16 * 1024 * 1024;
 
 impl CallState {
     /// Adds the time since `since` to the host-time account.
@@ -111,6 +114,16 @@ impl exec::Host for CallState {
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or_else(|| settings.command_timeout());
+        if let Some(stdin) = &request.stdin
+            && stdin.len() > MAX_STDIN_BYTES
+        {
+            self.count_host_time(since);
+            return Err(crate::error::HostError::Invalid(format!(
+                "stdin of {} bytes is more than the {MAX_STDIN_BYTES} bytes a call may send; upload a file instead",
+                stdin.len()
+            ))
+            .into());
+        }
         let req = ExecRequest {
             command: request.command,
             stdin: request.stdin,

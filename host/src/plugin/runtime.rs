@@ -220,15 +220,39 @@ impl Runtime {
         arguments: &str,
         call: CallContext,
     ) -> CallOutcome {
+        let settings = &self.services.settings;
+        let wall = Duration::from_secs(settings.tool_timeout);
         let mut store = self.new_store(call, name);
-        let result = async {
+        let run = async {
             let instance = component.pre.instantiate_async(&mut store).await?;
             instance
                 .mcpssh_plugin_tool()
                 .call_call(&mut store, name, arguments)
                 .await
+        };
+        // Dropping the call at the deadline stops its host work too (remote commands are
+        // killed, partial files removed).
+        let Ok(result) = tokio::time::timeout(wall, run).await else {
+            return CallOutcome::Failed {
+                kind: "limit-exceeded",
+                message: format!(
+                    "the tool {name} ran longer than its time limit of {} s (MCP_SSH_TOOL_TIMEOUT) and was stopped",
+                    wall.as_secs()
+                ),
+            };
+        };
+        let max_result = usize::try_from(settings.tool_max_result_bytes).unwrap_or(usize::MAX);
+        if let Ok(Ok(text) | Err(text)) = &result
+            && text.len() > max_result
+        {
+            return CallOutcome::Failed {
+                kind: "limit-exceeded",
+                message: format!(
+                    "the tool {name} returned {} bytes, more than the limit of {max_result} bytes (MCP_SSH_TOOL_MAX_RESULT_BYTES)",
+                    text.len()
+                ),
+            };
         }
-        .await;
         store.data().flush_guest_output();
         match result {
             Ok(Ok(text)) => match parse_object(&text) {
