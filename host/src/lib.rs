@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod local;
 pub mod plugin;
