@@ -17,5 +17,6 @@ mod host_keys;
 mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
+mod python_sdk;
 mod sftp_files;
 mod tools_list;
