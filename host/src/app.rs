@@ -67,6 +67,7 @@ impl App {
         );
         let running = server.clone().serve(rmcp::transport::stdio_pipes()).await?;
         let stop = running.cancellation_token();
+        crate::client_log::attach(running.peer().clone());
         let reload = self.settings.tools_dir().map(|dir| {
             let reloader = FolderReloader {
                 dir,

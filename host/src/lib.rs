@@ -5,6 +5,7 @@
 //! tools are components run by [`plugin`] that get only the capabilities they import.
 
 pub mod app;
+pub mod client_log;
 pub mod config;
 pub mod embed;
 pub mod error;

@@ -54,11 +54,22 @@ fn init_logging(settings: &Settings) {
         .unwrap_or_else(|| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr: stdout carries MCP messages only.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
+    // Logs go to stderr: stdout carries MCP messages only. The client gets the server's
+    // own events at the level it asks for (logging/setLevel).
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter::filter_fn};
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_filter(filter),
+        )
+        .with(
+            mcpssh::client_log::ClientLogLayer
+                .with_filter(filter_fn(|m| m.target().starts_with("mcpssh"))),
+        )
         .init();
 }
 

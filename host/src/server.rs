@@ -157,6 +157,7 @@ fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
 }
 
 impl ServerHandler for McpSsh {
+    #[allow(deprecated)] // enable_logging: MCP logging, see `client_log`.
     fn get_info(&self) -> ServerConfig {
         let mut server_info =
             Implementation::new(self.settings.server_name.clone(), env!("CARGO_PKG_VERSION"));
@@ -166,6 +167,7 @@ impl ServerHandler for McpSsh {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_logging()
                 .enable_resources()
                 .enable_prompts()
                 .build(),
@@ -188,6 +190,16 @@ impl ServerHandler for McpSsh {
             tools: self.current().tools.clone(),
             ..Default::default()
         })
+    }
+
+    #[allow(deprecated)] // MCP logging: see `client_log`.
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        crate::client_log::set_level(request.level);
+        Ok(())
     }
 
     async fn list_resources(
