@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod connections;
 mod custom_tools;
+mod example_tool;
 mod execute;
 mod files;
 mod host_keys;
