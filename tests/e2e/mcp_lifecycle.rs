@@ -109,3 +109,30 @@ async fn a_client_that_never_polls_is_not_shut_down() {
     assert!(h.server.is_running());
     h.assert_still_serving().await;
 }
+
+#[tokio::test]
+#[allow(deprecated)] // MCP logging is deprecated from 2026-07-28 on; 2025 clients use it.
+async fn log_messages_reach_a_client_that_asks_for_them() {
+    use mcpssh_testbed::rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    let h = Harness::start().await;
+    h.ok("ssh_execute", json!({"command": "true"})).await;
+    assert!(
+        h.server.log_messages().is_empty(),
+        "nothing before logging/setLevel"
+    );
+    h.server
+        .peer()
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Info))
+        .await
+        .unwrap();
+    h.ok("ssh_disconnect", json!({})).await;
+    h.ok("ssh_execute", json!({"command": "true"})).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.server.log_messages().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = h.server.log_messages();
+    let text = serde_json::to_string(&logs).unwrap();
+    assert!(text.contains("SSH session open"), "{text}");
+    assert!(!text.contains("BEGIN OPENSSH"), "no secrets");
+}
