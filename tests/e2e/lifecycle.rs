@@ -124,3 +124,39 @@ async fn the_server_survives_a_string_of_failures() {
     let r = h.call("ssh_execute", json!({"command": "echo fin"})).await;
     assert_eq!(r.structured()["stdout"], "fin\n");
 }
+
+/// SIGTERM (and SIGINT) stop the server cleanly: running commands are killed, and the
+/// process is gone within 2 seconds.
+#[tokio::test]
+async fn sigterm_and_sigint_shut_down_promptly_and_stop_running_commands() {
+    for (signal, marker) in [("-TERM", "sleep 35.7"), ("-INT", "sleep 35.9")] {
+        let h = Harness::start().await;
+        h.exec("true").await;
+        let pid = h.server.pid().unwrap();
+        let _call = h
+            .server
+            .start_call(&h.name("ssh_execute"), json!({ "command": marker }))
+            .await
+            .unwrap();
+        assert!(h.wait_present(marker, Duration::from_secs(10)).await);
+        let started = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        while h.server.is_running() && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed();
+        assert!(
+            !h.server.is_running(),
+            "{signal}: still running after {took:?}"
+        );
+        assert!(took < Duration::from_secs(2), "{signal}: took {took:?}");
+        assert!(
+            h.wait_gone(marker, Duration::from_secs(5)).await,
+            "{signal}: a command outlived the server"
+        );
+    }
+}
