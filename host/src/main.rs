@@ -75,7 +75,17 @@ fn init_logging(settings: &Settings) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One clear line: an MCP client shows the first line of stderr.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("mcpssh: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     let settings = cli.settings.with_environment_secrets();
     init_logging(&settings);
     let app = match App::start(settings).await {

@@ -160,3 +160,28 @@ async fn sigterm_and_sigint_shut_down_promptly_and_stop_running_commands() {
         );
     }
 }
+
+/// Bad configuration: a non-zero exit and exactly one clear line on stderr, nothing on
+/// stdout (which belongs to MCP).
+#[test]
+fn bad_configuration_fails_with_one_clear_line() {
+    for (var, value, expect) in [
+        ("MCP_SSH_PORT", "notaport", "notaport"),
+        ("MCP_SSH_COMMAND_TIMEOUT", "-5", "MCP_SSH_COMMAND_TIMEOUT"),
+        ("MCP_SSH_TOOL_PREFIX", "bad prefix", "MCP_SSH_TOOL_PREFIX"),
+    ] {
+        let out = std::process::Command::new(crate::common::bin())
+            .env(var, value)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(out.stdout.is_empty(), "{var}: stdout must stay clean");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{var}: {stderr}");
+        assert!(
+            stderr.starts_with("mcpssh: ") && stderr.contains(expect),
+            "{var}: {stderr}"
+        );
+    }
+}
