@@ -120,12 +120,36 @@ fn raw_json_rpc_every_revision() {
 }
 
 #[test]
-fn python_stdin_eof_mid_call_exits_0_and_leaves_nothing_behind() {
+fn stdin_eof_mid_call_exits_0_and_leaves_nothing_behind() {
     let sshd = Sshd::start().expect("starting sshd");
     let output = run_scenario(&sshd, "stdin_eof");
     eprintln!("{output}");
     // The script checked within its own 1 s grace; the remote side again, independently.
     let left = sshd.processes_matching("sleep 37.3");
+    assert!(
+        left.is_empty(),
+        "a remote command outlived the server: {left:?}\n{output}"
+    );
+}
+
+#[test]
+fn sigterm_mid_call_exits_0_and_leaves_nothing_behind() {
+    let sshd = Sshd::start().expect("starting sshd");
+    let output = run_scenario(&sshd, "sigterm");
+    eprintln!("{output}");
+    let left = sshd.processes_matching("sleep 37.4");
+    assert!(
+        left.is_empty(),
+        "a remote command outlived the server: {left:?}\n{output}"
+    );
+}
+
+#[test]
+fn sdk_shutdown_mid_call_needs_no_kill() {
+    let sshd = Sshd::start().expect("starting sshd");
+    let output = run_scenario(&sshd, "sdk_exit");
+    eprintln!("{output}");
+    let left = sshd.processes_matching("sleep 37.5");
     assert!(
         left.is_empty(),
         "a remote command outlived the server: {left:?}\n{output}"

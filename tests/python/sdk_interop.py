@@ -30,6 +30,9 @@ Scenarios:
                     and per-request _meta at 2026-07-28
   stdin_eof         stdin closed during a long ssh_execute: exit 0 within 2 s, no remote
                     process left
+  sigterm           the same for SIGTERM
+  sdk_exit          the SDK shutting down with a call in flight (cancel, close stdin, kill at
+                    2 s): the server is gone on its own before the kill, no remote process left
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -267,12 +271,9 @@ async def scenario_tools() -> None:
         result = await session.call_tool(execute, {"command": "sleep 30", "timeout_seconds": 1})
         took = time.monotonic() - started
         check(took < 3.0, f"sleep 30 with timeout_seconds 1 answered within 3 s ({took:.2f} s)")
-        if result.is_error:
-            err = result.structured_content or {}
-            check("time" in json.dumps(err).lower(), "the timeout error says it timed out", err)
-        else:
-            out = check_result(execute, result, schemas)
-            check(out.get("timed_out") is True, "timed_out true", out)
+        # docs/tool-contract.md: a timeout is a normal result (timed_out true, success false).
+        out = check_result(execute, result, schemas)
+        check(out.get("timed_out") is True, "timed_out true", out)
 
         # The SDK validates against the outputSchema (it raises RuntimeError otherwise): make
         # sure it really knows the schema it validates with.
@@ -744,42 +745,62 @@ async def scenario_raw() -> None:
     raw_discover()
 
 
+def start_long_call(server: RawServer, command: str) -> int:
+    server.result("initialize", {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw-jsonrpc", "version": "0"},
+    })
+    server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return server.request_start("tools/call", {
+        "name": PREFIX + "ssh_execute", "arguments": {"command": command, "timeout_seconds": 120},
+    })
+
+
+async def check_clean_exit(server: RawServer, pattern: str, what: str) -> None:
+    """After `what` (stdin closed, SIGTERM): exit status 0 within 2 s (the Python SDK kills
+    its server 2 s after closing stdin) and no `pattern` left on the server. Every symptom is
+    collected before failing."""
+    since = time.monotonic()
+    try:
+        status = server.proc.wait(2.0)
+    except subprocess.TimeoutExpired:
+        status = None
+    at_2s = remote_processes(pattern)
+    if status is None:
+        try:
+            status = server.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+    took = time.monotonic() - since
+    at_exit = remote_processes(pattern)
+    # A moment for sshd to reap the signalled command.
+    gone = await wait_gone(pattern, 1.0)
+    problems = []
+    if status is None:
+        problems.append(f"the server still runs {took:.1f} s after {what}")
+    elif took > 2.0:
+        problems.append(f"the server exited only {took:.2f} s after {what} (status {status}); "
+                        "the Python SDK kills it at 2 s")
+    if status not in (None, 0):
+        problems.append(f"exit status {status}, not 0")
+    if took > 2.0 and at_2s:
+        problems.append(f"`{pattern}` still ran on the server 2 s after {what}: {at_2s}")
+    if not gone:
+        problems.append(f"`{pattern}` outlived the server: {remote_processes(pattern)} (at exit: {at_exit})")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    check(True, f"exit status 0, {took:.2f} s after {what}; no `{pattern}` left on the server")
+
+
 async def scenario_stdin_eof() -> None:
     pattern = "sleep 37.3"
     server = RawServer("stdin-eof")
     try:
-        server.result("initialize", {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "raw-jsonrpc", "version": "0"},
-        })
-        server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        rid = server.request_start("tools/call", {
-            "name": PREFIX + "ssh_execute", "arguments": {"command": pattern, "timeout_seconds": 120},
-        })
+        rid = start_long_call(server, pattern)
         check(await wait_present(pattern, 15), f"`{pattern}` runs on the server")
         assert server.proc.stdin
         server.proc.stdin.close()
-        closed = time.monotonic()
-        try:
-            status = server.proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            status = None
-        took = time.monotonic() - closed
-        left_at_exit = remote_processes(pattern)
-        if status is None:
-            try:
-                status = server.proc.wait(8)
-                took = time.monotonic() - closed
-                raise CheckFailed(f"the server exited only {took:.2f} s after stdin closed "
-                                  f"(status {status}); the Python SDK kills it at 2 s")
-            except subprocess.TimeoutExpired:
-                raise CheckFailed("the server still runs 10 s after its stdin closed")
-        check(True, f"the server exited {took:.2f} s after stdin closed")
-        check(status == 0, "exit status 0", status)
-        # A moment for sshd to reap the signalled command.
-        gone = await wait_gone(pattern, 1.0)
-        check(gone, f"no `{pattern}` left on the server (at exit: {left_at_exit})",
-              remote_processes(pattern))
+        await check_clean_exit(server, pattern, "stdin closed")
         try:
             reply = server.response(rid, timeout=0.5)
             print(f"   the pending call was answered before exit: {json.dumps(reply)[:300]}", flush=True)
@@ -787,6 +808,41 @@ async def scenario_stdin_eof() -> None:
             print("   the pending call got no answer (stdout closed)", flush=True)
     finally:
         server.close()
+
+
+async def scenario_sigterm() -> None:
+    pattern = "sleep 37.4"
+    server = RawServer("sigterm")
+    try:
+        start_long_call(server, pattern)
+        check(await wait_present(pattern, 15), f"`{pattern}` runs on the server")
+        server.proc.send_signal(signal.SIGTERM)
+        await check_clean_exit(server, pattern, "SIGTERM")
+    finally:
+        server.close()
+
+
+async def scenario_sdk_exit() -> None:
+    """The SDK's own way out with a call in flight: the caller's task is cancelled (the SDK
+    sends notifications/cancelled), the transport closes stdin, waits 2 s, then SIGTERMs the
+    process group. The server should be gone before that kill, with its command."""
+    pattern = "sleep 37.5"
+    async with sdk_session("sdk-exit") as (session, process):
+        async with anyio.create_task_group() as tg:
+            async def run() -> None:
+                await session.call_tool(PREFIX + "ssh_execute", {"command": pattern, "timeout_seconds": 120})
+
+            tg.start_soon(run)
+            check(await wait_present(pattern, 15), f"`{pattern}` runs on the server")
+            tg.cancel_scope.cancel()
+        # Leaving the blocks: the SDK closes stdin, waits up to 2 s, then kills.
+        closed_at = time.monotonic()
+    took = time.monotonic() - closed_at
+    check(process.returncode is not None, "the server process is gone after the SDK's shutdown")
+    check(took < 2.0, f"the server exited on its own before the SDK's 2 s kill ({took:.2f} s, "
+          f"status {process.returncode})")
+    check(process.returncode == 0, "exit status 0", process.returncode)
+    check(await wait_gone(pattern, 1.0), f"no `{pattern}` left on the server", remote_processes(pattern))
 
 
 SCENARIOS = {
@@ -800,6 +856,8 @@ SCENARIOS = {
     "discover": scenario_discover,
     "raw": scenario_raw,
     "stdin_eof": scenario_stdin_eof,
+    "sigterm": scenario_sigterm,
+    "sdk_exit": scenario_sdk_exit,
 }
 
 
