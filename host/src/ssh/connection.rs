@@ -101,6 +101,7 @@ impl Connection {
             keepalive_max: 3,
             nodelay: true,
             window_size: 16 * 1024 * 1024,
+            preferred: preferred_algorithms(),
             ..Default::default()
         });
         let unreachable = |e: &dyn std::fmt::Display| {
@@ -318,6 +319,25 @@ impl client::Handler for ClientHandler {
         }
         Ok(())
     }
+}
+
+/// russh's default algorithms, with AES-256-GCM first where the CPU has AES instructions:
+/// as safe as ChaCha20-Poly1305 and several times cheaper per byte, which is what bounds
+/// transfer speed on a loaded machine (for both ends).
+fn preferred_algorithms() -> russh::Preferred {
+    let mut preferred = russh::Preferred::default();
+    #[cfg(target_arch = "x86_64")]
+    let hardware_aes = std::arch::is_x86_feature_detected!("aes");
+    #[cfg(target_arch = "aarch64")]
+    let hardware_aes = std::arch::is_aarch64_feature_detected!("aes");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let hardware_aes = false;
+    if hardware_aes {
+        let mut ciphers = vec![russh::cipher::AES_256_GCM];
+        ciphers.extend(preferred.cipher.iter().filter(|c| **c != russh::cipher::AES_256_GCM));
+        preferred.cipher = ciphers.into();
+    }
+    preferred
 }
 
 /// A short, user-facing description of a russh error.
