@@ -94,15 +94,15 @@ impl LocalPolicy {
             )));
         }
         let resolved = resolve_existing_prefix(&expanded)?;
-        if let Some(root) = &self.root {
-            if !resolved.starts_with(root) {
-                return Err(HostError::Denied(format!(
-                    "local path {path} resolves to {}, which is outside MCP_SSH_LOCAL_ROOT ({}); \
+        if let Some(root) = &self.root
+            && !resolved.starts_with(root)
+        {
+            return Err(HostError::Denied(format!(
+                "local path {path} resolves to {}, which is outside MCP_SSH_LOCAL_ROOT ({}); \
                      only paths under that directory may be used",
-                    resolved.display(),
-                    root.display()
-                )));
-            }
+                resolved.display(),
+                root.display()
+            )));
         }
         Ok(resolved)
     }

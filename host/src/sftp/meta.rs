@@ -60,14 +60,13 @@ pub async fn list_dir(
         Ok(h) => h.handle,
         Err(e) => {
             // OpenSSH reports "not a directory" as no-such-file: say which it is.
-            if status_code(&e) == Some(StatusCode::NoSuchFile) {
-                if let Ok(Some(attrs)) = stat_opt(sftp, path).await {
-                    if !attrs.is_dir() {
-                        return Err(HostError::Invalid(format!(
-                            "{path} is not a directory on the remote host; only directories can be listed"
-                        )));
-                    }
-                }
+            if status_code(&e) == Some(StatusCode::NoSuchFile)
+                && let Ok(Some(attrs)) = stat_opt(sftp, path).await
+                && !attrs.is_dir()
+            {
+                return Err(HostError::Invalid(format!(
+                    "{path} is not a directory on the remote host; only directories can be listed"
+                )));
             }
             return Err(sftp.fail("cannot list", path, e));
         }
@@ -237,17 +236,17 @@ pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
         Ok(_) => Ok(()),
         Err(e) => {
             let code = status_code(&e);
-            if code == Some(StatusCode::Failure) {
-                if let Ok(Some(attrs)) = lstat_opt(sftp, path).await {
-                    let what = if attrs.is_dir() {
-                        "a directory"
-                    } else {
-                        "a file"
-                    };
-                    return Err(HostError::AlreadyExists(format!(
-                        "{path} already exists ({what})"
-                    )));
-                }
+            if code == Some(StatusCode::Failure)
+                && let Ok(Some(attrs)) = lstat_opt(sftp, path).await
+            {
+                let what = if attrs.is_dir() {
+                    "a directory"
+                } else {
+                    "a file"
+                };
+                return Err(HostError::AlreadyExists(format!(
+                    "{path} already exists ({what})"
+                )));
             }
             if code == Some(StatusCode::NoSuchFile) {
                 let (parent, _) = super::split_remote(path);

@@ -479,14 +479,14 @@ async fn upload_inner(
         )));
     }
     let size = meta.len();
-    if let Some(max) = req.max_size {
-        if size > max {
-            return Err(too_large(
-                &format!("the local file {local_shown}"),
-                size,
-                max,
-            ));
-        }
+    if let Some(max) = req.max_size
+        && size > max
+    {
+        return Err(too_large(
+            &format!("the local file {local_shown}"),
+            size,
+            max,
+        ));
     }
 
     // The destination.
@@ -588,10 +588,10 @@ async fn upload_inner(
     };
 
     // Leftovers of crashed transfers, judged by the server's clock.
-    if let Ok(now) = sftp.raw().fstat(handle.get()).await {
-        if let Some(now) = now.attrs.mtime {
-            clean_stale_remote(sftp, &dest_dir, u64::from(now), ctl.stale_age).await;
-        }
+    if let Ok(now) = sftp.raw().fstat(handle.get()).await
+        && let Some(now) = now.attrs.mtime
+    {
+        clean_stale_remote(sftp, &dest_dir, u64::from(now), ctl.stale_age).await;
     }
 
     // The bytes.
@@ -755,24 +755,22 @@ async fn write_failure(
 ) -> HostError {
     if status_code(&err) == Some(StatusCode::Failure)
         && sftp.has_extension(russh_sftp::extensions::STATVFS, "2")
-    {
-        if let Ok(Ok(v)) = tokio::time::timeout(
+        && let Ok(Ok(v)) = tokio::time::timeout(
             Duration::from_secs(5),
             sftp.raw().statvfs(dest_dir.to_string()),
         )
         .await
-        {
-            let unit = if v.fragment_size > 0 {
-                v.fragment_size
-            } else {
-                v.block_size
-            };
-            if v.blocks_avail.saturating_mul(unit) < u64::from(sftp.write_len) * 2 {
-                return HostError::NoSpace(format!(
-                    "the remote file system holding {dest_dir} ran out of space during the upload; nothing was \
+    {
+        let unit = if v.fragment_size > 0 {
+            v.fragment_size
+        } else {
+            v.block_size
+        };
+        if v.blocks_avail.saturating_mul(unit) < u64::from(sftp.write_len) * 2 {
+            return HostError::NoSpace(format!(
+                "the remote file system holding {dest_dir} ran out of space during the upload; nothing was \
                      replaced and the partial file was removed. Free some space and try again"
-                ));
-            }
+            ));
         }
     }
     sftp.fail("cannot write a temporary file in", dest_dir, err)
@@ -931,14 +929,14 @@ async fn download_inner(
     }
     let remote_abs = meta::canonicalize(sftp, &req.remote).await?;
     let mut size = attrs.size.unwrap_or(0);
-    if let Some(max) = req.max_size {
-        if size > max {
-            return Err(too_large(
-                &format!("the remote file {remote_abs}"),
-                size,
-                max,
-            ));
-        }
+    if let Some(max) = req.max_size
+        && size > max
+    {
+        return Err(too_large(
+            &format!("the remote file {remote_abs}"),
+            size,
+            max,
+        ));
     }
 
     // The destination.

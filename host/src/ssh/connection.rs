@@ -334,7 +334,12 @@ fn preferred_algorithms() -> russh::Preferred {
     let hardware_aes = false;
     if hardware_aes {
         let mut ciphers = vec![russh::cipher::AES_256_GCM];
-        ciphers.extend(preferred.cipher.iter().filter(|c| **c != russh::cipher::AES_256_GCM));
+        ciphers.extend(
+            preferred
+                .cipher
+                .iter()
+                .filter(|c| **c != russh::cipher::AES_256_GCM),
+        );
         preferred.cipher = ciphers.into();
     }
     preferred
