@@ -65,7 +65,15 @@ impl App {
             watchdog.clone(),
             shutdown.clone(),
         );
-        let running = server.clone().serve(rmcp::transport::stdio_pipes()).await?;
+        // When the client closes stdin, cancel running calls at once: rmcp would otherwise
+        // wait for them (up to 5 s) before its serve loop returns, and clients kill a
+        // server 2 s after closing its stdin.
+        let (stdin, stdout) = rmcp::transport::stdio_pipes();
+        let stdin = CancelOnEof {
+            inner: stdin,
+            on_eof: shutdown.clone(),
+        };
+        let running = server.clone().serve((stdin, stdout)).await?;
         let stop = running.cancellation_token();
         crate::client_log::attach(running.peer().clone());
         let reload = self.settings.tools_dir().map(|dir| {
@@ -178,5 +186,30 @@ impl FolderReloader {
                 tracing::debug!("could not send tools/list_changed: {e}");
             }
         }
+    }
+}
+
+/// An async reader that cancels a token when it reaches end of file.
+struct CancelOnEof<R> {
+    inner: R,
+    on_eof: CancellationToken,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for CancelOnEof<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+        {
+            tracing::info!("stdin closed: cancelling running calls");
+            self.on_eof.cancel();
+        }
+        polled
     }
 }
