@@ -253,3 +253,37 @@ async fn an_oversized_result_is_refused_naming_the_limit() {
     );
     h.assert_still_serving().await;
 }
+
+/// Scopes in the grant file are enforced by the host on every call: a component granted
+/// `exec` but scoped read-only cannot run a command, and one scoped to a session name
+/// cannot use another.
+#[tokio::test]
+async fn grant_scopes_are_enforced_by_the_host() {
+    for (scope, expect) in [
+        ("[scope]\nread_only = true\n", "read-only"),
+        (
+            "[scope]\nhosts = [\"some-other-host\"]\n",
+            "some-other-host",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            component("host_facts.wasm"),
+            dir.path().join("host_facts.wasm"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("host_facts.toml"),
+            format!("grants = [\"exec\"]\n{scope}"),
+        )
+        .unwrap();
+        let h = harness_with_tools(dir.path(), &[]).await;
+        let error = h.tool_error("host_facts", json!({})).await;
+        assert_eq!(error["error_kind"], "denied", "{scope}: {error}");
+        assert!(
+            error["error"].as_str().unwrap().contains(expect),
+            "{scope}: {error}"
+        );
+        h.assert_still_serving().await;
+    }
+}

@@ -103,6 +103,38 @@ impl CallState {
         .await
     }
 
+    /// Checks the component's grant scope for a request on `session` that touches the
+    /// remote `paths` and, when `change` names it, changes something. Remote paths are
+    /// resolved on the server (symlinks followed) before they are compared.
+    async fn in_scope(
+        &mut self,
+        change: Option<&str>,
+        session: &Option<String>,
+        paths: &[&str],
+    ) -> Result<(), WitError> {
+        let scope = self.scope.clone();
+        if let Some(what) = change {
+            scope.check_change(what).map_err(WitError::from)?;
+        }
+        scope
+            .check_session(session.as_deref())
+            .map_err(WitError::from)?;
+        if !scope.limits_remote_paths() || paths.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        self.with_sftp_retry(session.clone(), |_, s| {
+            let (paths, scope) = (paths.clone(), scope.clone());
+            async move {
+                for path in &paths {
+                    scope.check_remote(&resolve_for_scope(&s, path).await?)?;
+                }
+                Ok(())
+            }
+        })
+        .await
+    }
+
     /// The local path policy of the configuration.
     fn local_policy(&self) -> HostResult<LocalPolicy> {
         LocalPolicy::from_settings(&self.services.settings)
@@ -116,6 +148,7 @@ impl remote_read::Host for CallState {
         path: String,
         follow: bool,
     ) -> Result<types::FileInfo, WitError> {
+        self.in_scope(None, &session, &[&path]).await?;
         let path = &path;
         self.with_sftp_retry(
             session,
@@ -131,6 +164,7 @@ impl remote_read::Host for CallState {
         path: String,
         limit: u32,
     ) -> Result<(Vec<types::FileInfo>, bool), WitError> {
+        self.in_scope(None, &session, &[&path]).await?;
         let path = &path;
         let (entries, more) = self
             .with_sftp_retry(session, |_, s| async move {
@@ -145,6 +179,7 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<types::Space, WitError> {
+        self.in_scope(None, &session, &[&path]).await?;
         let path = &path;
         self.with_sftp_retry(
             session,
@@ -159,6 +194,7 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<String, WitError> {
+        self.in_scope(None, &session, &[&path]).await?;
         let path = &path;
         self.with_sftp_retry(
             session,
@@ -170,6 +206,8 @@ impl remote_read::Host for CallState {
 
 impl remote_write::Host for CallState {
     async fn remove_file(&mut self, session: Option<String>, path: String) -> Result<(), WitError> {
+        self.in_scope(Some("removing a file"), &session, &[&path])
+            .await?;
         self.with_sftp(
             session,
             |_, s| async move { sftp::remove_file(&s, &path).await },
@@ -178,6 +216,8 @@ impl remote_write::Host for CallState {
     }
 
     async fn make_dir(&mut self, session: Option<String>, path: String) -> Result<(), WitError> {
+        self.in_scope(Some("creating a directory"), &session, &[&path])
+            .await?;
         self.with_sftp(
             session,
             |_, s| async move { sftp::make_dir(&s, &path).await },
@@ -192,6 +232,8 @@ impl remote_write::Host for CallState {
         destination: String,
         overwrite: bool,
     ) -> Result<(), WitError> {
+        self.in_scope(Some("renaming a file"), &session, &[&source, &destination])
+            .await?;
         self.with_sftp(session, |_, s| async move {
             sftp::rename(&s, &source, &destination, overwrite).await
         })
@@ -212,6 +254,12 @@ impl CallState {
         request: transfer::TransferRequest,
         direction: Direction,
     ) -> Result<transfer::TransferReport, WitError> {
+        let what = match direction {
+            Direction::Upload => "uploading a file",
+            Direction::Download => "downloading a file",
+        };
+        self.in_scope(Some(what), &request.session, &[&request.remote_path])
+            .await?;
         let since = Instant::now();
         let result = self.transfer_inner(request, direction).await;
         self.host_time += since.elapsed();
@@ -228,6 +276,7 @@ impl CallState {
         let local = tokio::task::spawn_blocking(move || policy.resolve(&local_path))
             .await
             .map_err(|e| HostError::Other(format!("resolving the local path failed: {e}")))??;
+        self.scope.check_local(&local)?;
         let cancel = self.call.cancel.clone();
         let pool = self.services.pool.clone();
         let conn = tokio::select! {
@@ -295,9 +344,11 @@ impl transfer::Host for CallState {
 impl local_read::Host for CallState {
     async fn stat(&mut self, path: String) -> Result<types::FileInfo, WitError> {
         let policy = self.local_policy().map_err(WitError::from)?;
+        let scope = self.scope.clone();
         self.host_work(async move {
             blocking(move || {
                 let resolved = policy.resolve(&path)?;
+                scope.check_local(&resolved)?;
                 local::stat(&resolved, &path)
             })
             .await
@@ -308,15 +359,32 @@ impl local_read::Host for CallState {
 
     async fn disk_space(&mut self, path: String) -> Result<types::Space, WitError> {
         let policy = self.local_policy().map_err(WitError::from)?;
+        let scope = self.scope.clone();
         self.host_work(async move {
             blocking(move || {
                 let resolved = policy.resolve(&path)?;
+                scope.check_local(&resolved)?;
                 local::space(&resolved)
             })
             .await
         })
         .await
         .map(wit_space)
+    }
+}
+
+/// The canonical form of a remote path, or of its directory when it does not exist yet.
+async fn resolve_for_scope(sftp: &sftp::SftpChannel, path: &str) -> HostResult<String> {
+    match sftp::canonicalize(sftp, path).await {
+        Err(HostError::NotFound(_)) => {
+            let (dir, name) = sftp::split_remote(path);
+            let dir = if dir.is_empty() { "." } else { dir.as_str() };
+            Ok(sftp::join_remote(
+                &sftp::canonicalize(sftp, dir).await?,
+                &name,
+            ))
+        }
+        other => other,
     }
 }
 

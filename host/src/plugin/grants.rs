@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+use crate::error::{HostError, HostResult};
 use serde::Deserialize;
 
 use super::imports::IMPLEMENTED_INTERFACES;
@@ -21,13 +23,114 @@ pub fn grantable() -> impl Iterator<Item = &'static str> {
 ///
 /// ```toml
 /// # Capability interfaces of mcpssh:plugin this component may import.
-/// grants = ["exec", "host-log"]
+/// grants = ["remote-read", "remote-write"]
+///
+/// # Optional narrower scopes, enforced by the host on every call.
+/// [scope]
+/// read_only = false                # true: refuse every change (writes, transfers, exec)
+/// remote_paths = ["/srv/app"]      # remote trees it may touch (absolute paths)
+/// local_paths = ["/home/me/drop"]  # local trees transfers may touch
+/// hosts = ["prod"]                 # sessions it may use
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantFile {
     #[serde(default)]
     pub grants: Vec<String>,
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Narrower limits within the granted interfaces. Empty lists mean no limit.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub remote_paths: Vec<String>,
+    #[serde(default)]
+    pub local_paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl Scope {
+    /// Refuses `what` (a change) under `read_only`.
+    pub fn check_change(&self, what: &str) -> HostResult<()> {
+        if self.read_only {
+            return Err(HostError::Denied(format!(
+                "{what} is not allowed: this tool is granted read-only access (scope.read_only in its grant file)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a session outside `hosts`.
+    pub fn check_session(&self, session: Option<&str>) -> HostResult<()> {
+        if self.hosts.is_empty() {
+            return Ok(());
+        }
+        match session {
+            Some(s) if self.hosts.iter().any(|h| h == s) => Ok(()),
+            _ => Err(HostError::Denied(format!(
+                "this tool may only use the sessions {} (scope.hosts in its grant file); name one",
+                self.hosts.join(", ")
+            ))),
+        }
+    }
+
+    /// True when the scope limits remote paths.
+    pub fn limits_remote_paths(&self) -> bool {
+        !self.remote_paths.is_empty()
+    }
+
+    /// Refuses a remote path (already made absolute and canonical) outside `remote_paths`.
+    pub fn check_remote(&self, path: &str) -> HostResult<()> {
+        if !self.limits_remote_paths() {
+            return Ok(());
+        }
+        let normal = normalize_remote(path);
+        let inside = self.remote_paths.iter().any(|root| {
+            let root = normalize_remote(root);
+            root == "/" || normal == root || normal.starts_with(&format!("{root}/"))
+        });
+        if inside {
+            Ok(())
+        } else {
+            Err(HostError::Denied(format!(
+                "remote path {path} is outside what this tool may touch ({}; scope.remote_paths in its grant file)",
+                self.remote_paths.join(", ")
+            )))
+        }
+    }
+
+    /// Refuses a local path (already resolved by the local policy) outside `local_paths`.
+    pub fn check_local(&self, path: &Path) -> HostResult<()> {
+        if self.local_paths.is_empty() || self.local_paths.iter().any(|root| path.starts_with(root))
+        {
+            return Ok(());
+        }
+        Err(HostError::Denied(format!(
+            "local path {} is outside what this tool may touch (scope.local_paths in its grant file)",
+            path.display()
+        )))
+    }
+}
+
+/// Resolves `.` and `..` in an absolute remote path, lexically.
+fn normalize_remote(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 impl GrantFile {
@@ -74,6 +177,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn scopes_limit_paths_sessions_and_changes() {
+        let scope = Scope {
+            read_only: true,
+            remote_paths: vec!["/srv/app/".into()],
+            local_paths: vec![PathBuf::from("/home/me/drop")],
+            hosts: vec!["prod".into()],
+        };
+        assert!(scope.check_change("removing a file").is_err());
+        assert!(scope.check_remote("/srv/app").is_ok());
+        assert!(scope.check_remote("/srv/app/x/../y").is_ok());
+        assert!(scope.check_remote("/srv/app/../etc/passwd").is_err());
+        assert!(scope.check_remote("/srv/application").is_err());
+        assert!(scope.check_local(Path::new("/home/me/drop/a")).is_ok());
+        assert!(scope.check_local(Path::new("/home/me/other")).is_err());
+        assert!(scope.check_session(Some("prod")).is_ok());
+        assert!(scope.check_session(None).is_err());
+        let open = Scope::default();
+        assert!(
+            open.check_change("x").is_ok()
+                && open.check_remote("/etc").is_ok()
+                && open.check_session(None).is_ok()
+        );
+    }
+
+    #[test]
     fn grant_files_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let wasm = dir.path().join("t.wasm");
@@ -85,5 +213,11 @@ mod tests {
         assert!(GrantFile::for_component(&wasm).is_err());
         std::fs::write(dir.path().join("t.toml"), "grantz = []\n").unwrap();
         assert!(GrantFile::for_component(&wasm).is_err());
+        std::fs::write(
+            dir.path().join("t.toml"),
+            "grants = []\n[scope]\nread_only = true\n",
+        )
+        .unwrap();
+        assert!(GrantFile::for_component(&wasm).unwrap().scope.read_only);
     }
 }

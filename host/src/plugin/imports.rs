@@ -58,6 +58,7 @@ impl session::Host for CallState {
         &mut self,
         target: session::Target,
     ) -> Result<session::ConnectOutcome, WitError> {
+        self.scope.check_session(target.host.as_deref())?;
         let since = Instant::now();
         let pool = self.services.pool.clone();
         let request = TargetRequest {
@@ -83,6 +84,7 @@ impl session::Host for CallState {
         &mut self,
         name: Option<String>,
     ) -> Result<Option<session::SessionInfo>, WitError> {
+        self.scope.check_session(name.as_deref())?;
         let since = Instant::now();
         let result = self.services.pool.disconnect(name.as_deref()).await;
         self.count_host_time(since);
@@ -108,6 +110,9 @@ fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
 
 impl exec::Host for CallState {
     async fn run(&mut self, request: exec::ExecRequest) -> Result<exec::ExecOutput, WitError> {
+        // A command can change anything, so read-only scopes refuse it.
+        self.scope.check_change("running a command")?;
+        self.scope.check_session(request.session.as_deref())?;
         let since = Instant::now();
         let settings = self.services.settings.clone();
         let timeout = request

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value};
 
-use super::grants::{GrantFile, component_files};
+use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 
@@ -87,7 +87,12 @@ impl Registry {
                 .map(|(label, bytes)| {
                     let runtime = &runtime;
                     scope.spawn(move || {
-                        runtime.prepare(&format!("builtin:{label}"), bytes, &implemented)
+                        runtime.prepare(
+                            &format!("builtin:{label}"),
+                            bytes,
+                            &implemented,
+                            Scope::default(),
+                        )
                     })
                 })
                 .collect();
@@ -172,7 +177,12 @@ impl Registry {
             let loaded = async {
                 let grants = GrantFile::for_component(&path)?;
                 let bytes = std::fs::read(&path)?;
-                let component = runtime.prepare(&source, &bytes, &|i| grants.allows(i))?;
+                let component = runtime.prepare(
+                    &source,
+                    &bytes,
+                    &|i| grants.allows(i),
+                    grants.scope.clone(),
+                )?;
                 self.add_component(runtime, prefix, source.clone(), component)
                     .await
             }

@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use super::bindings::exports::mcpssh::plugin::tool;
 use super::bindings::mcpssh::plugin as wit;
 use super::bindings::{ToolComponent, ToolComponentPre};
+use super::grants::Scope;
 use super::state::{CallContext, CallState, HostServices};
 
 /// How often the engine's epoch advances: the granularity of CPU limits.
@@ -38,6 +39,8 @@ pub enum CallOutcome {
 /// A compiled component, ready to instantiate.
 pub struct CompiledComponent {
     pub pre: ToolComponentPre<CallState>,
+    /// The narrower limits of its grant file (none for built-ins).
+    pub scope: Arc<Scope>,
     /// The `mcpssh:plugin` interfaces it imports, by name without package or version.
     pub capabilities: Vec<String>,
 }
@@ -103,6 +106,7 @@ impl Runtime {
         label: &str,
         bytes: &[u8],
         allowed: &dyn Fn(&str) -> bool,
+        scope: Scope,
     ) -> Result<CompiledComponent> {
         let component = self
             .compile(bytes)
@@ -139,7 +143,11 @@ impl Runtime {
             .with_context(|| {
                 format!("{label}: does not export the mcpssh:plugin/tool interface")
             })?;
-        Ok(CompiledComponent { pre, capabilities })
+        Ok(CompiledComponent {
+            pre,
+            scope: Arc::new(scope),
+            capabilities,
+        })
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component> {
@@ -178,11 +186,14 @@ impl Runtime {
     }
 
     /// A fresh store for one call, with memory and CPU limits.
-    fn new_store(&self, call: CallContext, tool: &str) -> Store<CallState> {
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(self.services.clone(), call, tool),
-        );
+    fn new_store(
+        &self,
+        component: &CompiledComponent,
+        call: CallContext,
+        tool: &str,
+    ) -> Store<CallState> {
+        let state = CallState::new(self.services.clone(), call, tool, component.scope.clone());
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
         store.set_epoch_deadline(1);
@@ -201,7 +212,7 @@ impl Runtime {
 
     /// Asks a component for its tool descriptors.
     pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<tool::Descriptor>> {
-        let mut store = self.new_store(CallContext::detached(), "describe");
+        let mut store = self.new_store(component, CallContext::detached(), "describe");
         let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
         let descriptors = instance
             .mcpssh_plugin_tool()
@@ -222,7 +233,7 @@ impl Runtime {
     ) -> CallOutcome {
         let settings = &self.services.settings;
         let wall = Duration::from_secs(settings.tool_timeout);
-        let mut store = self.new_store(call, name);
+        let mut store = self.new_store(component, call, name);
         let run = async {
             let instance = component.pre.instantiate_async(&mut store).await?;
             instance

@@ -9,6 +9,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::grants::Scope;
 use crate::config::Settings;
 use crate::ssh::SessionPool;
 
@@ -50,6 +51,8 @@ pub struct CallState {
     pub limits: CallLimiter,
     pub services: Arc<HostServices>,
     pub call: CallContext,
+    /// The limits of the component's grant file, enforced by every host function.
+    pub scope: Arc<Scope>,
     /// The name of the tool being called, for logs.
     pub tool: String,
     pub stdout: MemoryOutputPipe,
@@ -61,7 +64,12 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(services: Arc<HostServices>, call: CallContext, tool: &str) -> Self {
+    pub fn new(
+        services: Arc<HostServices>,
+        call: CallContext,
+        tool: &str,
+        scope: Arc<Scope>,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY);
         // Nothing ambient: no preopened directories, no environment, no arguments,
@@ -93,6 +101,7 @@ impl CallState {
             limits,
             services,
             call,
+            scope,
             tool: tool.to_string(),
             stdout,
             stderr,
