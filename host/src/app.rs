@@ -21,6 +21,7 @@ pub struct App {
     pub pool: Arc<SessionPool>,
     pub runtime: Arc<Runtime>,
     pub registry: Arc<Registry>,
+    tools_snapshot: FolderSnapshot,
 }
 
 impl App {
@@ -35,7 +36,11 @@ impl App {
         });
         let runtime = Arc::new(Runtime::new(services)?);
         let mut registry = Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?;
+        // What the folder held when it was loaded: the reloader compares against this,
+        // so a component copied in right after start-up is not missed.
+        let mut tools_snapshot = FolderSnapshot::default();
         if let Some(dir) = settings.tools_dir() {
+            tools_snapshot = FolderSnapshot::take(&dir);
             registry
                 .load_folder(&runtime, &settings.tool_prefix, &dir)
                 .await?;
@@ -46,6 +51,7 @@ impl App {
             pool,
             runtime,
             registry,
+            tools_snapshot,
         })
     }
 
@@ -83,6 +89,7 @@ impl App {
                 peer: running.peer().clone(),
                 runtime: self.runtime.clone(),
                 builtins: self.registry.builtins_only(),
+                seen: self.tools_snapshot.clone(),
                 prefix: self.settings.tool_prefix.clone(),
             };
             tokio::spawn(reloader.run(shutdown.clone()))
@@ -150,11 +157,13 @@ struct FolderReloader {
     runtime: Arc<Runtime>,
     builtins: Registry,
     prefix: String,
+    /// The folder as last loaded.
+    seen: FolderSnapshot,
 }
 
 impl FolderReloader {
     async fn run(self, stop: CancellationToken) {
-        let mut seen = FolderSnapshot::take(&self.dir);
+        let mut seen = self.seen.clone();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
