@@ -636,11 +636,18 @@ async fn a_restarted_sshd_is_reconnected_on_the_next_call() {
     let mut h = Harness::start().await;
     let first = h.exec("echo before").await;
     assert_eq!(first["stdout"], "before\n", "{first}");
+    assert_eq!(first["reconnected"], false, "{first}");
     let port = h.sshd.port();
     h.sshd.restart().unwrap();
     assert_eq!(h.sshd.port(), port);
     let second = h.exec("echo after").await;
     assert_eq!(second["stdout"], "after\n", "{second}");
+    assert_eq!(
+        second["reconnected"], true,
+        "the result says it reconnected: {second}"
+    );
+    let third = h.exec("true").await;
+    assert_eq!(third["reconnected"], false, "said once: {third}");
     assert_eq!(h.sshd.count_sessions(), 1);
 
     // Down between two calls: the call fails as a connection error, and once the daemon is

@@ -86,6 +86,8 @@ pub struct ExecuteOutput {
     pub timed_out: bool,
     /// How long the command ran, in milliseconds.
     pub duration_ms: u64,
+    /// True when the SSH session had dropped and was re-established for this command.
+    pub reconnected: bool,
 }
 
 /// The `ssh_execute` tool.
@@ -172,6 +174,7 @@ fn shape(output: &ExecOutput) -> ExecuteOutput {
         stderr_total_bytes: output.stderr.total_bytes,
         timed_out: output.timed_out,
         duration_ms: output.duration_ms,
+        reconnected: output.reconnected,
     }
 }
 
@@ -359,6 +362,7 @@ mod tests {
             stderr: stream(b"", b"", 0),
             timed_out,
             duration_ms: 12,
+            reconnected: false,
         }
     }
 
@@ -383,7 +387,7 @@ mod tests {
                 "stdout": "out\n", "stderr": "start\n[... 100 bytes cut ...]\nend\u{fffd}",
                 "stdout_cut_bytes": 0, "stderr_cut_bytes": 100,
                 "stdout_total_bytes": 4, "stderr_total_bytes": 109,
-                "timed_out": false, "duration_ms": 12
+                "timed_out": false, "duration_ms": 12, "reconnected": false
             })
         );
     }

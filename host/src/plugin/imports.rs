@@ -158,11 +158,14 @@ impl exec::Host for CallState {
                 c = pool.get(session.as_deref()) => c?,
                 _ = cancel.cancelled() => return Err(crate::error::HostError::Cancelled),
             };
-            ssh_exec::run(conn, req, cancel, progress).await
+            let reconnected = conn.take_reconnected();
+            ssh_exec::run(conn, req, cancel, progress)
+                .await
+                .map(|out| (out, reconnected))
         }
         .await;
         self.count_host_time(since);
-        let out = result?;
+        let (out, reconnected) = result?;
         Ok(exec::ExecOutput {
             exit_code: out.exit_code,
             exit_signal: out.exit_signal,
@@ -170,6 +173,7 @@ impl exec::Host for CallState {
             stderr: wit_stream(out.stderr),
             timed_out: out.timed_out,
             duration_ms: out.duration.as_millis() as u64,
+            reconnected,
         })
     }
 }

@@ -59,6 +59,8 @@ pub struct Connection {
     pub info: SessionInfo,
     /// True when this connection recorded a new host key.
     pub new_host_key_recorded: bool,
+    /// Set when this connection replaced one that dropped, until a call reports it.
+    reconnected: std::sync::atomic::AtomicBool,
     handle: Handle<ClientHandler>,
     channel_slots: Arc<Semaphore>,
     /// The jump host connection this one runs through, kept open with it.
@@ -185,9 +187,23 @@ impl Connection {
             new_host_key_recorded: facts.verdict == Some(Verdict::Recorded),
             handle,
             _jump: jump,
+            reconnected: std::sync::atomic::AtomicBool::new(false),
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
             sftp: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Marks this connection as the replacement of one that dropped.
+    pub fn mark_reconnected(&self) {
+        self.reconnected
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True (once) when this connection replaced one that dropped: the first call to
+    /// use it reports the reconnection.
+    pub fn take_reconnected(&self) -> bool {
+        self.reconnected
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// True once the connection has dropped.

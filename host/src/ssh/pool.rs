@@ -210,7 +210,11 @@ impl SessionPool {
             Some(conn) if !conn.is_closed() => Ok(conn),
             Some(conn) => {
                 tracing::warn!(session = %conn.info.name, "connection dropped; reconnecting");
-                Ok(self.connect_target(conn.target.clone()).await?.connection)
+                {
+                    let fresh = self.connect_target(conn.target.clone()).await?.connection;
+                    fresh.mark_reconnected();
+                    Ok(fresh)
+                }
             }
             None => {
                 if self.settings.hostname.is_none() {
