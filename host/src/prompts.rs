@@ -4,8 +4,7 @@
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 
 /// The prompts, as listed to clients.
-pub fn list(prefix: &str) -> Vec<Prompt> {
-    let _ = prefix;
+pub fn list() -> Vec<Prompt> {
     vec![
         Prompt::new(
             "diagnose_host",
