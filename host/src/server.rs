@@ -266,9 +266,7 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.watchdog.poll();
-        Ok(ListPromptsResult::with_all_items(crate::prompts::list(
-            &self.settings.tool_prefix,
-        )))
+        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
     }
 
     async fn get_prompt(
