@@ -12,6 +12,7 @@ pub mod error;
 pub mod local;
 pub mod plugin;
 pub mod prompts;
+pub mod remote_files;
 pub mod server;
 pub mod sftp;
 pub mod ssh;

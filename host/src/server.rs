@@ -232,11 +232,52 @@ impl ServerHandler for McpSsh {
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, McpError> {
+        let mut template =
+            rmcp::model::ResourceTemplate::new(crate::remote_files::URI_TEMPLATE, "remote_file");
+        template.title = Some("A remote file".into());
+        template.description = Some(format!(
+            "The start (at most {} bytes) of a file on the remote host, over SFTP: text, or base64 when \
+             it is not UTF-8. `session` is a session name (`_` for the default one); `path` is absolute \
+             or starts with `~/`.",
+            crate::remote_files::MAX_RESOURCE_BYTES
+        ));
+        Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
+            vec![template],
+        ))
+    }
+
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        if request.uri.starts_with("sftp://") {
+            let contents = match crate::remote_files::read(&self.pool, &request.uri).await {
+                Ok(crate::remote_files::Contents::Text(text)) => {
+                    ResourceContents::text(text, request.uri.clone())
+                }
+                Ok(crate::remote_files::Contents::Blob(blob)) => {
+                    ResourceContents::BlobResourceContents {
+                        uri: request.uri.clone(),
+                        mime_type: Some("application/octet-stream".into()),
+                        blob,
+                        meta: None,
+                    }
+                }
+                Err(e) => {
+                    return Err(McpError::resource_not_found(
+                        format!("{}: {}", request.uri, e.message()),
+                        None,
+                    ));
+                }
+            };
+            return Ok(ReadResourceResult::new(vec![contents]).into());
+        }
         let sessions = self.pool.list().await;
         let found = sessions
             .iter()

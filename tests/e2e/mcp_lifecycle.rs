@@ -136,3 +136,45 @@ async fn log_messages_reach_a_client_that_asks_for_them() {
     assert!(text.contains("SSH session open"), "{text}");
     assert!(!text.contains("BEGIN OPENSSH"), "no secrets");
 }
+
+#[tokio::test]
+async fn remote_files_are_readable_as_resources() {
+    let h = Harness::start().await;
+    let templates = h.server.peer().list_all_resource_templates().await.unwrap();
+    assert!(
+        templates
+            .iter()
+            .any(|t| t.uri_template.starts_with("sftp://")),
+        "{templates:?}"
+    );
+    let dir = h.sshd.scratch_dir();
+    std::fs::write(dir.join("hello.txt"), "hello resource\n").unwrap();
+    std::fs::write(dir.join("bin.dat"), [0u8, 159, 146, 150, 255]).unwrap();
+    let read = |path: String| {
+        let peer = h.server.peer().clone();
+        async move {
+            peer.read_resource(ReadResourceRequestParams::new(format!("sftp://_{path}")))
+                .await
+        }
+    };
+    let text = read(dir.join("hello.txt").display().to_string())
+        .await
+        .unwrap();
+    match &text.contents[0] {
+        ResourceContents::TextResourceContents { text, .. } => assert_eq!(text, "hello resource\n"),
+        other => panic!("text expected: {other:?}"),
+    }
+    let blob = read(dir.join("bin.dat").display().to_string())
+        .await
+        .unwrap();
+    match &blob.contents[0] {
+        ResourceContents::BlobResourceContents { blob, .. } => assert_eq!(blob, "AJ+Slv8="),
+        other => panic!("blob expected: {other:?}"),
+    }
+    assert!(
+        read(dir.join("missing").display().to_string())
+            .await
+            .is_err()
+    );
+    h.assert_still_serving().await;
+}

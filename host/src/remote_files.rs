@@ -1,0 +1,107 @@
+//! Remote files as MCP resources: `sftp://{session}/{path}` reads the start of a remote
+//! file (at most [`MAX_RESOURCE_BYTES`]) as text, or as a base64 blob when it is not UTF-8.
+//! `{session}` is a session name, or `_` for the default session; `{path}` is absolute
+//! (`sftp://web/etc/os-release`) or `~/...` for the remote home.
+
+use base64::Engine;
+
+use crate::error::{HostError, HostResult};
+use crate::ssh::SessionPool;
+
+/// The URI template advertised to clients.
+pub const URI_TEMPLATE: &str = "sftp://{session}/{+path}";
+
+/// The most bytes of a file a resource returns.
+pub const MAX_RESOURCE_BYTES: u64 = 1024 * 1024;
+
+/// What a read returned.
+pub enum Contents {
+    Text(String),
+    Blob(String),
+}
+
+/// Splits `sftp://session/path` into the session (none for `_`) and the remote path.
+pub fn parse_uri(uri: &str) -> Option<(Option<String>, String)> {
+    let rest = uri.strip_prefix("sftp://")?;
+    let (session, path) = rest.split_once('/')?;
+    let path = percent_decode(path)?;
+    let path = if path.starts_with("~/") || path == "~" {
+        path
+    } else {
+        format!("/{path}")
+    };
+    let session = percent_decode(session)?;
+    if session.is_empty() {
+        return None;
+    }
+    Some(((session != "_").then_some(session), path))
+}
+
+/// Decodes `%XX` escapes; none for malformed ones or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Reads the file `uri` names.
+pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
+    let (session, path) = parse_uri(uri).ok_or_else(|| {
+        HostError::Invalid(format!(
+            "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
+        ))
+    })?;
+    let conn = pool.get(session.as_deref()).await?;
+    let sftp = conn.sftp().await?;
+    let (mut data, size) =
+        crate::sftp::transfer::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
+    let truncated = size > data.len() as u64;
+    match String::from_utf8(std::mem::take(&mut data)) {
+        Ok(mut text) => {
+            if truncated {
+                text.push_str(&format!(
+                    "\n[... truncated: the file has {size} bytes; only the first {MAX_RESOURCE_BYTES} are shown ...]\n"
+                ));
+            }
+            Ok(Contents::Text(text))
+        }
+        Err(e) => Ok(Contents::Blob(
+            base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse() {
+        assert_eq!(
+            parse_uri("sftp://web/etc/os-release"),
+            Some((Some("web".into()), "/etc/os-release".into()))
+        );
+        assert_eq!(
+            parse_uri("sftp://_/~/notes.txt"),
+            Some((None, "~/notes.txt".into()))
+        );
+        assert_eq!(
+            parse_uri("sftp://h:2222/tmp/a%20b"),
+            Some((Some("h:2222".into()), "/tmp/a b".into()))
+        );
+        assert_eq!(parse_uri("sftp://h"), None);
+        assert_eq!(parse_uri("http://h/x"), None);
+        assert_eq!(parse_uri("sftp://h/%zz"), None);
+    }
+}
