@@ -1272,6 +1272,44 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Reads at most `max` bytes from the start of the remote file `path` (for resources:
+/// small files shown to the client). Returns the bytes and the file's size.
+pub async fn read_head(
+    sftp: &Arc<SftpChannel>,
+    path: &str,
+    max: u64,
+) -> HostResult<(Vec<u8>, u64)> {
+    let remote = crate::sftp::remote_arg(path);
+    let handle = match sftp
+        .raw()
+        .open(remote.clone(), OpenFlags::READ, FileAttributes::empty())
+        .await
+    {
+        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
+        Err(e) => return Err(sftp.fail("cannot open", path, e)),
+    };
+    let attrs = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
+    if attrs.as_ref().is_some_and(|a| a.is_dir()) {
+        return Err(HostError::Invalid(format!(
+            "{path} is a directory, not a file"
+        )));
+    }
+    let size = attrs.and_then(|a| a.size).unwrap_or(0);
+    let mut data = Vec::new();
+    while (data.len() as u64) < max {
+        let want = (max - data.len() as u64).min(u64::from(sftp.read_len)) as u32;
+        match sftp.raw().read(handle.get(), data.len() as u64, want).await {
+            Ok(d) if d.data.is_empty() => break,
+            Ok(d) => data.extend_from_slice(&d.data),
+            Err(e) if status_code(&e) == Some(StatusCode::Eof) => break,
+            Err(e) => return Err(sftp.fail("cannot read", path, e)),
+        }
+    }
+    handle.close(path).await?;
+    let size = size.max(data.len() as u64);
+    Ok((data, size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1337,42 +1375,4 @@ mod tests {
         assert_eq!(seen.last(), Some(&(100, 100)));
         assert!(seen.len() <= 3, "{seen:?}");
     }
-}
-
-/// Reads at most `max` bytes from the start of the remote file `path` (for resources:
-/// small files shown to the client). Returns the bytes and the file's size.
-pub async fn read_head(
-    sftp: &Arc<SftpChannel>,
-    path: &str,
-    max: u64,
-) -> HostResult<(Vec<u8>, u64)> {
-    let remote = crate::sftp::remote_arg(path);
-    let handle = match sftp
-        .raw()
-        .open(remote.clone(), OpenFlags::READ, FileAttributes::empty())
-        .await
-    {
-        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
-        Err(e) => return Err(sftp.fail("cannot open", path, e)),
-    };
-    let attrs = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if attrs.as_ref().is_some_and(|a| a.is_dir()) {
-        return Err(HostError::Invalid(format!(
-            "{path} is a directory, not a file"
-        )));
-    }
-    let size = attrs.and_then(|a| a.size).unwrap_or(0);
-    let mut data = Vec::new();
-    while (data.len() as u64) < max {
-        let want = (max - data.len() as u64).min(u64::from(sftp.read_len)) as u32;
-        match sftp.raw().read(handle.get(), data.len() as u64, want).await {
-            Ok(d) if d.data.is_empty() => break,
-            Ok(d) => data.extend_from_slice(&d.data),
-            Err(e) if status_code(&e) == Some(StatusCode::Eof) => break,
-            Err(e) => return Err(sftp.fail("cannot read", path, e)),
-        }
-    }
-    handle.close(path).await?;
-    let size = size.max(data.len() as u64);
-    Ok((data, size))
 }
