@@ -62,8 +62,7 @@ pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
             "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
         ))
     })?;
-    let conn = pool.get(session.as_deref()).await?;
-    let sftp = conn.sftp().await?;
+    let (_, sftp) = crate::sftp::open_for(pool, session.as_deref()).await?;
     let (mut data, size) =
         crate::sftp::transfer::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
     let truncated = size > data.len() as u64;

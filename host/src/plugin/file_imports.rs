@@ -68,8 +68,7 @@ impl CallState {
     {
         let pool = self.services.pool.clone();
         self.host_work(async move {
-            let conn = pool.get(session.as_deref()).await?;
-            let channel = conn.sftp().await?;
+            let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
             f(conn, channel).await
         })
         .await
@@ -89,12 +88,10 @@ impl CallState {
     {
         let pool = self.services.pool.clone();
         self.host_work(async move {
-            let conn = pool.get(session.as_deref()).await?;
-            let channel = conn.sftp().await?;
+            let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
             match f(conn, channel.clone()).await {
                 Err(HostError::Connection(_)) if !channel.is_alive() => {
-                    let conn = pool.get(session.as_deref()).await?;
-                    let channel = conn.sftp().await?;
+                    let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
                     f(conn, channel).await
                 }
                 other => other,

@@ -15,6 +15,7 @@ pub mod temp;
 pub mod transfer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -246,6 +247,16 @@ fn io_lengths(limits: &Limits) -> (u32, u32) {
 }
 
 /// The path to send for a remote path as a user wrote it: `~` and `~/...` mean the home
+/// The connection of `session` (see [`crate::ssh::SessionPool::get`]) and its SFTP channel.
+pub async fn open_for(
+    pool: &crate::ssh::SessionPool,
+    session: Option<&str>,
+) -> HostResult<(Arc<Connection>, Arc<SftpChannel>)> {
+    let conn = pool.get(session).await?;
+    let channel = conn.sftp().await?;
+    Ok((conn, channel))
+}
+
 /// directory, which is where SFTP resolves relative paths.
 pub fn remote_arg(path: &str) -> String {
     if path == "~" || path.is_empty() {
