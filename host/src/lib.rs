@@ -4,6 +4,7 @@
 //! The host owns the world (SSH sessions in [`ssh`], the MCP transport in [`server`]);
 //! tools are components run by [`plugin`] that get only the capabilities they import.
 
+pub mod allocator;
 pub mod app;
 pub mod client_log;
 pub mod config;

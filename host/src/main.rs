@@ -75,6 +75,7 @@ fn init_logging(settings: &Settings) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    mcpssh::allocator::tune_for_transfers();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version

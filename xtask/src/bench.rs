@@ -51,14 +51,67 @@ struct Row {
     ratio: String,
 }
 
-pub async fn run() -> Result<()> {
+/// The parts of the benchmark, selectable on the command line.
+pub const SECTIONS: [&str; 5] = ["exec", "transfers", "startup", "concurrency", "wasm"];
+
+/// Runs the sections named in `only` (all when empty). A full run writes
+/// `bench-results/latest.md`; a partial one only prints its table.
+pub async fn run(only: &[String]) -> Result<()> {
+    if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        bail!(
+            "unknown bench section {unknown:?}; sections: {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
     let bin = mcpssh_testbed::build_mcpssh(true)?;
     let sshd = Sshd::start()?;
     let mut rows = Vec::new();
+    if wanted("exec") {
+        exec_rows(&bin, &sshd, &mut rows).await?;
+    }
+    if wanted("transfers") {
+        transfer_rows(&bin, &sshd, &mut rows).await?;
+    }
+    if wanted("startup") {
+        let (cold, warm) = startup(&bin, &sshd).await?;
+        rows.push(Row {
+            what: "start to answered `tools/list`: cold cache / warm cache".into(),
+            ours: format!("{:.0} / {:.0} ms", cold * 1000.0, warm * 1000.0),
+            reference: "target warm ≤ 50 ms".into(),
+            ratio: "–".into(),
+        });
+    }
+    if wanted("concurrency") {
+        let (total, failures) = concurrent_calls(&bin, &sshd).await?;
+        rows.push(Row {
+            what: format!(
+                "{CONCURRENT_CALLS} concurrent `ssh_execute` on one session (MaxSessions 10)"
+            ),
+            ours: format!("{:.0} ms total, {failures} failed", total * 1000.0),
+            reference: "target 0 failures".into(),
+            ratio: "–".into(),
+        });
+    }
+    if wanted("wasm") {
+        let wasm = wasm_cost(&sshd).await?;
+        rows.push(Row {
+            what: format!(
+                "wasm cost per call (instantiate + call), median / p99 ({WASM_CALLS} calls)"
+            ),
+            ours: format!("{:.3} / {:.3} ms", wasm.median, wasm.p99),
+            reference: "target ≤ 0.2 ms median".into(),
+            ratio: "–".into(),
+        });
+    }
+    report(&rows, only.is_empty())
+}
 
-    let ours = mcp_exec_latency(&bin, &sshd).await?;
-    let raw = russh_exec_latency(&sshd).await?;
-    let openssh = openssh_exec_latency(&sshd)?;
+/// Exec latency through MCP vs raw russh and OpenSSH, and the RSS after the run.
+async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
+    let ours = mcp_exec_latency(bin, sshd).await?;
+    let raw = russh_exec_latency(sshd).await?;
+    let openssh = openssh_exec_latency(sshd)?;
     rows.push(Row {
         what: format!("exec `true`, median / p90 ({EXEC_CALLS} calls) vs raw russh exec"),
         ours: format!("{:.2} / {:.2} ms", ours.median, ours.p90),
@@ -77,7 +130,12 @@ pub async fn run() -> Result<()> {
         reference: "target ≤ 40 MB".into(),
         ratio: "–".into(),
     });
-    let transfer = transfers(&bin, &sshd).await?;
+    Ok(())
+}
+
+/// 256 MiB up and down vs OpenSSH `sftp` and `scp`, and the RSS around them.
+async fn transfer_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
+    let transfer = transfers(bin, sshd).await?;
     for (direction, ours, sftp, scp) in [
         (
             "upload",
@@ -116,33 +174,14 @@ pub async fn run() -> Result<()> {
         reference: "flat: must not grow with the file".into(),
         ratio: "–".into(),
     });
-    let (cold, warm) = startup(&bin, &sshd).await?;
-    rows.push(Row {
-        what: "start to answered `tools/list`: cold cache / warm cache".into(),
-        ours: format!("{:.0} / {:.0} ms", cold * 1000.0, warm * 1000.0),
-        reference: "target warm ≤ 50 ms".into(),
-        ratio: "–".into(),
-    });
-    let (total, failures) = concurrent_calls(&bin, &sshd).await?;
-    rows.push(Row {
-        what: format!(
-            "{CONCURRENT_CALLS} concurrent `ssh_execute` on one session (MaxSessions 10)"
-        ),
-        ours: format!("{:.0} ms total, {failures} failed", total * 1000.0),
-        reference: "target 0 failures".into(),
-        ratio: "–".into(),
-    });
-    let wasm = wasm_cost(&sshd).await?;
-    rows.push(Row {
-        what: format!("wasm cost per call (instantiate + call), median / p99 ({WASM_CALLS} calls)"),
-        ours: format!("{:.3} / {:.3} ms", wasm.median, wasm.p99),
-        reference: "target ≤ 0.2 ms median".into(),
-        ratio: "–".into(),
-    });
+    Ok(())
+}
 
+/// Prints the table; a full run also writes it to `bench-results/latest.md`.
+fn report(rows: &[Row], full: bool) -> Result<()> {
     let mut table =
         String::from("| measurement | mcpssh | reference | ratio |\n|---|---|---|---|\n");
-    for r in &rows {
+    for r in rows {
         table.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             r.what, r.ours, r.reference, r.ratio
@@ -168,6 +207,9 @@ pub async fn run() -> Result<()> {
     let report =
         format!("{table}\nMachine: {machine}; sshd: OpenSSH on 127.0.0.1 (login shell /bin/sh).\n");
     println!("\n{report}");
+    if !full {
+        return Ok(());
+    }
     let out = mcpssh_testbed::workspace_root().join("bench-results");
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("latest.md"), &report)?;
@@ -391,11 +433,16 @@ struct Transfers {
     rss_peak: u64,
 }
 
-/// The median of three runs of `f`.
-fn median3(mut runs: Vec<f64>) -> f64 {
+/// The median of a series of run times.
+fn median(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(|a, b| a.total_cmp(b));
     runs[runs.len() / 2]
 }
+
+/// Rounds of the transfer comparison. Each round runs every contender once, one after
+/// the other, so that a slow spell of the machine (this is a shared VM: writeback, other
+/// guests) falls on all of them alike instead of on whoever ran during it.
+const TRANSFER_ROUNDS: usize = 5;
 
 async fn transfers(bin: &Path, sshd: &Sshd) -> Result<Transfers> {
     let work = tempfile::tempdir()?;
@@ -412,39 +459,27 @@ async fn transfers(bin: &Path, sshd: &Sshd) -> Result<Transfers> {
             f.write_all(&block)?;
         }
     }
+    let source = sshd.scratch_dir().join("source.bin");
+    std::fs::copy(&local, &source)?;
     let remote = sshd.scratch_dir().join("bench.bin");
+    // Every transfer writes a new file: replacing or truncating a 256 MiB file first
+    // frees its blocks, which costs the file system more than the transfer itself on
+    // some disks (ext4 with online discard, as here).
+    let fresh = |path: &Path| -> Result<()> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    };
+    let settle = || {
+        let _ = std::process::Command::new("sync").status();
+        std::thread::sleep(Duration::from_millis(300));
+    };
+
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
     server.call_tool("ssh_connect", json!({})).await?;
     let pid = server.pid().unwrap_or(0);
     let rss_before = proc_status(pid, "VmRSS");
-    let mut up = Vec::new();
-    let mut down = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let r = server
-            .call_tool(
-                "scp_upload",
-                json!({"local_path": local, "remote_path": remote, "on_conflict": "OVERWRITE"}),
-            )
-            .await?;
-        up.push(t.elapsed().as_secs_f64());
-        if r.is_error.unwrap_or(false) {
-            bail!("scp_upload failed: {}", r.json());
-        }
-        let t = Instant::now();
-        let r = server
-            .call_tool(
-                "scp_download",
-                json!({"local_path": back, "remote_path": remote, "on_conflict": "OVERWRITE"}),
-            )
-            .await?;
-        down.push(t.elapsed().as_secs_f64());
-        if r.is_error.unwrap_or(false) {
-            bail!("scp_download failed: {}", r.json());
-        }
-    }
-    let rss_peak = proc_status(pid, "VmHWM");
-    server.shutdown().await?;
 
     // OpenSSH, with the connection set-up measured separately and subtracted.
     let ssh_opts = |cmd: &mut std::process::Command| {
@@ -493,32 +528,66 @@ async fn transfers(bin: &Path, sshd: &Sshd) -> Result<Transfers> {
     let empty = work.path().join("empty");
     std::fs::write(&empty, b"")?;
     let remote_empty = sshd.scratch_dir().join("empty");
-    let mut results = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
-    for _ in 0..3 {
-        let setup = sftp("pwd\n".into())?;
-        results[0].push(sftp(format!("put {} {}\n", local.display(), remote.display()))? - setup);
-        results[1].push(sftp(format!("get {} {}\n", remote.display(), back.display()))? - setup);
-        let setup = scp(
+    let ours = |tool: &'static str, from: &Path, to: &Path| {
+        let (local_path, remote_path) = if tool == "scp_upload" {
+            (from, to)
+        } else {
+            (to, from)
+        };
+        let args = json!({"local_path": local_path, "remote_path": remote_path});
+        let server = &server;
+        async move {
+            let t = Instant::now();
+            let r = server.call_tool(tool, args).await?;
+            let took = t.elapsed().as_secs_f64();
+            if r.is_error.unwrap_or(false) {
+                bail!("{tool} failed: {}", r.json());
+            }
+            Ok::<f64, anyhow::Error>(took)
+        }
+    };
+
+    let mut runs: [Vec<f64>; 6] = Default::default();
+    let [up, sftp_put, scp_put, down, sftp_get, scp_get] = &mut runs;
+    for _ in 0..TRANSFER_ROUNDS {
+        let sftp_setup = sftp("pwd\n".into())?;
+        let scp_setup = scp(
             empty.display().to_string(),
             format!("{target}:{}", remote_empty.display()),
         )?;
-        results[2].push(
-            scp(
-                local.display().to_string(),
-                format!("{target}:{}", remote.display()),
-            )? - setup,
-        );
-        results[3].push(
-            scp(
-                format!("{target}:{}", remote.display()),
-                back.display().to_string(),
-            )? - setup,
-        );
+        let remote_spec = format!("{target}:{}", remote.display());
+        let source_spec = format!("{target}:{}", source.display());
+
+        fresh(&remote)?;
+        settle();
+        up.push(ours("scp_upload", &local, &remote).await?);
+        fresh(&remote)?;
+        settle();
+        sftp_put
+            .push(sftp(format!("put {} {}\n", local.display(), remote.display()))? - sftp_setup);
+        fresh(&remote)?;
+        settle();
+        scp_put.push(scp(local.display().to_string(), remote_spec)? - scp_setup);
+
+        fresh(&back)?;
+        settle();
+        down.push(ours("scp_download", &source, &back).await?);
+        fresh(&back)?;
+        settle();
+        sftp_get.push(sftp(format!("get {} {}\n", source.display(), back.display()))? - sftp_setup);
+        fresh(&back)?;
+        settle();
+        scp_get.push(scp(source_spec, back.display().to_string())? - scp_setup);
     }
-    let [sftp_put, sftp_get, scp_put, scp_get] = results.map(median3);
+    let rss_peak = proc_status(pid, "VmHWM");
+    server.shutdown().await?;
+    eprintln!(
+        "transfer seconds per round: mcpssh up {up:.3?} down {down:.3?}; sftp put {sftp_put:.3?} get {sftp_get:.3?}; scp put {scp_put:.3?} get {scp_get:.3?}"
+    );
+    let [upload, sftp_put, scp_put, download, sftp_get, scp_get] = runs.map(median);
     Ok(Transfers {
-        upload: median3(up),
-        download: median3(down),
+        upload,
+        download,
         sftp_put,
         sftp_get,
         scp_put,

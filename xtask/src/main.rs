@@ -24,8 +24,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo [--release]   build mcpssh, start a throwaway sshd on 127.0.0.1 and drive every
                      tool through a real MCP client, printing each call and result
-  bench              build mcpssh (release), start a throwaway sshd and measure it against
-                     raw russh and OpenSSH; prints a markdown table (bench-results/latest.md)
+  bench [SECTION..]  build mcpssh (release), start a throwaway sshd and measure it against
+                     raw russh and OpenSSH; prints a markdown table (bench-results/latest.md);
+                     sections: exec, transfers, startup, concurrency, wasm (default: all)
   help               this text";
 
 fn main() -> ExitCode {
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         }
         Some("bench") => tokio::runtime::Runtime::new()
             .context("starting tokio")
-            .and_then(|rt| rt.block_on(bench::run())),
+            .and_then(|rt| rt.block_on(bench::run(&args[1..]))),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())

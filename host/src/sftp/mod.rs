@@ -246,7 +246,6 @@ fn io_lengths(limits: &Limits) -> (u32, u32) {
     (pick(limits.read_len), pick(limits.write_len))
 }
 
-/// The path to send for a remote path as a user wrote it: `~` and `~/...` mean the home
 /// The connection of `session` (see [`crate::ssh::SessionPool::get`]) and its SFTP channel.
 pub async fn open_for(
     pool: &crate::ssh::SessionPool,
@@ -257,6 +256,7 @@ pub async fn open_for(
     Ok((conn, channel))
 }
 
+/// The path to send for a remote path as a user wrote it: `~` and `~/...` mean the home
 /// directory, which is where SFTP resolves relative paths.
 pub fn remote_arg(path: &str) -> String {
     if path == "~" || path.is_empty() {

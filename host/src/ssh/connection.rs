@@ -18,6 +18,9 @@ use crate::error::{HostError, HostResult};
 /// Channels opened at once on one connection: OpenSSH's default `MaxSessions`.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 
+/// Bytes read from the server's socket at once: a few of OpenSSH's 32 KiB data packets.
+const SOCKET_READ_BUFFER: usize = 128 * 1024;
+
 /// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -119,6 +122,10 @@ impl Connection {
                     .await
                     .map_err(|e| unreachable(&e))?;
                 let _ = tcp.set_nodelay(true);
+                // russh reads each packet with two exact reads (length, then the rest);
+                // a buffer turns those into one system call per burst of packets
+                // (a 256 MiB download: 16 500 `recvfrom` calls unbuffered).
+                let tcp = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
                 (client::connect_stream(config, tcp, handler).await, None)
             }
             Some((last, before)) => {
