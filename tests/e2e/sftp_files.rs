@@ -428,6 +428,82 @@ async fn a_256_mib_file_round_trips_byte_for_byte() {
     assert!(temp_files(f.local.path()).is_empty());
 }
 
+/// SFTP sessions the server started so far (`Starting session: subsystem 'sftp'` in its log).
+fn sftp_sessions(sshd: &Sshd) -> usize {
+    sshd.log()
+        .matches("Starting session: subsystem 'sftp'")
+        .count()
+}
+
+#[tokio::test]
+async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
+    let f = Files::start().await;
+    let small = f.local("small.bin");
+    random_file(&small, MIB);
+    f.upload(&small, &f.remote("small.bin"), json!({})).await;
+    f.download(
+        &f.local("small-back.bin"),
+        &f.remote("small.bin"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        sftp_sessions(&f.h.sshd),
+        1,
+        "a 1 MiB transfer used more than the shared SFTP session"
+    );
+
+    let big = f.local("big.bin");
+    random_file(&big, 40 * MIB);
+    let remote = f.remote("big.bin");
+    let out = f.upload(&big, &remote, json!({})).await;
+    check_transfer(&out, 40 * MIB, &big, &remote, "none");
+    assert!(
+        same_bytes(&big, &remote),
+        "the upload over three lanes differs"
+    );
+    assert_eq!(
+        sftp_sessions(&f.h.sshd),
+        3,
+        "the upload opened two extra lanes"
+    );
+    let back = f.local("big-back.bin");
+    let out = f.download(&back, &remote, json!({})).await;
+    check_transfer(&out, 40 * MIB, &back, &remote, "none");
+    assert!(
+        same_bytes(&big, &back),
+        "the download over three lanes differs"
+    );
+    assert_eq!(
+        sftp_sessions(&f.h.sshd),
+        5,
+        "the download opened two extra lanes"
+    );
+    assert!(temp_files(&f.scratch()).is_empty());
+    assert!(temp_files(f.local.path()).is_empty());
+}
+
+#[tokio::test]
+async fn large_transfers_work_on_one_session_when_the_server_allows_no_more() {
+    // MaxSessions 1: the shared SFTP session takes the only slot, extra lanes are refused.
+    let sshd = Sshd::builder()
+        .config_line("MaxSessions 1")
+        .start()
+        .expect("starting sshd");
+    let f = Files::start_with(sshd, &[]).await;
+    let big = f.local("big.bin");
+    random_file(&big, 24 * MIB);
+    let remote = f.remote("big.bin");
+    let out = f.upload(&big, &remote, json!({})).await;
+    check_transfer(&out, 24 * MIB, &big, &remote, "none");
+    assert!(same_bytes(&big, &remote), "the upload on one lane differs");
+    let back = f.local("back.bin");
+    let out = f.download(&back, &remote, json!({})).await;
+    check_transfer(&out, 24 * MIB, &back, &remote, "none");
+    assert!(same_bytes(&big, &back), "the download on one lane differs");
+    assert_eq!(sftp_sessions(&f.h.sshd), 1);
+}
+
 // ---------------------------------------------------------------------------------
 // Conflicts.
 

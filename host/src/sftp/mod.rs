@@ -1,6 +1,7 @@
 //! The SFTP side of the host (russh-sftp over one channel per connection): remote
-//! metadata and changes (`meta`), the pipelined, atomic transfer engine (`transfer`),
-//! temporary-file naming (`temp`) and the record that lets crash leftovers be removed
+//! metadata and changes (`meta`), the pipelined, atomic transfer engine (`transfer`,
+//! spreading a large file over several SFTP channels with `lanes`, closing remote
+//! handles with `handle`), temporary-file naming (`temp`) and the record that lets crash leftovers be removed
 //! (`journal`), and the mapping of SFTP failures to [`HostError`]s (`error`). Nothing
 //! here knows about MCP or wasm.
 //!
@@ -9,7 +10,9 @@
 //! because requests are multiplexed by id and many can be in flight at once.
 
 pub mod error;
+mod handle;
 pub mod journal;
+mod lanes;
 pub mod meta;
 pub mod temp;
 pub mod transfer;
@@ -146,9 +149,37 @@ impl SftpChannel {
         })
     }
 
+    /// Another SFTP session on its own channel, if the connection has a channel slot
+    /// free and the server accepts at once; `None` (logged) otherwise.
+    pub async fn try_open(conn: &Connection) -> Option<SftpChannel> {
+        let (channel, slot) = conn.try_open_channel().await?;
+        let started =
+            tokio::time::timeout(Duration::from_secs(10), Self::start(conn, channel, slot)).await;
+        match started {
+            Ok(Ok(sftp)) => Some(sftp),
+            Ok(Err(e)) => {
+                tracing::debug!(session = %conn.info.name, "extra SFTP session refused: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(session = %conn.info.name, "extra SFTP session took over 10 s");
+                None
+            }
+        }
+    }
+
     async fn open_inner(conn: &Connection) -> HostResult<SftpChannel> {
+        let (channel, slot) = conn.open_channel().await?;
+        Self::start(conn, channel, slot).await
+    }
+
+    /// Starts the subsystem on an open channel and negotiates.
+    async fn start(
+        conn: &Connection,
+        mut channel: russh::Channel<russh::client::Msg>,
+        slot: ChannelSlot,
+    ) -> HostResult<SftpChannel> {
         let name = conn.info.name.clone();
-        let (mut channel, slot) = conn.open_channel().await?;
         channel.request_subsystem(true, "sftp").await.map_err(|e| {
             HostError::Connection(format!(
                 "cannot start SFTP on {name}: {}",

@@ -6,9 +6,10 @@
 //!    at the destination (remote `statvfs` for uploads, local for downloads) before any
 //!    byte moves, and refuses an existing destination in create-new mode up front;
 //! 2. writes a temporary sibling of the destination (`.NAME.mcpssh-TOKEN.part`, see
-//!    [`super::temp`]) with many large requests in flight (up to the server's limits:
-//!    255 KiB with OpenSSH) and as many bytes in flight as ~10 s of transfer, reading or
-//!    writing the local file on a blocking thread;
+//!    [`super::temp`]) with large requests (up to the server's limits: 255 KiB with
+//!    OpenSSH), as many bytes in flight as the link needs (see `Flow`), spread over up
+//!    to three SFTP sessions for large files (see `lanes`), reading or writing
+//!    the local file on a blocking thread;
 //! 3. flushes it (`fsync@openssh.com` when offered; `fsync` locally) and checks its size;
 //! 4. publishes it: create-new renames without replacing (the server's plain rename, or
 //!    `renameat2(RENAME_NOREPLACE)` / `link` locally), so a file that appeared meanwhile
@@ -35,7 +36,9 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
+use super::handle::RemoteHandle;
 use super::journal;
+use super::lanes::Lanes;
 use super::meta::{self, lstat_opt, stat_opt};
 use super::temp::{self, ActiveTemp};
 use super::{FileKind, SftpChannel, join_remote, remote_arg, split_remote};
@@ -182,8 +185,13 @@ struct Flow {
 
 /// Seconds of transfer the requests in flight may represent at most.
 const FLOW_SECONDS: f64 = 10.0;
-/// Bytes always allowed in flight.
-const FLOW_MIN_BYTES: u64 = 2 * 1024 * 1024;
+/// Bytes always allowed in flight: two of OpenSSH's largest requests, so that the
+/// server has the next one queued while it works on one. Not more: OpenSSH's sshd slows
+/// down as data piles up in its buffer towards `sftp-server` (it copies and clears the
+/// buffer as it grows), and on loopback a 4 MiB upload took 123–171 ms with 2 MiB
+/// allowed from the start against 38–102 ms with 512 KiB. The bandwidth-delay estimate
+/// raises the allowance within a few round trips where the link needs more.
+const FLOW_MIN_BYTES: u64 = 512 * 1024;
 /// In flight: this many times the estimated bandwidth-delay product.
 const FLOW_BDP_FACTOR: f64 = 4.0;
 
@@ -230,49 +238,6 @@ fn unix_now() -> u64 {
 
 // ---------------------------------------------------------------------------------
 // Remote temporary files and handles.
-
-/// Closes a remote handle when dropped (in the background).
-struct RemoteHandle {
-    sftp: Arc<SftpChannel>,
-    handle: Option<String>,
-}
-
-impl RemoteHandle {
-    fn new(sftp: Arc<SftpChannel>, handle: String) -> Self {
-        RemoteHandle {
-            sftp,
-            handle: Some(handle),
-        }
-    }
-
-    fn get(&self) -> &str {
-        self.handle.as_deref().unwrap_or_default()
-    }
-
-    /// Closes the handle now, reporting a failure.
-    async fn close(mut self, path: &str) -> HostResult<()> {
-        let handle = self.handle.take().unwrap_or_default();
-        self.sftp
-            .raw()
-            .close(handle)
-            .await
-            .map(drop)
-            .map_err(|e| self.sftp.fail("cannot close", path, e))
-    }
-}
-
-impl Drop for RemoteHandle {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            let sftp = self.sftp.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().close(handle)).await;
-                });
-            }
-        }
-    }
-}
 
 /// A remote temporary file, removed unless disarmed, and recorded in the journal
 /// meanwhile.
@@ -597,7 +562,9 @@ async fn upload_inner(
     // The bytes.
     let std_file = file.into_std().await;
     let pump_started = Instant::now();
-    pump_upload(sftp, &handle, std_file, size, &local_shown, &dest_dir, ctl).await?;
+    let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await;
+    pump_upload(&lanes, std_file, size, &local_shown, &dest_dir, ctl).await?;
+    lanes.close(&temp_path).await;
     let flush_started = Instant::now();
 
     // Flush and check, then publish.
@@ -663,14 +630,14 @@ async fn publish_remote(
 /// Streams `size` bytes of `file` to the open remote `handle`, with `ctl.window` writes
 /// in flight. The local file is read on a blocking thread.
 async fn pump_upload(
-    sftp: &SftpChannel,
-    handle: &RemoteHandle,
+    lanes: &Lanes<'_>,
     file: File,
     size: u64,
     local_shown: &str,
     dest_dir: &str,
     ctl: &TransferControl,
 ) -> HostResult<()> {
+    let sftp = lanes.get(0).0;
     let window = ctl.window.max(1);
     let chunk = u64::from(sftp.write_len);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<(u64, Vec<u8>)>>(8);
@@ -694,8 +661,6 @@ async fn pump_upload(
         }
     });
 
-    let raw = sftp.raw();
-    let handle = handle.get();
     let mut progress = Progress::new(ctl.progress.clone(), size);
     let mut inflight = FuturesUnordered::new();
     let mut input_done = size == 0;
@@ -707,10 +672,11 @@ async fn pump_upload(
         tokio::select! {
             biased;
             Some(result) = inflight.next(), if !inflight.is_empty() => {
-                let (len, latency, result): (u64, Duration, Result<_, russh_sftp::client::error::Error>) = result;
+                let (lane, len, latency, result): (usize, u64, Duration, Result<_, russh_sftp::client::error::Error>) = result;
                 if let Err(e) = result {
                     return Err(write_failure(sftp, dest_dir, e).await);
                 }
+                lanes.finished(lane, len);
                 flow.observe(latency);
                 done += len;
                 in_flight_bytes -= len;
@@ -720,10 +686,12 @@ async fn pump_upload(
                 Some(Ok((offset, data))) => {
                     let len = data.len() as u64;
                     in_flight_bytes += len;
+                    let lane = lanes.pick(len);
+                    let (lane_sftp, handle) = lanes.get(lane);
                     inflight.push(async move {
                         let sent = Instant::now();
-                        let result = raw.write(handle, offset, data).await;
-                        (len, sent.elapsed(), result)
+                        let result = lane_sftp.raw().write(handle, offset, data).await;
+                        (lane, len, sent.elapsed(), result)
                     });
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -742,7 +710,7 @@ async fn pump_upload(
             "only {done} of {size} bytes of {local_shown} were sent; nothing was replaced, try again"
         )));
     }
-    tracing::debug!(session = %sftp.session, "upload flow: {}", flow.describe(done));
+    tracing::debug!(session = %sftp.session, lanes = lanes.len(), "upload flow: {}", flow.describe(done));
     Ok(())
 }
 
@@ -877,7 +845,7 @@ pub async fn download(
         _active: None,
     };
     let result = tokio::select! {
-        r = download_inner(&sftp, &req, &ctl, &mut temp) => r,
+        r = download_inner(&conn, &sftp, &req, &ctl, &mut temp) => r,
         _ = ctl.cancel.cancelled() => Err(HostError::Cancelled),
     };
     if result.is_err() {
@@ -894,6 +862,7 @@ pub async fn download(
 }
 
 async fn download_inner(
+    conn: &Connection,
     sftp: &Arc<SftpChannel>,
     req: &TransferRequest,
     ctl: &TransferControl,
@@ -1007,9 +976,10 @@ async fn download_inner(
         Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
         Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
     };
-    if let Ok(now) = sftp.raw().fstat(handle.get()).await {
+    let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
+    if let Some(now) = &opened {
         // The size at the moment it was opened is the one copied.
-        if let Some(s) = now.attrs.size {
+        if let Some(s) = now.size {
             if let Some(max) = req.max_size.filter(|m| s > *m) {
                 return Err(too_large(&format!("the remote file {remote_abs}"), s, max));
             }
@@ -1043,7 +1013,9 @@ async fn download_inner(
 
     // The bytes.
     let pump_started = Instant::now();
-    pump_download(sftp, &handle, file, size, &remote_abs, &dest_shown, ctl).await?;
+    let lanes = Lanes::for_download(conn, sftp, handle.get(), &src, opened.as_ref(), size).await;
+    pump_download(&lanes, file, size, &remote_abs, &dest_shown, ctl).await?;
+    lanes.close(&remote_abs).await;
     let publish_started = Instant::now();
     handle.close(&remote_abs).await?;
 
@@ -1062,14 +1034,14 @@ async fn download_inner(
 /// Streams `size` bytes of the open remote `handle` into `file` (written, then flushed,
 /// on a blocking thread), with `ctl.window` reads in flight.
 async fn pump_download(
-    sftp: &SftpChannel,
-    handle: &RemoteHandle,
+    lanes: &Lanes<'_>,
     file: File,
     size: u64,
     remote_abs: &str,
     dest_shown: &str,
     ctl: &TransferControl,
 ) -> HostResult<()> {
+    let sftp = lanes.get(0).0;
     let window = ctl.window.max(1);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -1093,15 +1065,17 @@ async fn pump_download(
     let writer_failed =
         |e: io::Error| HostError::from_io(&format!("cannot write the local file {dest_shown}"), &e);
 
-    let raw = sftp.raw();
-    let handle = handle.get();
     let chunk = u64::from(sftp.read_len);
     let mut progress = Progress::new(ctl.progress.clone(), size);
     let mut inflight = FuturesUnordered::new();
-    let read = |offset: u64, len: u32| async move {
-        let sent = Instant::now();
-        let result = raw.read(handle, offset, len).await;
-        (offset, len, sent.elapsed(), result)
+    let read = |offset: u64, len: u32| {
+        let lane = lanes.pick(u64::from(len));
+        let (lane_sftp, handle) = lanes.get(lane);
+        async move {
+            let sent = Instant::now();
+            let result = lane_sftp.raw().read(handle, offset, len).await;
+            (lane, offset, len, sent.elapsed(), result)
+        }
     };
     let mut next = 0u64;
     let mut done = 0u64;
@@ -1113,15 +1087,16 @@ async fn pump_download(
             inflight.push(read(next, len));
             next += u64::from(len);
         }
-        let Some((offset, len, latency, result)) = inflight.next().await else {
+        let Some((lane, offset, len, latency, result)) = inflight.next().await else {
             break;
         };
+        lanes.finished(lane, u64::from(len));
         flow.observe(latency);
         let data = match result {
             Ok(d) if !d.data.is_empty() => d.data,
             Ok(_) => return Err(shrank(remote_abs)),
             Err(e) if status_code(&e) == Some(StatusCode::Eof) => return Err(shrank(remote_abs)),
-            Err(e) => return Err(sftp.fail("cannot read", remote_abs, e)),
+            Err(e) => return Err(lanes.get(lane).0.fail("cannot read", remote_abs, e)),
         };
         let got = data.len() as u64;
         if got > u64::from(len) {
@@ -1144,7 +1119,7 @@ async fn pump_download(
         progress.update(done);
     }
     drop(tx);
-    tracing::debug!(session = %sftp.session, "download flow: {}", flow.describe(done));
+    tracing::debug!(session = %sftp.session, lanes = lanes.len(), "download flow: {}", flow.describe(done));
     match writer.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(writer_failed(e)),

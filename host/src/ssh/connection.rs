@@ -18,9 +18,6 @@ use crate::error::{HostError, HostResult};
 /// Channels opened at once on one connection: OpenSSH's default `MaxSessions`.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 
-/// Bytes read from the server's socket at once: a few of OpenSSH's 32 KiB data packets.
-const SOCKET_READ_BUFFER: usize = 128 * 1024;
-
 /// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -121,12 +118,8 @@ impl Connection {
                 let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
                     .await
                     .map_err(|e| unreachable(&e))?;
-                let _ = tcp.set_nodelay(true);
-                // russh reads each packet with two exact reads (length, then the rest);
-                // a buffer turns those into one system call per burst of packets
-                // (a 256 MiB download: 16 500 `recvfrom` calls unbuffered).
-                let tcp = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
-                (client::connect_stream(config, tcp, handler).await, None)
+                let stream = super::socket::ssh_stream(tcp);
+                (client::connect_stream(config, stream, handler).await, None)
             }
             Some((last, before)) => {
                 let mut hop = last.clone();
@@ -252,6 +245,20 @@ impl Connection {
             }
         };
         Ok((channel, ChannelSlot { _permit: permit }))
+    }
+
+    /// A channel now if one of the connection's slots is free and the server accepts
+    /// it at once; `None` otherwise (never waits for a slot, never retries). For
+    /// optional extra channels, such as the additional lanes of a large transfer.
+    pub async fn try_open_channel(&self) -> Option<(russh::Channel<client::Msg>, ChannelSlot)> {
+        let permit = self.channel_slots.clone().try_acquire_owned().ok()?;
+        match self.handle.channel_open_session().await {
+            Ok(channel) => Some((channel, ChannelSlot { _permit: permit })),
+            Err(e) => {
+                tracing::debug!(session = %self.info.name, "optional channel refused: {}", describe_russh_error(&e));
+                None
+            }
+        }
     }
 
     /// The connection's SFTP session: opened on first use, shared by every call, and

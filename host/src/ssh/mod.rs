@@ -1,12 +1,13 @@
 //! The SSH client side of the host: connecting and authenticating (`connection`),
-//! verifying host keys (`known_hosts`), running commands (`exec`) and keeping sessions
-//! alive across tool calls (`pool`). Nothing here knows about MCP or wasm.
+//! verifying host keys (`known_hosts`), running commands (`exec`), keeping sessions
+//! alive across tool calls (`pool`) and tuning the TCP stream under them (`socket`). Nothing here knows about MCP or wasm.
 
 pub mod auth;
 pub mod connection;
 pub mod exec;
 pub mod known_hosts;
 pub mod pool;
+pub mod socket;
 pub mod ssh_config;
 
 pub use connection::{Connection, SessionInfo, Target};
