@@ -10,7 +10,10 @@
 //!   together, an upload that has used up its window stalls for tens of milliseconds
 //!   each time it waits for the next adjustment (seen: a 4 MiB upload taking 104 ms,
 //!   its replies 12–33 ms apart). Re-arming `TCP_QUICKACK` after every read makes our
-//!   side acknowledge at once, as an interactive peer would.
+//!   side acknowledge at once, as an interactive peer would. Measured over loopback
+//!   (`mcpssh call`, five runs each, with and without): 4 MiB download 58–62 → 17–20 ms,
+//!   upload 103–107 → 49–82 ms; 16 MiB download 85–104 → 45–62 ms, upload
+//!   105–135 → 57–87 ms.
 
 use std::io;
 use std::pin::Pin;
