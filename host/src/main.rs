@@ -107,8 +107,9 @@ async fn main() -> ExitCode {
         Command::Tools {
             action: ToolsAction::List,
         } => {
+            let mut lines = Vec::new();
             for entry in app.registry.tools() {
-                println!(
+                lines.push(format!(
                     "{}\t{}\timports: {}",
                     entry.public_name,
                     entry.source,
@@ -117,25 +118,19 @@ async fn main() -> ExitCode {
                     } else {
                         entry.component.capabilities.join(", ")
                     }
-                );
+                ));
             }
             for error in app.registry.load_errors() {
-                println!("NOT LOADED\t{error}");
+                lines.push(format!("NOT LOADED\t{error}"));
             }
-            ExitCode::SUCCESS
+            print_out(&lines.join("\n"), ExitCode::SUCCESS)
         }
         Command::Call { tool, arguments } => {
             let outcome = app.call(&tool, &arguments).await;
             app.pool.close_all().await;
             match outcome {
-                Ok(CallOutcome::Success(value)) => {
-                    println!("{}", serde_json::to_string_pretty(&value).unwrap());
-                    ExitCode::SUCCESS
-                }
-                Ok(CallOutcome::ToolError(value)) => {
-                    println!("{}", serde_json::to_string_pretty(&value).unwrap());
-                    ExitCode::from(1)
-                }
+                Ok(CallOutcome::Success(value)) => print_out(&pretty(&value), ExitCode::SUCCESS),
+                Ok(CallOutcome::ToolError(value)) => print_out(&pretty(&value), ExitCode::from(1)),
                 Ok(CallOutcome::Failed { kind, message }) => {
                     eprintln!("mcpssh: {kind}: {message}");
                     ExitCode::from(1)
@@ -146,5 +141,20 @@ async fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Prints `text` and a newline to stdout and returns `code`; a closed stdout (`mcpssh
+/// call ... | head`) is not an error worth a panic, just exit code 1.
+fn print_out(text: &str, code: ExitCode) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(_) => ExitCode::FAILURE,
     }
 }
