@@ -10,9 +10,9 @@
 //! 635 ms, three 594 ms. Downloads (where our own 16 MiB window applies) gain little
 //! (504 → 476 ms), but no lane costs more than a channel for the transfer's duration.
 //!
-//! Extra lanes are optional: one that cannot be opened (no free channel slot on the
-//! connection, the server refusing another channel or another SFTP session) is skipped
-//! and the transfer goes on with fewer. They are opened for files of at least
+//! Extra lanes are optional: one that cannot be opened (the connection cannot spare a
+//! channel slot — four are always left for commands — or the server refuses another
+//! channel or another SFTP session) is skipped and the transfer goes on with fewer. They are opened for files of at least
 //! [`LANE_MIN_BYTES`] only, and closed when the transfer ends.
 
 use std::sync::Arc;

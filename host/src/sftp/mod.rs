@@ -149,10 +149,11 @@ impl SftpChannel {
         })
     }
 
-    /// Another SFTP session on its own channel, if the connection has a channel slot
-    /// free and the server accepts at once; `None` (logged) otherwise.
+    /// Another SFTP session on its own channel, if the connection can spare a channel
+    /// (see [`Connection::try_open_spare_channel`]) and the server accepts at once;
+    /// `None` (logged) otherwise.
     pub async fn try_open(conn: &Connection) -> Option<SftpChannel> {
-        let (channel, slot) = conn.try_open_channel().await?;
+        let (channel, slot) = conn.try_open_spare_channel().await?;
         let started =
             tokio::time::timeout(Duration::from_secs(10), Self::start(conn, channel, slot)).await;
         match started {

@@ -18,6 +18,9 @@ use crate::error::{HostError, HostResult};
 /// Channels opened at once on one connection: OpenSSH's default `MaxSessions`.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 
+/// Channel slots that optional channels leave free for commands and other calls.
+pub const SPARE_CHANNELS_KEPT: usize = 4;
+
 /// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -247,10 +250,16 @@ impl Connection {
         Ok((channel, ChannelSlot { _permit: permit }))
     }
 
-    /// A channel now if one of the connection's slots is free and the server accepts
-    /// it at once; `None` otherwise (never waits for a slot, never retries). For
-    /// optional extra channels, such as the additional lanes of a large transfer.
-    pub async fn try_open_channel(&self) -> Option<(russh::Channel<client::Msg>, ChannelSlot)> {
+    /// A channel now if more than [`SPARE_CHANNELS_KEPT`] of the connection's slots are
+    /// free and the server accepts it at once; `None` otherwise (never waits for a slot,
+    /// never retries). For optional extra channels, such as the additional lanes of a
+    /// large transfer, which must not make commands wait.
+    pub async fn try_open_spare_channel(
+        &self,
+    ) -> Option<(russh::Channel<client::Msg>, ChannelSlot)> {
+        if self.channel_slots.available_permits() <= SPARE_CHANNELS_KEPT {
+            return None;
+        }
         let permit = self.channel_slots.clone().try_acquire_owned().ok()?;
         match self.handle.channel_open_session().await {
             Ok(channel) => Some((channel, ChannelSlot { _permit: permit })),
