@@ -332,6 +332,24 @@ impl Files {
         path
     }
 
+    /// Uploads a random local file of `len` bytes as `name`, downloads it back as
+    /// `back-NAME`, checks both results and both copies byte for byte, and that no
+    /// temporary file is left on either side.
+    async fn round_trip(&self, name: &str, len: u64) {
+        let src = self.local(name);
+        random_file(&src, len);
+        let remote = self.remote(name);
+        let out = self.upload(&src, &remote, json!({})).await;
+        check_transfer(&out, len, &src, &remote, "none");
+        assert!(same_bytes(&src, &remote), "the {len}-byte upload differs");
+        let back = self.local(&format!("back-{name}"));
+        let out = self.download(&back, &remote, json!({})).await;
+        check_transfer(&out, len, &back, &remote, "none");
+        assert!(same_bytes(&src, &back), "the {len}-byte download differs");
+        assert!(temp_files(&self.scratch()).is_empty());
+        assert!(temp_files(self.local.path()).is_empty());
+    }
+
     async fn upload(&self, local: &Path, remote: &Path, extra: Value) -> Value {
         self.h
             .ok("scp_upload", transfer_args(local, remote, extra))
@@ -413,19 +431,7 @@ async fn small_binary_files_round_trip_byte_for_byte() {
 #[tokio::test]
 async fn a_256_mib_file_round_trips_byte_for_byte() {
     let f = Files::start().await;
-    let len = 256 * MIB;
-    let src = f.local("big.bin");
-    random_file(&src, len);
-    let remote = f.remote("big.bin");
-    let out = f.upload(&src, &remote, json!({})).await;
-    check_transfer(&out, len, &src, &remote, "none");
-    assert!(same_bytes(&src, &remote), "the 256 MiB upload differs");
-    let back = f.local("back.bin");
-    let out = f.download(&back, &remote, json!({})).await;
-    check_transfer(&out, len, &back, &remote, "none");
-    assert!(same_bytes(&src, &back), "the 256 MiB download differs");
-    assert!(temp_files(&f.scratch()).is_empty());
-    assert!(temp_files(f.local.path()).is_empty());
+    f.round_trip("big.bin", 256 * MIB).await;
 }
 
 /// SFTP sessions the server started so far (`Starting session: subsystem 'sftp'` in its log).
@@ -438,49 +444,18 @@ fn sftp_sessions(sshd: &Sshd) -> usize {
 #[tokio::test]
 async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
     let f = Files::start().await;
-    let small = f.local("small.bin");
-    random_file(&small, MIB);
-    f.upload(&small, &f.remote("small.bin"), json!({})).await;
-    f.download(
-        &f.local("small-back.bin"),
-        &f.remote("small.bin"),
-        json!({}),
-    )
-    .await;
+    f.round_trip("small.bin", MIB).await;
     assert_eq!(
         sftp_sessions(&f.h.sshd),
         1,
         "a 1 MiB transfer used more than the shared SFTP session"
     );
-
-    let big = f.local("big.bin");
-    random_file(&big, 40 * MIB);
-    let remote = f.remote("big.bin");
-    let out = f.upload(&big, &remote, json!({})).await;
-    check_transfer(&out, 40 * MIB, &big, &remote, "none");
-    assert!(
-        same_bytes(&big, &remote),
-        "the upload over three lanes differs"
-    );
-    assert_eq!(
-        sftp_sessions(&f.h.sshd),
-        3,
-        "the upload opened two extra lanes"
-    );
-    let back = f.local("big-back.bin");
-    let out = f.download(&back, &remote, json!({})).await;
-    check_transfer(&out, 40 * MIB, &back, &remote, "none");
-    assert!(
-        same_bytes(&big, &back),
-        "the download over three lanes differs"
-    );
+    f.round_trip("big.bin", 40 * MIB).await;
     assert_eq!(
         sftp_sessions(&f.h.sshd),
         5,
-        "the download opened two extra lanes"
+        "the 40 MiB upload and download each opened two extra lanes"
     );
-    assert!(temp_files(&f.scratch()).is_empty());
-    assert!(temp_files(f.local.path()).is_empty());
 }
 
 #[tokio::test]
@@ -491,16 +466,7 @@ async fn large_transfers_work_on_one_session_when_the_server_allows_no_more() {
         .start()
         .expect("starting sshd");
     let f = Files::start_with(sshd, &[]).await;
-    let big = f.local("big.bin");
-    random_file(&big, 24 * MIB);
-    let remote = f.remote("big.bin");
-    let out = f.upload(&big, &remote, json!({})).await;
-    check_transfer(&out, 24 * MIB, &big, &remote, "none");
-    assert!(same_bytes(&big, &remote), "the upload on one lane differs");
-    let back = f.local("back.bin");
-    let out = f.download(&back, &remote, json!({})).await;
-    check_transfer(&out, 24 * MIB, &back, &remote, "none");
-    assert!(same_bytes(&big, &back), "the download on one lane differs");
+    f.round_trip("big.bin", 24 * MIB).await;
     assert_eq!(sftp_sessions(&f.h.sshd), 1);
 }
 
