@@ -456,6 +456,32 @@ async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
         5,
         "the 40 MiB upload and download each opened two extra lanes"
     );
+    // The extra lanes were closed: sshd saw their channels close, and their sftp-server
+    // processes ended (the shared session stays open).
+    let closed = closed_session_children(&f.h.sshd);
+    assert_eq!(closed.len(), 4, "extra lanes closed: {closed:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while closed
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "an extra lane's sftp-server is still running: {closed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The child processes of the sessions whose channels the client closed, from sshd's
+/// `session_close_by_channel: channel N child PID` lines.
+fn closed_session_children(sshd: &Sshd) -> std::collections::BTreeSet<u32> {
+    sshd.log()
+        .lines()
+        .filter_map(|line| line.split("session_close_by_channel: channel ").nth(1))
+        .filter_map(|rest| rest.split(" child ").nth(1))
+        .filter_map(|pid| pid.trim().parse().ok())
+        .collect()
 }
 
 #[tokio::test]
