@@ -1,7 +1,8 @@
 //! The SFTP side of the host (russh-sftp over one channel per connection): remote
 //! metadata and changes (`meta`), the pipelined, atomic transfer engine (`transfer`,
 //! spreading a large file over several SFTP channels with `lanes`, closing remote
-//! handles with `handle`), temporary-file naming (`temp`) and the record that lets crash leftovers be removed
+//! handles with `handle`, removing unpublished temporary files with `guard`),
+//! temporary-file naming (`temp`) and the record that lets crash leftovers be removed
 //! (`journal`), and the mapping of SFTP failures to [`HostError`]s (`error`). Nothing
 //! here knows about MCP or wasm.
 //!
@@ -10,6 +11,7 @@
 //! because requests are multiplexed by id and many can be in flight at once.
 
 pub mod error;
+mod guard;
 mod handle;
 pub mod journal;
 mod lanes;

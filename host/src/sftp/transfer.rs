@@ -36,11 +36,12 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
+use super::guard::{LocalTemp, RemoteTemp};
 use super::handle::RemoteHandle;
 use super::journal;
 use super::lanes::Lanes;
 use super::meta::{self, lstat_opt, stat_opt};
-use super::temp::{self, ActiveTemp};
+use super::temp;
 use super::{FileKind, SftpChannel, join_remote, remote_arg, split_remote};
 use crate::error::{HostError, HostResult};
 use crate::local;
@@ -234,96 +235,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-// ---------------------------------------------------------------------------------
-// Remote temporary files and handles.
-
-/// A remote temporary file, removed unless disarmed, and recorded in the journal
-/// meanwhile.
-struct RemoteTemp {
-    sftp: Arc<SftpChannel>,
-    path: Option<String>,
-    record: Option<journal::Record>,
-    _active: Option<ActiveTemp>,
-}
-
-impl RemoteTemp {
-    fn new(sftp: Arc<SftpChannel>) -> Self {
-        RemoteTemp {
-            sftp,
-            path: None,
-            record: None,
-            _active: None,
-        }
-    }
-
-    /// Starts tracking the temporary file `path` (named `name`), before it is created.
-    fn track(&mut self, path: String, name: &str) {
-        self._active = Some(ActiveTemp::register(name));
-        self.record = Some(journal::Record::new(Some(&self.sftp.target), &path));
-        self.path = Some(path);
-    }
-
-    /// The file is gone (published, or never created): stop tracking it.
-    fn disarm(&mut self) {
-        self.path = None;
-        if let Some(record) = self.record.take() {
-            record.done();
-        }
-    }
-
-    /// Removes the temporary file now (on failure or cancellation).
-    async fn remove_now(&mut self) {
-        if !self.sftp.is_alive() {
-            // The channel (or the connection) is gone: the journal keeps the file for the
-            // next transfer to this host to remove.
-            if let Some(path) = self.path.take() {
-                tracing::info!(%path, "the connection failed; the temporary file will be removed by the next transfer to this host");
-            }
-            self.record = None;
-            return;
-        }
-        if let Some(path) = self.path.take() {
-            let removed =
-                tokio::time::timeout(CLEANUP_TIMEOUT, self.sftp.raw().remove(path.clone())).await;
-            match removed {
-                Ok(Ok(_)) => tracing::debug!(%path, "removed the temporary file"),
-                Ok(Err(e)) if status_code(&e) == Some(StatusCode::NoSuchFile) => {}
-                _ => {
-                    tracing::warn!(%path, "could not remove the temporary file; the next transfer to this host will");
-                    self.record = None;
-                    return;
-                }
-            }
-            self.disarm();
-        }
-    }
-}
-
-impl Drop for RemoteTemp {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let sftp = self.sftp.clone();
-            let active = self._active.take();
-            let record = self.record.take();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let removed =
-                        tokio::time::timeout(CLEANUP_TIMEOUT, sftp.raw().remove(path)).await;
-                    let gone = match removed {
-                        Ok(Ok(_)) => true,
-                        Ok(Err(e)) => status_code(&e) == Some(StatusCode::NoSuchFile),
-                        Err(_) => false,
-                    };
-                    if let (true, Some(record)) = (gone, record) {
-                        record.done();
-                    }
-                    drop(active);
-                });
-            }
-        }
-    }
 }
 
 /// Removes the temporary files that earlier transfers on this connection's target left
@@ -747,55 +658,6 @@ async fn write_failure(
 // ---------------------------------------------------------------------------------
 // Download.
 
-/// A local temporary file, removed unless disarmed, and recorded in the journal
-/// meanwhile.
-struct LocalTemp {
-    path: Option<PathBuf>,
-    record: Option<journal::Record>,
-    _active: Option<ActiveTemp>,
-}
-
-impl LocalTemp {
-    /// Starts tracking the temporary file `path` (named `name`), before it is created.
-    fn track(&mut self, path: PathBuf, name: &str) {
-        self._active = Some(ActiveTemp::register(name));
-        self.record = Some(journal::Record::new(None, &path.display().to_string()));
-        self.path = Some(path);
-    }
-
-    /// The file is gone (published, or never created): stop tracking it.
-    fn disarm(&mut self) {
-        self.path = None;
-        if let Some(record) = self.record.take() {
-            record.done();
-        }
-    }
-
-    /// Removes the temporary file now (on failure or cancellation).
-    async fn remove_now(&mut self) {
-        if let Some(path) = self.path.clone() {
-            let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-            match removed {
-                Ok(Ok(())) => self.disarm(),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => self.disarm(),
-                _ => {}
-            }
-        }
-    }
-}
-
-impl Drop for LocalTemp {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            match std::fs::remove_file(path) {
-                Ok(()) => self.disarm(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => self.disarm(),
-                Err(_) => {}
-            }
-        }
-    }
-}
-
 /// Removes temporary files left by crashed transfers in the local directory `dir`.
 fn clean_stale_local(dir: &Path, max_age: Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -839,11 +701,7 @@ pub async fn download(
         s = conn.sftp() => s?,
         _ = ctl.cancel.cancelled() => return Err(HostError::Cancelled),
     };
-    let mut temp = LocalTemp {
-        path: None,
-        record: None,
-        _active: None,
-    };
+    let mut temp = LocalTemp::default();
     let result = tokio::select! {
         r = download_inner(&conn, &sftp, &req, &ctl, &mut temp) => r,
         _ = ctl.cancel.cancelled() => Err(HostError::Cancelled),
@@ -1288,6 +1146,7 @@ pub async fn read_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sftp::temp::ActiveTemp;
 
     #[test]
     fn space_margin_is_small_but_present() {
