@@ -107,7 +107,7 @@ mcpssh_sdk::export_tools!(DiskUsageTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool};
+    use mcpssh_sdk::check_tool;
     use serde_json::{Value, json};
 
     #[test]
@@ -134,8 +134,7 @@ mod tests {
             (r#"{"host": ""}"#, "host"),
             (r#"{"host": "x y"}"#, "host"),
         ] {
-            let e: Value =
-                serde_json::from_str(&call_tool::<DiskUsageTool>(args).unwrap_err()).unwrap();
+            let e: Value = mcpssh_sdk::testing::refusal::<DiskUsageTool>(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}");
             assert_eq!(e["field"], field, "{args}");
         }

@@ -70,7 +70,7 @@ mcpssh_sdk::export_tools!(DownloadTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool};
+    use mcpssh_sdk::check_tool;
     use serde_json::Value;
 
     #[test]
@@ -90,29 +90,6 @@ mod tests {
 
     #[test]
     fn bad_arguments_name_the_field_flat_and_nested() {
-        for args in [
-            r#"{"remote_path": "x"}"#,
-            r#"{"params": {"remote_path": "x"}}"#,
-        ] {
-            let e: Value =
-                serde_json::from_str(&call_tool::<DownloadTool>(args).unwrap_err()).unwrap();
-            assert_eq!(e["error_kind"], "invalid-argument");
-            assert_eq!(e["field"], "local_path", "{args}");
-        }
-        let e: Value = serde_json::from_str(
-            &call_tool::<DownloadTool>(
-                r#"{"local_path": "/a", "remote_path": "b", "on_conflict": "ASK"}"#,
-            )
-            .unwrap_err(),
-        )
-        .unwrap();
-        assert_eq!(e["field"], "on_conflict");
-        for host in [r#""""#, r#""a b""#, "7"] {
-            let args = format!(r#"{{"local_path": "/a", "remote_path": "b", "host": {host}}}"#);
-            let e: Value =
-                serde_json::from_str(&call_tool::<DownloadTool>(&args).unwrap_err()).unwrap();
-            assert_eq!(e["error_kind"], "invalid-argument", "{args}");
-            assert_eq!(e["field"], "host", "{args}");
-        }
+        mcpssh_sdk::testing::assert_refuses_bad_transfer_arguments::<DownloadTool>();
     }
 }

@@ -162,7 +162,7 @@ mcpssh_sdk::export_tools!(ListdirTool);
 mod tests {
     use super::*;
     use mcpssh_sdk::bindings::mcpssh::plugin::types::FileKind;
-    use mcpssh_sdk::{call_tool, check_tool, input_schema};
+    use mcpssh_sdk::{check_tool, input_schema};
     use serde_json::{Value, json};
 
     fn info(name: &str, kind: FileKind, size: u64, mode: u32, modified: Option<u64>) -> FileInfo {
@@ -220,8 +220,7 @@ mod tests {
             (r#"{"host": ""}"#, "host"),
             (r#"{"host": "a\nb"}"#, "host"),
         ] {
-            let e: Value =
-                serde_json::from_str(&call_tool::<ListdirTool>(args).unwrap_err()).unwrap();
+            let e: Value = mcpssh_sdk::testing::refusal::<ListdirTool>(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}");
             assert_eq!(e["field"], field, "{args}");
         }

@@ -85,7 +85,7 @@ mcpssh_sdk::export_tools!(RemoveTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool};
+    use mcpssh_sdk::check_tool;
     use serde_json::{Value, json};
 
     #[test]
@@ -107,8 +107,7 @@ mod tests {
             r#"{"path": "a\u0000b"}"#,
             r#"{"path": "/", "host": "web1"}"#,
         ] {
-            let e: Value =
-                serde_json::from_str(&call_tool::<RemoveTool>(args).unwrap_err()).unwrap();
+            let e: Value = mcpssh_sdk::testing::refusal::<RemoveTool>(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}");
             assert_eq!(e["field"], "path", "{args}");
         }
@@ -132,8 +131,7 @@ mod tests {
             r#"{"path": "x", "host": ""}"#,
             r#"{"path": "x", "host": "a b"}"#,
         ] {
-            let e: Value =
-                serde_json::from_str(&call_tool::<RemoveTool>(args).unwrap_err()).unwrap();
+            let e: Value = mcpssh_sdk::testing::refusal::<RemoveTool>(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}");
             assert_eq!(e["field"], "host", "{args}");
         }

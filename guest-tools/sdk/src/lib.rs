@@ -97,7 +97,8 @@
 //! The bindings compile on the native target too, so a tool's pure logic (argument checks,
 //! result shaping) can be unit tested with `cargo test`. Host imports cannot be called natively
 //! (they panic). [`check_tool`] verifies a tool's descriptor and schemas; [`call_tool`] runs the
-//! exact argument parsing that the component does.
+//! exact argument parsing that the component does; [`testing::refusal`] returns the error
+//! object of refused arguments.
 
 #![warn(missing_docs)]
 
@@ -129,6 +130,7 @@ pub mod log;
 mod schema;
 pub mod stream;
 pub mod target;
+pub mod testing;
 mod tool;
 pub mod transfer;
 pub mod validate;

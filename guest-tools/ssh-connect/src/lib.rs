@@ -189,11 +189,11 @@ mcpssh_sdk::export_tools!(ConnectTool);
 mod tests {
     use super::*;
     use mcpssh_sdk::bindings::mcpssh::plugin::session::SessionInfo;
-    use mcpssh_sdk::{call_tool, check_tool, input_schema};
+    use mcpssh_sdk::{check_tool, input_schema};
     use serde_json::{Value, json};
 
     fn error_of(args: &str) -> Value {
-        serde_json::from_str(&call_tool::<ConnectTool>(args).unwrap_err()).unwrap()
+        mcpssh_sdk::testing::refusal::<ConnectTool>(args)
     }
 
     #[test]

@@ -104,11 +104,11 @@ mcpssh_sdk::export_tools!(DisconnectTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool, input_schema, output_schema, parse_args};
+    use mcpssh_sdk::{check_tool, input_schema, output_schema, parse_args};
     use serde_json::{Value, json};
 
     fn error_of(args: &str) -> Value {
-        serde_json::from_str(&call_tool::<DisconnectTool>(args).unwrap_err()).unwrap()
+        mcpssh_sdk::testing::refusal::<DisconnectTool>(args)
     }
 
     fn info(name: &str) -> SessionInfo {

@@ -184,7 +184,7 @@ mcpssh_sdk::export_tools!(ExecuteTool);
 mod tests {
     use super::*;
     use mcpssh_sdk::bindings::mcpssh::plugin::exec::CapturedStream;
-    use mcpssh_sdk::{call_tool, check_tool, input_schema, parse_args};
+    use mcpssh_sdk::{check_tool, input_schema, parse_args};
     use serde_json::{Value, json};
 
     fn req(json: &str) -> Result<ExecRequest, ToolError> {
@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn error_of(args: &str) -> Value {
-        serde_json::from_str(&call_tool::<ExecuteTool>(args).unwrap_err()).unwrap()
+        mcpssh_sdk::testing::refusal::<ExecuteTool>(args)
     }
 
     #[test]

@@ -86,8 +86,8 @@ mcpssh_sdk::export_tools!(HostFactsTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::{call_tool, check_tool, descriptor, input_schema, output_schema, parse_args};
-    use serde_json::{Value, json};
+    use mcpssh_sdk::{check_tool, descriptor, input_schema, output_schema, parse_args};
+    use serde_json::json;
 
     #[test]
     fn descriptor_is_valid_and_read_only() {
@@ -152,8 +152,7 @@ mod tests {
             (r#"{"hots": "web1"}"#, "hots"),
         ] {
             // Argument errors come before any host call, so they run natively.
-            let e: Value = serde_json::from_str(&call_tool::<HostFactsTool>(args).unwrap_err())
-                .unwrap_or_else(|_| panic!("{args}"));
+            let e = mcpssh_sdk::testing::refusal::<HostFactsTool>(args);
             assert_eq!(e["error_kind"], "invalid-argument", "{args}: {e}");
             assert_eq!(e["field"], field, "{args}: {e}");
         }

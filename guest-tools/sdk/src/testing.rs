@@ -1,0 +1,40 @@
+//! Helpers for tools' unit tests, which run natively (`cargo test`): argument checking and
+//! result shaping can be tested there; host imports cannot.
+
+use serde_json::Value;
+
+use crate::tool::{Tool, call_tool, descriptor};
+
+/// The error object tool `T` answers to `arguments` it refuses (`error_kind`, `error`,
+/// `field`). Panics when the call succeeds or the error is not JSON.
+pub fn refusal<T: Tool>(arguments: &str) -> Value {
+    let name = descriptor::<T>().name;
+    let error = match call_tool::<T>(arguments) {
+        Ok(result) => panic!("{name} accepted {arguments}: {result}"),
+        Err(error) => error,
+    };
+    serde_json::from_str(&error)
+        .unwrap_or_else(|e| panic!("{name}'s refusal of {arguments} is not JSON ({e}): {error}"))
+}
+
+/// Asserts that tool `T`, which takes [`crate::files::FileTransferParams`] flat or nested
+/// as `{"params": {...}}`, refuses bad arguments as `invalid-argument` naming the field: a
+/// missing `local_path`, an unknown `on_conflict`, a malformed `host`.
+pub fn assert_refuses_bad_transfer_arguments<T: Tool>() {
+    for args in [
+        r#"{"remote_path": "x"}"#,
+        r#"{"params": {"remote_path": "x"}}"#,
+    ] {
+        let e = refusal::<T>(args);
+        assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+        assert_eq!(e["field"], "local_path", "{args}");
+    }
+    let e = refusal::<T>(r#"{"local_path": "/a", "remote_path": "b", "on_conflict": "ASK"}"#);
+    assert_eq!(e["field"], "on_conflict");
+    for host in [r#""""#, r#""a b""#, "7"] {
+        let args = format!(r#"{{"local_path": "/a", "remote_path": "b", "host": {host}}}"#);
+        let e = refusal::<T>(&args);
+        assert_eq!(e["error_kind"], "invalid-argument", "{args}");
+        assert_eq!(e["field"], "host", "{args}");
+    }
+}
