@@ -71,22 +71,10 @@ mcpssh_sdk::export_tools!(UploadTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::check_tool;
-    use serde_json::Value;
 
     #[test]
     fn descriptor_is_valid() {
-        check_tool::<UploadTool>().unwrap();
-        let d = mcpssh_sdk::descriptor::<UploadTool>();
-        assert_eq!(d.name, "scp_upload");
-        assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
-        let input: Value = serde_json::from_str(&d.input_schema).unwrap();
-        assert!(input["properties"].get("params").is_none());
-        assert_eq!(
-            input["properties"]["host"]["description"],
-            mcpssh_sdk::target::HOST_DESCRIPTION
-        );
-        assert_eq!(input["additionalProperties"], false);
+        mcpssh_sdk::testing::assert_transfer_descriptor::<UploadTool>("scp_upload");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::tool::{Tool, call_tool, descriptor};
+use crate::tool::{Tool, call_tool, check_tool, descriptor};
 
 /// The error object tool `T` answers to `arguments` it refuses (`error_kind`, `error`,
 /// `field`). Panics when the call succeeds or the error is not JSON.
@@ -37,4 +37,22 @@ pub fn assert_refuses_bad_transfer_arguments<T: Tool>() {
         assert_eq!(e["error_kind"], "invalid-argument", "{args}");
         assert_eq!(e["field"], "host", "{args}");
     }
+}
+
+/// Asserts what every file-transfer tool `T` named `name` declares: a valid descriptor,
+/// destructive and open-world annotations, the flat arguments advertised (the nested
+/// `params` form is accepted but not advertised), the shared `host` argument, and no
+/// unknown arguments accepted.
+pub fn assert_transfer_descriptor<T: Tool>(name: &str) {
+    check_tool::<T>().unwrap();
+    let d = descriptor::<T>();
+    assert_eq!(d.name, name);
+    assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);
+    let input: Value = serde_json::from_str(&d.input_schema).unwrap();
+    assert!(input["properties"].get("params").is_none());
+    assert_eq!(
+        input["properties"]["host"]["description"],
+        crate::target::HOST_DESCRIPTION
+    );
+    assert_eq!(input["additionalProperties"], false);
 }
