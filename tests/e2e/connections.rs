@@ -662,6 +662,33 @@ async fn a_restarted_sshd_is_reconnected_on_the_next_call() {
     h.assert_still_serving().await;
 }
 
+#[tokio::test]
+async fn a_transfer_after_a_restart_says_it_reconnected() {
+    let mut h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("note.txt");
+    std::fs::write(&local, b"hello\n").unwrap();
+    let remote = h.sshd.scratch_dir().join("note.txt");
+    let upload = json!({"local_path": local, "remote_path": remote, "on_conflict": "OVERWRITE"});
+    let first = h.ok("scp_upload", upload.clone()).await;
+    assert_eq!(first["reconnected"], false, "{first}");
+    h.sshd.restart().unwrap();
+    let second = h.ok("scp_upload", upload.clone()).await;
+    assert_eq!(second["reconnected"], true, "{second}");
+    assert!(
+        second["message"]
+            .as_str()
+            .unwrap()
+            .contains("re-established"),
+        "{second}"
+    );
+    let third = h.ok("scp_upload", upload).await;
+    assert_eq!(third["reconnected"], false, "said once: {third}");
+    // The transfer took the news: the next command does not claim it too.
+    let out = h.exec("true").await;
+    assert_eq!(out["reconnected"], false, "{out}");
+}
+
 /// Session channels open now on the sshd: each one's `sshd: ...@notty` child runs a
 /// session, and the log says `channel N: free` when one ends. Counted from the log:
 /// `server_input_channel_open: ctype session` minus `free: server-session`.

@@ -62,6 +62,8 @@ pub struct TransferOutput {
     /// What was done about an existing destination: `none` (there was none), `overwritten`
     /// or `renamed`.
     pub conflict: Conflict,
+    /// True when the SSH session had dropped and was re-established for this transfer.
+    pub reconnected: bool,
     /// A one-line summary.
     pub message: String,
 }
@@ -199,6 +201,9 @@ pub fn shape(
             " `{requested}` already existed and was kept; the file was written as `{to}`."
         )),
     }
+    if report.reconnected {
+        message.push_str(" The SSH session had dropped and was re-established first.");
+    }
     TransferOutput {
         success: true,
         local_path: report.local_path.clone(),
@@ -207,6 +212,7 @@ pub fn shape(
         duration_ms: report.duration_ms,
         rate_bytes_per_second: rate,
         conflict,
+        reconnected: report.reconnected,
         message,
     }
 }
@@ -276,6 +282,7 @@ mod tests {
                         bytes: 2048,
                         duration_ms: 2,
                         replaced: there,
+                        reconnected: false,
                     })
                 },
             )
@@ -425,6 +432,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reconnected_session_is_reported() {
+        let report = |reconnected| TransferReport {
+            local_path: "/l".into(),
+            remote_path: "/r".into(),
+            bytes: 1,
+            duration_ms: 1,
+            replaced: false,
+            reconnected,
+        };
+        let out = shape(Direction::Upload, &report(true), Conflict::None, "/r");
+        assert!(out.reconnected);
+        assert!(
+            out.message.ends_with("was re-established first."),
+            "{}",
+            out.message
+        );
+        let out = shape(Direction::Upload, &report(false), Conflict::None, "/r");
+        assert!(!out.reconnected);
+        assert!(!out.message.contains("re-established"));
+    }
+
+    #[test]
     fn output_schema_lists_conflicts() {
         let s = crate::output_schema::<TransferOutput>();
         assert_eq!(
@@ -437,6 +466,7 @@ mod tests {
                 "duration_ms",
                 "rate_bytes_per_second",
                 "conflict",
+                "reconnected",
                 "message"
             ])
         );

@@ -280,6 +280,7 @@ impl CallState {
             c = pool.get(request.session.as_deref()) => c?,
             _ = cancel.cancelled() => return Err(HostError::Cancelled),
         };
+        let reconnected = conn.take_reconnected();
         let verb = match direction {
             Direction::Upload => "uploaded",
             Direction::Download => "downloaded",
@@ -318,6 +319,7 @@ impl CallState {
             bytes: report.bytes,
             duration_ms: report.duration.as_millis() as u64,
             replaced: report.replaced,
+            reconnected,
         })
     }
 }
