@@ -13,7 +13,6 @@ mod connections;
 mod custom_tools;
 mod example_tool;
 mod execute;
-mod files;
 mod host_keys;
 mod lifecycle;
 mod limits;

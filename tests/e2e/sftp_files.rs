@@ -1,9 +1,10 @@
 //! The five SFTP tools (`scp_upload`, `scp_download`, `scp_listdir`, `scp_remove`,
 //! `scp_disk_usage`; docs/tool-contract.md "File tools") against issue 3's checks: binary
-//! round trips byte for byte, every conflict policy twice in a row, `max_size` and a full
-//! file system refused before anything is written, no partial file after killing the sshd
-//! or `mcpssh` mid-transfer (and no temporary file after the next run), cancellation, and
-//! listing / removal / disk usage compared with what `ls`, `stat` and `df` say.
+//! round trips byte for byte, progress notifications, every conflict policy twice in a
+//! row, `max_size`, a full file system and missing sources or directories refused before
+//! anything is written, no partial file after killing the sshd or `mcpssh` mid-transfer
+//! (and no temporary file after the next run), cancellation, and listing / removal / disk
+//! usage compared with what `ls`, `stat` and `df` say.
 //!
 //! The "remote" host is this machine and the tests run as root, so they inspect the
 //! remote files directly in the sshd's scratch directory (owned by the test user).
@@ -496,6 +497,33 @@ async fn large_transfers_work_on_one_session_when_the_server_allows_no_more() {
     assert_eq!(sftp_sessions(&f.h.sshd), 1);
 }
 
+#[tokio::test]
+async fn transfers_report_progress_up_to_the_full_size() {
+    let f = Files::start().await;
+    let len = 30 * MIB;
+    let src = f.local("p.bin");
+    random_file(&src, len);
+    let remote = f.remote("p.bin");
+    let back = f.local("back-p.bin");
+    for (tool, local) in [("scp_upload", &src), ("scp_download", &back)] {
+        let call = f.start_transfer(tool, local, &remote).await;
+        let token = call.progress_token().clone();
+        let result = call.wait().await.unwrap();
+        f.h.check_result_shape(tool, &result);
+        check_transfer(&result.structured(), len, local, &remote, "none");
+        let progress = f.h.server.progress_for(&token);
+        assert!(!progress.is_empty(), "{tool}: no progress for 30 MiB");
+        assert!(
+            progress.windows(2).all(|w| w[0].progress <= w[1].progress),
+            "{tool}: progress went backwards: {progress:?}"
+        );
+        let last = progress.last().unwrap();
+        assert_eq!(last.progress, len as f64, "{tool}: {progress:?}");
+        assert_eq!(last.total, Some(len as f64), "{tool}: {progress:?}");
+    }
+    assert!(same_bytes(&src, &back));
+}
+
 // ---------------------------------------------------------------------------------
 // Conflicts.
 
@@ -515,6 +543,10 @@ async fn upload_conflict_modes_twice_in_a_row() {
     ] {
         let err = f.h.tool_error("scp_upload", a).await;
         assert_eq!(err["error_kind"], "already-exists", "{err}");
+        assert!(
+            err["error"].as_str().unwrap().contains("OVERWRITE"),
+            "{err}"
+        );
         assert_eq!(fs::read(&dst).unwrap(), b"old remote content\n");
         assert_eq!(fs::metadata(&dst).unwrap().mtime(), old_mtime);
     }
@@ -603,6 +635,10 @@ async fn download_conflict_modes_twice_in_a_row() {
     ] {
         let err = f.h.tool_error("scp_download", a).await;
         assert_eq!(err["error_kind"], "already-exists", "{err}");
+        assert!(
+            err["error"].as_str().unwrap().contains("OVERWRITE"),
+            "{err}"
+        );
         assert_eq!(fs::read_to_string(&dst).unwrap(), "local edits\n");
     }
 
@@ -754,6 +790,45 @@ async fn max_size_is_refused_before_writing() {
         )
         .await;
     check_transfer(&out, 100_000, &down.path().join("data.bin"), &dst, "none");
+}
+
+#[tokio::test]
+async fn missing_sources_and_destination_directories_are_not_found() {
+    let f = Files::start().await;
+    let src = f.local("data.bin");
+    random_file(&src, 100_000);
+    for (what, tool, local, remote) in [
+        (
+            "a missing local source",
+            "scp_upload",
+            f.local("missing.bin"),
+            f.remote("data.bin"),
+        ),
+        (
+            "a missing remote directory",
+            "scp_upload",
+            src.clone(),
+            f.remote("no/such/dir/data.bin"),
+        ),
+        (
+            "a missing remote source",
+            "scp_download",
+            f.local("down.bin"),
+            f.remote("missing.bin"),
+        ),
+    ] {
+        let err =
+            f.h.tool_error(tool, transfer_args(&local, &remote, json!({})))
+                .await;
+        assert_eq!(err["error_kind"], "not-found", "{what}: {err}");
+    }
+    assert!(names(&f.scratch()).is_empty(), "{:?}", names(&f.scratch()));
+    assert_eq!(
+        names(f.local.path()),
+        ["data.bin"],
+        "nothing written locally"
+    );
+    f.h.assert_still_serving().await;
 }
 
 #[tokio::test]
@@ -1145,6 +1220,7 @@ async fn listdir_matches_ls_and_stat() {
          && mkdir adir && chmod 750 adir && mkdir sticky && chmod 1777 sticky \
          && ln -s b.txt link && ln -s /nonexistent dangling && ln -s adir dirlink \
          && head -c 1048577 /dev/urandom > big.bin && chmod 755 big.bin \
+         && printf x > suid && chmod 4755 suid \
          && : > empty && chmod 2755 empty && printf z > Zcaps && printf s > 'with space.txt' \
          && printf u > 'ünï.txt' && mkfifo fifo && touch -h -d '1999-12-31 23:59:59 UTC' link",
         d = s(&dir)
@@ -1154,7 +1230,7 @@ async fn listdir_matches_ls_and_stat() {
     let ls = run(Command::new("ls").env("LC_ALL", "C").arg("-A1").arg(&dir));
     let expected_names: Vec<&str> = ls.lines().collect();
     let n = expected_names.len();
-    assert_eq!(n, 13, "{ls}");
+    assert_eq!(n, 14, "{ls}");
 
     let out = f.h.ok("scp_listdir", json!({"path": s(&dir)})).await;
     assert_eq!(out["success"], true);
@@ -1181,6 +1257,8 @@ async fn listdir_matches_ls_and_stat() {
     assert_eq!(by_name("sticky")["mode"], "drwxrwxrwt");
     assert_eq!(by_name("sticky")["permissions"], "1777");
     assert_eq!(by_name("empty")["mode"], "-rwxr-sr-x");
+    assert_eq!(by_name("suid")["mode"], "-rwsr-xr-x");
+    assert_eq!(by_name("suid")["permissions"], "4755");
     assert_eq!(by_name("big.bin")["size"], 1048577);
 
     // `limit` equal to the count: all of it, not truncated; one less: cut, with a note.
@@ -1216,6 +1294,18 @@ async fn listdir_matches_ls_and_stat() {
                 .await;
         assert_invalid_argument(&err, "limit");
     }
+
+    // Paths are canonicalised; the default is the home directory.
+    let out =
+        f.h.ok(
+            "scp_listdir",
+            json!({"path": format!("{}/adir/..", s(&dir))}),
+        )
+        .await;
+    assert_eq!(out["path"], s(&dir), "canonical path");
+    assert_eq!(out["count"], n, "{out}");
+    let home = f.h.ok("scp_listdir", json!({})).await;
+    assert_eq!(home["path"], "/home/mcpssh-test", "{home}");
 
     // An empty directory, a file, a missing path.
     let out =
@@ -1299,6 +1389,14 @@ async fn remove_takes_files_and_links_never_directories() {
             .await;
     assert_eq!(err["error_kind"], "permission-denied", "{err}");
     assert_eq!(fs::read_to_string(locked.join("f")).unwrap(), "root's");
+
+    // Paths that name no single entry, or none at all, are invalid arguments.
+    for bad in ["", ".", "..", "/tmp/x/", "/tmp/.."] {
+        let err = f.h.tool_error("scp_remove", json!({"path": bad})).await;
+        assert_invalid_argument(&err, "path");
+    }
+    let err = f.h.tool_error("scp_remove", json!({})).await;
+    assert_invalid_argument(&err, "path");
 
     assert_eq!(
         names(&f.scratch()),
