@@ -457,32 +457,24 @@ async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
         5,
         "the 40 MiB upload and download each opened two extra lanes"
     );
-    // The extra lanes were closed: sshd saw their channels close, and their sftp-server
-    // processes ended (the shared session stays open).
-    let closed = closed_session_children(&f.h.sshd);
-    assert_eq!(closed.len(), 4, "extra lanes closed: {closed:?}");
+    // The extra lanes were closed and their sftp-server processes ended (sshd logs
+    // `session_exit_message: session N channel N pid P` when it reaps one); the shared
+    // session stays open.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while closed
-        .iter()
-        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
-    {
+    while ended_sessions(&f.h.sshd) < 4 {
         assert!(
             Instant::now() < deadline,
-            "an extra lane's sftp-server is still running: {closed:?}"
+            "extra lanes still running: {} of 4 ended",
+            ended_sessions(&f.h.sshd)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(ended_sessions(&f.h.sshd), 4, "the shared session ended too");
 }
 
-/// The child processes of the sessions whose channels the client closed, from sshd's
-/// `session_close_by_channel: channel N child PID` lines.
-fn closed_session_children(sshd: &Sshd) -> std::collections::BTreeSet<u32> {
-    sshd.log()
-        .lines()
-        .filter_map(|line| line.split("session_close_by_channel: channel ").nth(1))
-        .filter_map(|rest| rest.split(" child ").nth(1))
-        .filter_map(|pid| pid.trim().parse().ok())
-        .collect()
+/// Sessions whose process sshd has reaped (`session_exit_message: session` lines).
+fn ended_sessions(sshd: &Sshd) -> usize {
+    sshd.log().matches("session_exit_message: session").count()
 }
 
 #[tokio::test]
