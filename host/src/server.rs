@@ -348,26 +348,25 @@ impl ServerHandler for McpSsh {
             serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
         // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
         let cancel = self.shutdown.child_token();
-        let watcher = {
-            let (cancel, client) = (cancel.clone(), context.ct.clone());
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = client.cancelled() => cancel.cancel(),
-                    _ = cancel.cancelled() => {}
-                }
-            })
-        };
         let call = CallContext {
             cancel: cancel.clone(),
             progress: progress_sink(&context),
         };
         let started = std::time::Instant::now();
-        let outcome = self
+        let run = self
             .runtime
-            .call(&entry.component, &entry.name, &arguments, call)
-            .await;
+            .call(&entry.component, &entry.name, &arguments, call);
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            _ = context.ct.cancelled() => {
+                // Let the call see the cancellation and clean up (kill the remote
+                // command, remove partial files) before answering.
+                cancel.cancel();
+                run.await
+            }
+        };
         cancel.cancel();
-        let _ = watcher.await;
         let result = match outcome {
             CallOutcome::Success(value) => CallToolResult::structured(value),
             CallOutcome::ToolError(value) => CallToolResult::structured_error(value),

@@ -109,8 +109,7 @@ pub async fn run(only: &[String]) -> Result<()> {
 
 /// Exec latency through MCP vs raw russh and OpenSSH, and the RSS after the run.
 async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
-    let ours = mcp_exec_latency(bin, sshd).await?;
-    let raw = russh_exec_latency(sshd).await?;
+    let (ours, raw) = exec_latencies(bin, sshd).await?;
     let openssh = openssh_exec_latency(sshd)?;
     rows.push(Row {
         what: format!("exec `true`, median / p90 ({EXEC_CALLS} calls) vs raw russh exec"),
@@ -217,34 +216,50 @@ fn report(rows: &[Row], full: bool) -> Result<()> {
     Ok(())
 }
 
-/// `ssh_execute` of `true` through the MCP server on one open session.
-async fn mcp_exec_latency(bin: &Path, sshd: &Sshd) -> Result<Stats> {
+/// Exec latency of `true`, measured in alternation so that a slow spell of the machine
+/// falls on both alike: `ssh_execute` through the MCP server on one open session, and a
+/// raw russh exec on an open connection (open a channel, exec, wait for close). The
+/// server's RSS after the series goes with the first result.
+async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats)> {
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
-    for _ in 0..10 {
+    let mcp_exec = || async {
+        let t = Instant::now();
         let r = server
             .call_tool("ssh_execute", json!({"command": "true"}))
             .await?;
         if r.is_error.unwrap_or(false) {
             bail!("ssh_execute failed: {}", r.json());
         }
-    }
-    let mut samples = Vec::with_capacity(EXEC_CALLS);
-    for _ in 0..EXEC_CALLS {
+        Ok(t.elapsed())
+    };
+    let raw = raw_russh_session(sshd).await?;
+    let raw_exec = || async {
         let t = Instant::now();
-        server
-            .call_tool("ssh_execute", json!({"command": "true"}))
-            .await?;
-        samples.push(t.elapsed());
+        let mut channel = raw.channel_open_session().await?;
+        channel.exec(true, "true").await?;
+        while channel.wait().await.is_some() {}
+        Ok::<Duration, anyhow::Error>(t.elapsed())
+    };
+    for _ in 0..10 {
+        mcp_exec().await?;
+        raw_exec().await?;
+    }
+    let mut ours = Vec::with_capacity(EXEC_CALLS);
+    let mut reference = Vec::with_capacity(EXEC_CALLS);
+    for _ in 0..EXEC_CALLS {
+        ours.push(mcp_exec().await?);
+        reference.push(raw_exec().await?);
     }
     let rss_after = server
         .pid()
         .map(|pid| proc_status(pid, "VmRSS"))
         .unwrap_or(0);
     server.shutdown().await?;
-    Ok(Stats {
+    let ours = Stats {
         rss_after,
-        ..stats(samples)
-    })
+        ..stats(ours)
+    };
+    Ok((ours, stats(reference)))
 }
 
 struct AcceptAll;
@@ -259,8 +274,9 @@ impl russh::client::Handler for AcceptAll {
     }
 }
 
-/// A raw russh exec of `true` on an open connection: open a channel, exec, wait for close.
-async fn russh_exec_latency(sshd: &Sshd) -> Result<Stats> {
+/// A russh client connection with default settings (plus `TCP_NODELAY`), authenticated
+/// with the test key: the reference for exec latency.
+async fn raw_russh_session(sshd: &Sshd) -> Result<russh::client::Handle<AcceptAll>> {
     let config = Arc::new(russh::client::Config {
         nodelay: true,
         ..Default::default()
@@ -277,17 +293,7 @@ async fn russh_exec_latency(sshd: &Sshd) -> Result<Stats> {
     if !auth.success() {
         bail!("raw russh: authentication failed");
     }
-    let mut samples = Vec::with_capacity(EXEC_CALLS);
-    for i in 0..EXEC_CALLS + 10 {
-        let t = Instant::now();
-        let mut channel = handle.channel_open_session().await?;
-        channel.exec(true, "true").await?;
-        while channel.wait().await.is_some() {}
-        if i >= 10 {
-            samples.push(t.elapsed());
-        }
-    }
-    Ok(stats(samples))
+    Ok(handle)
 }
 
 /// OpenSSH `ssh` running `true` through a ControlMaster connection opened beforehand.
