@@ -44,6 +44,13 @@ impl<P> Tracked<P> {
     fn gone(self) {
         self.record.done();
     }
+
+    /// Ends the tracking in `slot`, if any: the file is gone.
+    fn end(slot: &mut Option<Self>) {
+        if let Some(tracked) = slot.take() {
+            tracked.gone();
+        }
+    }
 }
 
 /// A remote temporary file, removed unless disarmed.
@@ -68,9 +75,7 @@ impl RemoteTemp {
 
     /// The file is gone (published, or never created): stop tracking it.
     pub(super) fn disarm(&mut self) {
-        if let Some(tracked) = self.tracked.take() {
-            tracked.gone();
-        }
+        Tracked::end(&mut self.tracked);
     }
 
     /// Removes the temporary file now (on failure or cancellation). If it cannot be
@@ -132,9 +137,7 @@ impl LocalTemp {
 
     /// The file is gone (published, or never created): stop tracking it.
     pub(super) fn disarm(&mut self) {
-        if let Some(tracked) = self.tracked.take() {
-            tracked.gone();
-        }
+        Tracked::end(&mut self.tracked);
     }
 
     /// Removes the temporary file now (on failure or cancellation).
