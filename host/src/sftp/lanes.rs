@@ -109,6 +109,11 @@ impl<'a> Lanes<'a> {
         }
     }
 
+    /// The connection's shared session (lane 0), whose limits every lane shares.
+    pub(super) fn primary(&self) -> &SftpChannel {
+        self.primary.0
+    }
+
     /// How many lanes there are (at least one).
     pub(super) fn len(&self) -> usize {
         self.in_flight.len()

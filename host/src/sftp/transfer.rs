@@ -538,8 +538,9 @@ async fn publish_remote(
     })
 }
 
-/// Streams `size` bytes of `file` to the open remote `handle`, with `ctl.window` writes
-/// in flight. The local file is read on a blocking thread.
+/// Streams `size` bytes of `file` to the remote file open on every lane, with at most
+/// `ctl.window` writes and the flow's allowance of bytes in flight. The local file is read
+/// on a blocking thread.
 async fn pump_upload(
     lanes: &Lanes<'_>,
     file: File,
@@ -548,7 +549,7 @@ async fn pump_upload(
     dest_dir: &str,
     ctl: &TransferControl,
 ) -> HostResult<()> {
-    let sftp = lanes.get(0).0;
+    let sftp = lanes.primary();
     let window = ctl.window.max(1);
     let chunk = u64::from(sftp.write_len);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<(u64, Vec<u8>)>>(8);
@@ -889,8 +890,9 @@ async fn download_inner(
     Ok((remote_abs, size, replaced))
 }
 
-/// Streams `size` bytes of the open remote `handle` into `file` (written, then flushed,
-/// on a blocking thread), with `ctl.window` reads in flight.
+/// Streams `size` bytes of the remote file open on every lane into `file` (written, then
+/// flushed, on a blocking thread), with at most `ctl.window` reads and the flow's
+/// allowance of bytes in flight.
 async fn pump_download(
     lanes: &Lanes<'_>,
     file: File,
@@ -899,7 +901,7 @@ async fn pump_download(
     dest_shown: &str,
     ctl: &TransferControl,
 ) -> HostResult<()> {
-    let sftp = lanes.get(0).0;
+    let sftp = lanes.primary();
     let window = ctl.window.max(1);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(16);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
