@@ -5,7 +5,7 @@
 //! - `OVERWRITE`: one transfer with `overwrite`.
 //! - `RENAME`: when the destination does not exist, a `create-new` transfer to it; otherwise
 //!   (or when that reports `already-exists`) `create-new` transfers to
-//!   [`renamed_path`](crate::files::renamed_path) names `<stem>_<YYYYmmdd-HHMMSS><.ext>`, then
+//!   [`renamed_path`] names `<stem>_<YYYYmmdd-HHMMSS><.ext>`, then
 //!   `...-2`, `-3`, ... (up to [`MAX_RENAME_ATTEMPTS`]), skipping names that exist, so an
 //!   existing file is never replaced even by two renames in the same second.
 
