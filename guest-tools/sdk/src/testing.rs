@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::bindings::mcpssh::plugin::session::SessionInfo;
+
 use crate::tool::{Tool, call_tool, check_tool, descriptor};
 
 /// The error object tool `T` answers to `arguments` it refuses (`error_kind`, `error`,
@@ -55,4 +57,19 @@ pub fn assert_transfer_descriptor<T: Tool>(name: &str) {
         crate::target::HOST_DESCRIPTION
     );
     assert_eq!(input["additionalProperties"], false);
+}
+
+/// A made-up open session named `name` (to `deploy@example.org:22`), for tests of tools
+/// that shape session lists.
+pub fn session_info(name: &str) -> SessionInfo {
+    SessionInfo {
+        name: name.into(),
+        host: "example.org".into(),
+        port: 22,
+        username: "deploy".into(),
+        server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
+        host_key_algorithm: "ssh-ed25519".into(),
+        host_key_fingerprint: "SHA256:abc".into(),
+        connected_at: 1_700_000_000,
+    }
 }

@@ -188,7 +188,7 @@ mcpssh_sdk::export_tools!(ConnectTool);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpssh_sdk::bindings::mcpssh::plugin::session::SessionInfo;
+    use mcpssh_sdk::testing::session_info;
     use mcpssh_sdk::{check_tool, input_schema};
     use serde_json::{Value, json};
 
@@ -297,22 +297,9 @@ mod tests {
         );
     }
 
-    fn info(name: &str) -> SessionInfo {
-        SessionInfo {
-            name: name.into(),
-            host: "example.org".into(),
-            port: 22,
-            username: "deploy".into(),
-            server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
-            host_key_algorithm: "ssh-ed25519".into(),
-            host_key_fingerprint: "SHA256:abc".into(),
-            connected_at: 1_700_000_000,
-        }
-    }
-
     fn outcome(reused: bool, new_key: bool) -> ConnectOutcome {
         ConnectOutcome {
-            info: info("default"),
+            info: session_info("default"),
             reused,
             new_host_key_recorded: new_key,
         }
@@ -320,7 +307,8 @@ mod tests {
 
     #[test]
     fn shapes_a_new_connection() {
-        let out = serde_json::to_value(shape(outcome(false, true), &[info("default")])).unwrap();
+        let out =
+            serde_json::to_value(shape(outcome(false, true), &[session_info("default")])).unwrap();
         assert_eq!(
             out,
             json!({
@@ -335,7 +323,7 @@ mod tests {
 
     #[test]
     fn shapes_a_reused_connection() {
-        let out = shape(outcome(true, false), &[info("default")]);
+        let out = shape(outcome(true, false), &[session_info("default")]);
         assert!(out.reused);
         assert!(
             out.message
@@ -346,7 +334,10 @@ mod tests {
 
     #[test]
     fn lists_the_open_sessions() {
-        let out = shape(outcome(false, false), &[info("db1"), info("default")]);
+        let out = shape(
+            outcome(false, false),
+            &[session_info("db1"), session_info("default")],
+        );
         assert_eq!(out.open_sessions, ["db1", "default"]);
         assert!(
             out.message.ends_with(

@@ -104,24 +104,12 @@ mcpssh_sdk::export_tools!(DisconnectTool);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcpssh_sdk::testing::session_info;
     use mcpssh_sdk::{check_tool, input_schema, output_schema, parse_args};
     use serde_json::{Value, json};
 
     fn error_of(args: &str) -> Value {
         mcpssh_sdk::testing::refusal::<DisconnectTool>(args)
-    }
-
-    fn info(name: &str) -> SessionInfo {
-        SessionInfo {
-            name: name.into(),
-            host: "example.org".into(),
-            port: 22,
-            username: "deploy".into(),
-            server_version: "SSH-2.0-OpenSSH_9.2p1".into(),
-            host_key_algorithm: "ssh-ed25519".into(),
-            host_key_fingerprint: "SHA256:abc".into(),
-            connected_at: 0,
-        }
     }
 
     #[test]
@@ -177,7 +165,7 @@ mod tests {
 
     #[test]
     fn shapes_a_closed_session() {
-        let out = shape(Some(info("default")), None, &[]);
+        let out = shape(Some(session_info("default")), None, &[]);
         assert_eq!(
             serde_json::to_value(out).unwrap(),
             json!({"success": true, "was_connected": true, "session": "default",
@@ -185,9 +173,9 @@ mod tests {
                    "message": "Closed the SSH session `default` to deploy@example.org:22."})
         );
         let out = shape(
-            Some(info("web1")),
+            Some(session_info("web1")),
             Some("web1"),
-            &[info("db1"), info("db2")],
+            &[session_info("db1"), session_info("db2")],
         );
         assert_eq!(out.session.as_deref(), Some("web1"));
         assert_eq!(out.open_sessions, ["db1", "db2"]);
@@ -205,7 +193,7 @@ mod tests {
                    "open_sessions": [],
                    "message": "No SSH session was open; nothing to close."})
         );
-        let out = shape(None, Some("web9"), &[info("db1")]);
+        let out = shape(None, Some("web9"), &[session_info("db1")]);
         assert!(!out.was_connected);
         assert_eq!(out.open_sessions, ["db1"]);
         assert_eq!(
