@@ -54,7 +54,17 @@ impl<'a> Lanes<'a> {
         temp_path: &str,
         size: u64,
     ) -> Lanes<'a> {
-        Self::open(conn, sftp, handle, temp_path, OpenFlags::WRITE, None, size).await
+        let wanted = extra_lanes_for(size);
+        Self::open(
+            conn,
+            sftp,
+            handle,
+            temp_path,
+            OpenFlags::WRITE,
+            None,
+            wanted,
+        )
+        .await
     }
 
     /// Lanes to read the download's source `path` (open as `handle` on `sftp`, with the
@@ -70,14 +80,16 @@ impl<'a> Lanes<'a> {
         opened: Option<&FileAttributes>,
         size: u64,
     ) -> Lanes<'a> {
-        match opened {
-            Some(attrs) => {
-                Self::open(conn, sftp, handle, path, OpenFlags::READ, Some(attrs), size).await
-            }
-            None => Self::open(conn, sftp, handle, path, OpenFlags::READ, None, 0).await,
-        }
+        let wanted = if opened.is_some() {
+            extra_lanes_for(size)
+        } else {
+            0
+        };
+        Self::open(conn, sftp, handle, path, OpenFlags::READ, opened, wanted).await
     }
 
+    /// The shared session plus up to `wanted` extra lanes with `path` opened with `flags`
+    /// (and, given `same_as`, found to be the same file).
     async fn open(
         conn: &Connection,
         sftp: &'a SftpChannel,
@@ -85,13 +97,8 @@ impl<'a> Lanes<'a> {
         path: &str,
         flags: OpenFlags,
         same_as: Option<&FileAttributes>,
-        size: u64,
+        wanted: usize,
     ) -> Lanes<'a> {
-        let wanted = if size >= LANE_MIN_BYTES {
-            EXTRA_LANES
-        } else {
-            0
-        };
         let opens = (0..wanted).map(|_| open_extra(conn, path, flags, same_as));
         let extra: Vec<_> = futures::future::join_all(opens)
             .await
@@ -128,6 +135,14 @@ impl<'a> Lanes<'a> {
         lane
     }
 
+    /// Bytes in flight on all lanes together.
+    pub(super) fn in_flight(&self) -> u64 {
+        self.in_flight
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Releases `bytes` charged to `lane` by [`Lanes::pick`].
     pub(super) fn finished(&self, lane: usize, bytes: u64) {
         self.in_flight[lane].fetch_sub(bytes, Ordering::Relaxed);
@@ -155,6 +170,15 @@ impl<'a> Lanes<'a> {
             }
             Err(_) => tracing::debug!("closing the extra lanes took over {CLOSE_TIMEOUT:?}"),
         }
+    }
+}
+
+/// Extra lanes worth opening for a file of `size` bytes.
+fn extra_lanes_for(size: u64) -> usize {
+    if size >= LANE_MIN_BYTES {
+        EXTRA_LANES
+    } else {
+        0
     }
 }
 

@@ -577,10 +577,9 @@ async fn pump_upload(
     let mut inflight = FuturesUnordered::new();
     let mut input_done = size == 0;
     let mut done = 0u64;
-    let mut in_flight_bytes = 0u64;
     let mut flow = Flow::new();
     loop {
-        let room = inflight.len() < window && in_flight_bytes < flow.allowed(done);
+        let room = inflight.len() < window && lanes.in_flight() < flow.allowed(done);
         tokio::select! {
             biased;
             Some(result) = inflight.next(), if !inflight.is_empty() => {
@@ -591,13 +590,11 @@ async fn pump_upload(
                 lanes.finished(lane, len);
                 flow.observe(latency);
                 done += len;
-                in_flight_bytes -= len;
                 progress.update(done);
             }
             next = rx.recv(), if !input_done && room => match next {
                 Some(Ok((offset, data))) => {
                     let len = data.len() as u64;
-                    in_flight_bytes += len;
                     let lane = lanes.pick(len);
                     let (lane_sftp, handle) = lanes.get(lane);
                     inflight.push(async move {
