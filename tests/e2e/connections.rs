@@ -415,27 +415,26 @@ async fn an_ssh_config_alias_gives_host_port_user_key_and_known_hosts() {
     assert_eq!(h.sshd.count_sessions(), 1);
 }
 
-#[tokio::test]
-async fn proxy_jump_reaches_the_target_through_the_jump_host() {
-    let jump = Sshd::start().unwrap();
-    let target = Sshd::start().unwrap();
+/// A harness serving `target` reached through `jump` by `~/.ssh/config` (aliases
+/// `jumpalias` and `target`, the latter with `ProxyJump jumpalias`, both with the jump
+/// host's client key, which the target is made to accept), trusting the host keys in
+/// `known_hosts_text` (written to the target's `jump_known_hosts`), with `env` added.
+/// Returns the harness, that known_hosts file and the empty home the server runs with.
+async fn through_jump_host(
+    jump: &Sshd,
+    target: Sshd,
+    known_hosts_text: &str,
+    env: &[(&str, &str)],
+) -> (Harness, PathBuf, tempfile::TempDir) {
     let key = jump.client_key_path().to_path_buf();
     target.authorize_key(jump.client_public_key()).unwrap();
     let known_hosts = target.dir().join("jump_known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!(
-            "{}\n{}\n",
-            jump.known_hosts_line(),
-            target.known_hosts_line()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&known_hosts, known_hosts_text).unwrap();
     let config = write_ssh_config(
         target.dir(),
         &format!(
             "{}\n{}    ProxyJump jumpalias\n",
-            host_block("jumpalias", &jump, &key, &known_hosts),
+            host_block("jumpalias", jump, &key, &known_hosts),
             host_block("target", &target, &key, &known_hosts),
         ),
     );
@@ -445,11 +444,30 @@ async fn proxy_jump_reaches_the_target_through_the_jump_host() {
     extra.extend([
         ("MCP_SSH_HOSTNAME", ""),
         ("MCP_SSH_CONFIG", config.as_str()),
-        ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes"),
         ("HOME", home_path.as_str()),
         ("SSH_AUTH_SOCK", NO_AGENT),
     ]);
+    extra.extend_from_slice(env);
     let h = Harness::start_with(target, &extra).await;
+    (h, known_hosts, home)
+}
+
+#[tokio::test]
+async fn proxy_jump_reaches_the_target_through_the_jump_host() {
+    let jump = Sshd::start().unwrap();
+    let target = Sshd::start().unwrap();
+    let trusted = format!(
+        "{}\n{}\n",
+        jump.known_hosts_line(),
+        target.known_hosts_line()
+    );
+    let (h, _, _home) = through_jump_host(
+        &jump,
+        target,
+        &trusted,
+        &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes")],
+    )
+    .await;
     let connect = h.ok("ssh_connect", json!({"hostname": "target"})).await;
     assert_eq!(connect["session"], "target", "{connect}");
     assert_eq!(
@@ -473,43 +491,19 @@ async fn proxy_jump_reaches_the_target_through_the_jump_host() {
 async fn proxy_jump_refuses_a_wrong_jump_host_key() {
     let jump = Sshd::start().unwrap();
     let target = Sshd::start().unwrap();
-    let key = jump.client_key_path().to_path_buf();
-    target.authorize_key(jump.client_public_key()).unwrap();
     // The jump host is known under another key; the target's key is right.
     let (_, impostor) = generate_key(jump.dir(), "impostor_host_key").unwrap();
     let impostor_key = impostor.split_whitespace().take(2).collect::<Vec<_>>();
-    let known_hosts = target.dir().join("jump_known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!(
-            "[127.0.0.1]:{} {}\n{}\n",
-            jump.port(),
-            impostor_key.join(" "),
-            target.known_hosts_line()
-        ),
-    )
-    .unwrap();
     let impostor_fingerprint =
         mcpssh_testbed::fingerprint_of(&jump.dir().join("impostor_host_key.pub")).unwrap();
-    let config = write_ssh_config(
-        target.dir(),
-        &format!(
-            "{}\n{}    ProxyJump jumpalias\n",
-            host_block("jumpalias", &jump, &key, &known_hosts),
-            host_block("target", &target, &key, &known_hosts),
-        ),
+    let trusted = format!(
+        "[127.0.0.1]:{} {}\n{}\n",
+        jump.port(),
+        impostor_key.join(" "),
+        target.known_hosts_line()
     );
-    let home = empty_home();
-    let home_path = home.path().display().to_string();
-    let mut extra = FROM_CONFIG_ONLY.to_vec();
-    extra.extend([
-        ("MCP_SSH_HOSTNAME", ""),
-        ("MCP_SSH_CONFIG", config.as_str()),
-        ("HOME", home_path.as_str()),
-        ("SSH_AUTH_SOCK", NO_AGENT),
-    ]);
     // accept-new (the default): a changed key is refused even so.
-    let h = Harness::start_with(target, &extra).await;
+    let (h, known_hosts, _home) = through_jump_host(&jump, target, &trusted, &[]).await;
     let err = h
         .tool_error("ssh_connect", json!({"hostname": "target"}))
         .await;
