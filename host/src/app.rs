@@ -28,6 +28,10 @@ impl App {
     /// Validates the settings and loads the tools.
     pub async fn start(settings: Settings) -> Result<App> {
         settings.validate().map_err(anyhow::Error::msg)?;
+        // A bad MCP_SSH_LOCAL_ROOT stops start-up with one clear line.
+        let local = crate::local::LocalPolicy::from_settings(&settings)
+            .map_err(|e| anyhow::Error::msg(e.message().to_string()))?;
+        tracing::info!(roots = ?local.roots(), "local paths of transfers are confined to these roots");
         let settings = Arc::new(settings);
         let pool = Arc::new(SessionPool::new(settings.clone()));
         let services = Arc::new(HostServices {

@@ -116,10 +116,19 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_TOOL_MAX_RESULT_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub tool_max_result_bytes: u64,
 
-    /// Confine the local paths of file transfers to this directory tree (symlinks are
-    /// resolved before the check). Unset: any absolute local path.
+    /// The directories the local paths of file transfers are confined to, `:`-separated
+    /// (symlinks are resolved before the check; `/` allows every path that is not
+    /// protected). Default: the working directory (unless it is `/` or the home
+    /// directory or above) and ~/mcpssh-transfers.
     #[arg(long, env = "MCP_SSH_LOCAL_ROOT")]
     pub local_root: Option<String>,
+
+    /// Hosts besides the configured one that may be offered MCP_SSH_PASSWORD, as a
+    /// comma-separated list of `host`, `host:port` or `[host]:port` (`*` and `?`
+    /// wildcards allowed; without a port, any port). The password is never sent to a
+    /// host the model or a tool named on its own.
+    #[arg(long, env = "MCP_SSH_PASSWORD_HOSTS")]
+    pub password_hosts: Option<String>,
 
     /// Seconds after which a temporary transfer file left by a crash (`.NAME.mcpssh-*.part`)
     /// is removed by the next transfer into the same directory.
@@ -177,6 +186,11 @@ impl Settings {
                 self.tool_prefix
             ));
         }
+        if let Some(list) = &self.password_hosts {
+            for entry in split_list(list) {
+                HostPattern::parse(entry).map_err(|e| format!("MCP_SSH_PASSWORD_HOSTS: {e}"))?;
+            }
+        }
         if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 || self.tool_timeout == 0 {
             return Err("tool memory and CPU limits must be greater than 0".into());
         }
@@ -232,12 +246,78 @@ impl Settings {
             .map(expand_tilde)
     }
 
+    /// The hosts besides the configured one that may be offered the password (checked
+    /// by [`Settings::validate`]; an entry that does not parse matches nothing).
+    pub fn password_hosts(&self) -> Vec<HostPattern> {
+        self.password_hosts
+            .as_deref()
+            .map(|list| {
+                split_list(list)
+                    .filter_map(|e| HostPattern::parse(e).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The default username: configured, else the local user.
     pub fn default_username(&self) -> String {
         self.username
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".into())
+    }
+}
+
+/// The entries of a comma- or space-separated list setting.
+fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+}
+
+/// One entry of a host list setting: a host pattern (`*`, `?` wildcards, matched
+/// case-insensitively) and an optional port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostPattern {
+    /// Parses `host`, `host:port` or `[host]:port` (the form for IPv6 addresses).
+    pub fn parse(entry: &str) -> Result<HostPattern, String> {
+        let bad_port = || format!("{entry:?} has a port that is not a number from 1 to 65535");
+        let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{entry:?} opens `[` without closing it"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok().filter(|&p| p > 0).ok_or_else(bad_port)?),
+                None if after.is_empty() => None,
+                None => return Err(format!("{entry:?}: expected `:port` after `]`")),
+            };
+            (host, port)
+        } else {
+            match entry.split_once(':') {
+                Some((h, p)) if !p.contains(':') => (
+                    h,
+                    Some(p.parse().ok().filter(|&p| p > 0).ok_or_else(bad_port)?),
+                ),
+                _ => (entry, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{entry:?} has an empty host"));
+        }
+        Ok(HostPattern {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// True when `host` (case-insensitively) and `port` match this pattern.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port)
+            && crate::ssh::ssh_config::glob(&self.host, &host.to_ascii_lowercase())
     }
 }
 
@@ -279,6 +359,47 @@ mod tests {
         assert_eq!(expand_tilde("~"), home);
         assert_eq!(expand_tilde("~/x/y"), home.join("x/y"));
         assert_eq!(expand_tilde("/a/~/b"), PathBuf::from("/a/~/b"));
+    }
+
+    #[test]
+    fn host_patterns_parse_and_match() {
+        let p = HostPattern::parse("*.Example.com").unwrap();
+        assert!(p.matches("db.example.COM", 22) && p.matches("a.example.com", 2222));
+        assert!(!p.matches("example.com.evil", 22) && !p.matches("example.com", 22));
+        let p = HostPattern::parse("10.0.0.5:2222").unwrap();
+        assert!(p.matches("10.0.0.5", 2222) && !p.matches("10.0.0.5", 22));
+        let p = HostPattern::parse("[::1]:22").unwrap();
+        assert!(p.matches("::1", 22) && !p.matches("::1", 23));
+        assert!(HostPattern::parse("[::1]").unwrap().matches("::1", 9));
+        for bad in ["host:0", "host:x", "[::1", "[::1]x", ":22", ""] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+        let settings = Settings {
+            password_hosts: Some("a.example, b.example:2200".into()),
+            ..test_settings()
+        };
+        assert_eq!(settings.password_hosts().len(), 2);
+        assert!(settings.validate().is_ok());
+        let settings = Settings {
+            password_hosts: Some("a.example:nope".into()),
+            ..test_settings()
+        };
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .contains("MCP_SSH_PASSWORD_HOSTS")
+        );
+    }
+
+    fn test_settings() -> Settings {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        Cli::parse_from(["mcpssh"]).settings
     }
 
     #[test]

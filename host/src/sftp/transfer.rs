@@ -337,10 +337,16 @@ async fn upload_inner(
 ) -> HostResult<(String, u64, bool)> {
     let local_shown = req.local.display().to_string();
 
-    // The source.
-    let file = tokio::fs::File::open(&req.local).await.map_err(|e| {
-        HostError::from_io(&format!("cannot open the local file {local_shown}"), &e)
-    })?;
+    // The source. O_NONBLOCK: a FIFO opens at once (and is refused below as not a
+    // regular file) instead of waiting for a writer forever; regular files ignore it.
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&req.local)
+        .await
+        .map_err(|e| {
+            HostError::from_io(&format!("cannot open the local file {local_shown}"), &e)
+        })?;
     let meta = file.metadata().await.map_err(|e| {
         HostError::from_io(&format!("cannot stat the local file {local_shown}"), &e)
     })?;

@@ -1,23 +1,29 @@
 //! Client authentication, in OpenSSH's order: the ssh-agent (`SSH_AUTH_SOCK`), then key
 //! files (each with its OpenSSH certificate `<key>-cert.pub` when present), then a
-//! password only when the user set `MCP_SSH_PASSWORD`. One error lists everything tried.
-//! Secrets stay here: they are never logged and never leave the host.
+//! password only when the user set `MCP_SSH_PASSWORD` and named this host (see
+//! [`Credentials`]). One error lists everything tried. Secrets stay here: they are never
+//! logged and never leave the host.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use russh::client::Handle;
 use russh::keys::agent::AgentIdentity;
-use russh::keys::{Certificate, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
 use super::connection::{ClientHandler, Target, describe_russh_error};
+use super::key_file;
 use crate::config::{Secret, home_dir};
 use crate::error::{HostError, HostResult};
 
-/// The secrets authentication may use.
+/// The secrets authentication may use for one target. The caller leaves out what the
+/// target may not have: the password goes only to hosts the user named, and the
+/// passphrase opens only key files the user configured.
 pub struct Credentials<'a> {
     pub passphrase: Option<&'a Secret>,
     pub password: Option<&'a Secret>,
+    /// Why a configured password was not offered to this target, for the error.
+    pub password_withheld: Option<String>,
 }
 
 /// The key files to try: the target's own, else the default `~/.ssh/id_*` that exist.
@@ -30,38 +36,6 @@ fn key_files(target: &Target) -> Vec<PathBuf> {
         .map(|name| home_dir().join(".ssh").join(name))
         .filter(|p| p.exists())
         .collect()
-}
-
-/// The public half of a key file, from `<key>.pub`, for matching agent identities.
-fn public_of(path: &Path) -> Option<PublicKey> {
-    let text = std::fs::read_to_string(path.with_extension("pub"))
-        .ok()
-        .or_else(|| std::fs::read_to_string(format!("{}.pub", path.display())).ok())?;
-    PublicKey::from_openssh(text.trim()).ok()
-}
-
-/// Loads a private key, with a message that says what to do when it cannot be opened.
-fn load_key(path: &Path, passphrase: Option<&Secret>) -> HostResult<PrivateKey> {
-    let shown = path.display();
-    russh::keys::load_secret_key(path, passphrase.map(|s| s.0.as_str())).map_err(|e| match e {
-        russh::keys::Error::KeyIsEncrypted => HostError::Auth(format!(
-            "the key {shown} is encrypted: set MCP_SSH_KEY_PASSPHRASE to its passphrase"
-        )),
-        russh::keys::Error::IO(io) => {
-            HostError::from_io(&format!("cannot read the key {shown}"), &io)
-        }
-        other => HostError::Auth(format!(
-            "cannot load the key {shown}: {other} (wrong passphrase, or not a private key?)"
-        )),
-    })
-}
-
-/// The certificate that goes with a key file, if one is beside it.
-fn certificate_of(path: &Path) -> Option<Certificate> {
-    let cert = PathBuf::from(format!("{}-cert.pub", path.display()));
-    cert.exists()
-        .then(|| russh::keys::load_openssh_certificate(&cert).ok())
-        .flatten()
 }
 
 /// Authenticates `target.username`, trying every method in turn.
@@ -90,7 +64,10 @@ pub async fn authenticate(
         match russh::keys::agent::client::AgentClient::connect_env().await {
             Ok(mut agent) => {
                 let identities = agent.request_identities().await.unwrap_or_default();
-                let wanted: Vec<PublicKey> = files.iter().filter_map(|f| public_of(f)).collect();
+                let mut wanted: Vec<PublicKey> = Vec::new();
+                for file in &files {
+                    wanted.extend(key_file::load_public_key(file).await);
+                }
                 for identity in identities {
                     let public = identity.public_key().into_owned();
                     if target.identities_only
@@ -141,9 +118,9 @@ pub async fn authenticate(
 
     // 2. Key files, with their certificates.
     for path in &files {
-        let key = Arc::new(load_key(path, creds.passphrase)?);
+        let key = Arc::new(key_file::load_private_key(path, creds.passphrase).await?);
         let algorithm = key.algorithm().to_string();
-        if let Some(cert) = certificate_of(path) {
+        if let Some(cert) = key_file::load_certificate(path).await {
             let result = handle
                 .authenticate_openssh_cert(user.clone(), key.clone(), cert)
                 .await
@@ -176,16 +153,19 @@ pub async fn authenticate(
         tried.push("password (MCP_SSH_PASSWORD)".into());
     }
 
+    let withheld = creds
+        .password_withheld
+        .map(|why| format!(" {why}"))
+        .unwrap_or_default();
     if tried.is_empty() {
-        return Err(HostError::Auth(
+        return Err(HostError::Auth(format!(
             "no way to authenticate: no ssh-agent, no key file (set MCP_SSH_KEY_FILENAME, pass key_filename, or create \
-             ~/.ssh/id_ed25519) and no MCP_SSH_PASSWORD"
-                .into(),
-        ));
+             ~/.ssh/id_ed25519) and no MCP_SSH_PASSWORD.{withheld}"
+        )));
     }
     Err(HostError::Auth(format!(
         "the server refused authentication for user '{}' on {}:{}; tried: {}. \
-         Check the username and that the public key is in the server's authorized_keys.",
+         Check the username and that the public key is in the server's authorized_keys.{withheld}",
         target.username,
         target.host,
         target.port,

@@ -35,6 +35,12 @@ pub struct Target {
     pub identity_files: Vec<PathBuf>,
     /// Offer only the configured keys, even from the agent.
     pub identities_only: bool,
+    /// The user named this endpoint (the configured host, or one listed in
+    /// `MCP_SSH_PASSWORD_HOSTS`), so a configured password may be offered to it.
+    pub password_allowed: bool,
+    /// The key file came from the request (a model or a tool), not from the user's
+    /// configuration, so the configured passphrase is not used to open it.
+    pub key_from_request: bool,
     /// known_hosts files; new keys are recorded in the first.
     pub known_hosts: Vec<PathBuf>,
     /// Jump hosts, first hop first.
@@ -162,8 +168,24 @@ impl Connection {
             }
         };
         let creds = auth::Credentials {
-            passphrase: settings.key_passphrase.as_ref(),
-            password: settings.password.as_ref(),
+            passphrase: settings
+                .key_passphrase
+                .as_ref()
+                .filter(|_| !target.key_from_request),
+            password: settings
+                .password
+                .as_ref()
+                .filter(|_| target.password_allowed),
+            password_withheld: (settings.password.is_some() && !target.password_allowed).then(
+                || {
+                    format!(
+                        "MCP_SSH_PASSWORD was not offered: {}:{} is neither the configured host \
+                         (MCP_SSH_HOSTNAME) nor listed in MCP_SSH_PASSWORD_HOSTS, and the password \
+                         goes only to hosts the user named",
+                        target.host, target.port
+                    )
+                },
+            ),
         };
         auth::authenticate(&mut handle, &target, creds).await?;
         let facts = facts.lock().unwrap().clone();

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod connection;
 pub mod exec;
+pub mod key_file;
 pub mod known_hosts;
 pub mod pool;
 pub mod socket;

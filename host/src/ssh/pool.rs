@@ -108,6 +108,14 @@ impl SessionPool {
             Some(k) => vec![key_path(&k)],
             None => hc.identity_files,
         };
+        // A key named by the request is the user's own only when it is the configured one.
+        let key_from_request = req
+            .key_filename
+            .as_deref()
+            .is_some_and(|k| s.key_filename.as_deref().map(key_path) != Some(key_path(k)));
+        let host = hc.hostname.unwrap_or_else(|| alias.to_string());
+        let password_allowed =
+            s.password.is_some() && self.user_named_endpoint(config, alias, &host, port);
         let known_hosts = match s.known_hosts_path() {
             Some(file) => vec![file],
             None if !hc.user_known_hosts_files.is_empty() => hc.user_known_hosts_files,
@@ -120,11 +128,13 @@ impl SessionPool {
         };
         Target {
             name,
-            host: hc.hostname.unwrap_or_else(|| alias.to_string()),
+            host,
             port,
             username,
             identity_files,
             identities_only: hc.identities_only.unwrap_or(false),
+            password_allowed,
+            key_from_request,
             known_hosts,
             proxy_jump: Vec::new(),
             connect_timeout: hc
@@ -135,6 +145,24 @@ impl SessionPool {
                 hc.server_alive_interval.filter(|&i| i > 0).unwrap_or(15),
             ),
         }
+    }
+
+    /// True when the user named the endpoint `host:port` (reached as `alias`): it is the
+    /// configured host (`MCP_SSH_HOSTNAME` with its port, resolved through
+    /// `~/.ssh/config` the same way), or it matches `MCP_SSH_PASSWORD_HOSTS`. Only such
+    /// endpoints are offered the password: a host the model or a tool invented is not.
+    fn user_named_endpoint(&self, config: &SshConfig, alias: &str, host: &str, port: u16) -> bool {
+        let s = &self.settings;
+        let configured = s.hostname.as_deref().is_some_and(|configured| {
+            let hc = config.resolve(configured);
+            let configured_port = s.port.or(hc.port).unwrap_or(22);
+            let configured_host = hc.hostname.unwrap_or_else(|| configured.to_string());
+            configured_port == port && configured_host.eq_ignore_ascii_case(host)
+        });
+        configured
+            || s.password_hosts()
+                .iter()
+                .any(|p| p.matches(alias, port) || p.matches(host, port))
     }
 
     /// Opens a session to the requested target, or reuses the open one to it.
@@ -153,24 +181,22 @@ impl SessionPool {
             connecting.entry(name.clone()).or_default().clone()
         };
         let _gate = gate.lock().await;
-        let stale = {
-            let mut sessions = self.sessions.lock().await;
-            match sessions.get(&name) {
-                Some(existing) if existing.target == target && !existing.is_closed() => {
-                    return Ok(Connected {
-                        connection: existing.clone(),
-                        reused: true,
-                    });
-                }
-                Some(_) => sessions.remove(&name),
-                None => None,
-            }
-        };
-        if let Some(old) = stale {
+        if let Some(existing) = self.sessions.lock().await.get(&name)
+            && existing.target == target
+            && !existing.is_closed()
+        {
+            return Ok(Connected {
+                connection: existing.clone(),
+                reused: true,
+            });
+        }
+        // The new connection is opened before the old one under this name is closed: a
+        // connect that fails (a bad key, a refused login) leaves the working session be.
+        let connection = Arc::new(Connection::open(target, &self.settings).await?);
+        let replaced = self.sessions.lock().await.insert(name, connection.clone());
+        if let Some(old) = replaced {
             old.close().await;
         }
-        let connection = Arc::new(Connection::open(target, &self.settings).await?);
-        self.sessions.lock().await.insert(name, connection.clone());
         Ok(Connected {
             connection,
             reused: false,

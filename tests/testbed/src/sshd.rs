@@ -365,7 +365,8 @@ impl Sshd {
     }
 
     /// The environment that points `mcpssh` at this daemon (the defaults the tests use:
-    /// key authentication, the empty known_hosts file, a shared compile cache, debug log).
+    /// key authentication, the empty known_hosts file, a shared compile cache, debug log,
+    /// and the system temp directory as the local root, where the tests keep their files).
     pub fn mcp_env(&self) -> Vec<(String, String)> {
         [
             ("MCP_SSH_HOSTNAME", self.host().to_owned()),
@@ -384,6 +385,10 @@ impl Sshd {
                 shared_cache_dir().display().to_string(),
             ),
             ("MCP_SSH_LOG", "debug".to_owned()),
+            (
+                "MCP_SSH_LOCAL_ROOT",
+                std::env::temp_dir().display().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1,0 +1,153 @@
+//! Reading the user's key material (private keys, their `.pub` halves and OpenSSH
+//! certificates) safely: the path may come from a model (`key_filename`), so it may name
+//! a device, a FIFO or a huge file. Only regular files of at most [`MAX_KEY_FILE_BYTES`]
+//! are read, off the async threads, and a FIFO is opened without blocking so it is
+//! refused instead of waiting for a writer forever.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use russh::keys::{Certificate, PrivateKey, PublicKey};
+
+use crate::config::Secret;
+use crate::error::{HostError, HostResult};
+
+/// The largest key file read. An OpenSSH private key is a few KiB (a 16384-bit RSA key,
+/// the largest OpenSSH makes, is about 12 KiB); a certificate with many principals
+/// stays well below this too.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads `path` if it is a regular file of at most [`MAX_KEY_FILE_BYTES`]. Blocking:
+/// call it through [`read_off_runtime`].
+fn read_small_regular_file(path: &Path) -> HostResult<String> {
+    let shown = path.display();
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer; it is then
+    // refused below as not a regular file. Regular files ignore the flag.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| HostError::from_io(&format!("cannot read the key file {shown}"), &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| HostError::from_io(&format!("cannot read the key file {shown}"), &e))?;
+    if !meta.is_file() {
+        return Err(HostError::Invalid(format!(
+            "the key file {shown} is not a regular file (a directory, device, FIFO or socket); \
+             give the path of an OpenSSH private key"
+        )));
+    }
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(HostError::Invalid(format!(
+            "the key file {shown} is {} bytes, too large to be a private key (at most {} bytes); \
+             give the path of an OpenSSH private key",
+            meta.len(),
+            MAX_KEY_FILE_BYTES
+        )));
+    }
+    let mut text = String::new();
+    // `take` bounds the read even if the file grows after the size check.
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => HostError::Invalid(format!(
+                "the key file {shown} is not text; give the path of an OpenSSH private key"
+            )),
+            _ => HostError::from_io(&format!("cannot read the key file {shown}"), &e),
+        })?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(HostError::Invalid(format!(
+            "the key file {shown} grew past {MAX_KEY_FILE_BYTES} bytes while being read"
+        )));
+    }
+    Ok(text)
+}
+
+/// Runs [`read_small_regular_file`] on a blocking thread, so a slow file system never
+/// stalls the async threads; the caller's connect timeout bounds the wait.
+async fn read_off_runtime(path: &Path) -> HostResult<String> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read_small_regular_file(&owned))
+        .await
+        .map_err(|e| HostError::Other(format!("reading the key file failed: {e}")))?
+}
+
+/// Loads a private key, with a message that says what to do when it cannot be opened.
+/// `passphrase` is given only for keys the user configured (see `auth`).
+pub async fn load_private_key(path: &Path, passphrase: Option<&Secret>) -> HostResult<PrivateKey> {
+    let text = read_off_runtime(path).await?;
+    let shown = path.display();
+    russh::keys::decode_secret_key(&text, passphrase.map(|s| s.0.as_str())).map_err(|e| match e {
+        russh::keys::Error::KeyIsEncrypted => HostError::Auth(format!(
+            "the key {shown} is encrypted: set MCP_SSH_KEY_PASSPHRASE to its passphrase \
+                 (it opens only key files the user configured: MCP_SSH_KEY_FILENAME, IdentityFile \
+                 in ~/.ssh/config, or the default ~/.ssh/id_*)"
+        )),
+        // The parser's own message could quote the file; say only what it is not.
+        _ => HostError::Auth(format!(
+            "cannot load the key {shown}: not an OpenSSH private key, or wrong passphrase"
+        )),
+    })
+}
+
+/// The public half of a key file, from `<key>.pub` (or `<key>` with `.pub` replacing its
+/// extension), for matching agent identities. None when there is no readable one.
+pub async fn load_public_key(path: &Path) -> Option<PublicKey> {
+    for candidate in [
+        PathBuf::from(format!("{}.pub", path.display())),
+        path.with_extension("pub"),
+    ] {
+        if let Ok(text) = read_off_runtime(&candidate).await
+            && let Ok(key) = PublicKey::from_openssh(text.trim())
+        {
+            return Some(key);
+        }
+    }
+    None
+}
+
+/// The certificate `<key>-cert.pub` beside a key file, if there is a readable one.
+pub async fn load_certificate(path: &Path) -> Option<Certificate> {
+    let cert = PathBuf::from(format!("{}-cert.pub", path.display()));
+    let text = read_off_runtime(&cert).await.ok()?;
+    Certificate::from_openssh(text.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_fifos_directories_and_huge_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let big = dir.path().join("big");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_KEY_FILE_BYTES + 1)
+            .unwrap();
+        for bad in [Path::new("/dev/zero"), &fifo, dir.path(), &big] {
+            let e = read_small_regular_file(bad).unwrap_err();
+            assert_eq!(e.kind(), "invalid", "{}: {e}", bad.display());
+        }
+        let e = read_small_regular_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(e.kind(), "not-found", "{e}");
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "key text").unwrap();
+        assert_eq!(read_small_regular_file(&ok).unwrap(), "key text");
+    }
+
+    #[tokio::test]
+    async fn a_non_key_file_is_refused_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("credentials");
+        std::fs::write(&f, "aws_secret_access_key = SECRET123\n").unwrap();
+        let e = load_private_key(&f, None).await.unwrap_err();
+        assert_eq!(e.kind(), "auth");
+        assert!(!e.message().contains("SECRET123"), "{e}");
+    }
+}
