@@ -16,6 +16,11 @@ use crate::error::{HostError, HostResult};
 /// group to kill on timeout or cancellation. It is removed from the output.
 const PID_MARKER: &[u8] = b"\x1emcpssh-pid:";
 
+/// The largest exec request sent: the command as wrapped, with its environment and
+/// working directory. OpenSSH's sshd drops the whole connection (every session on it)
+/// when a packet exceeds 256 KiB, so a request must stay well below that.
+pub const MAX_EXEC_REQUEST_BYTES: usize = 128 * 1024;
+
 /// One command to run.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
@@ -207,6 +212,16 @@ pub async fn run(
     progress: Option<ProgressFn>,
 ) -> HostResult<ExecOutput> {
     let started = Instant::now();
+    let script = wrap_command(&req);
+    if script.len() > MAX_EXEC_REQUEST_BYTES {
+        return Err(HostError::Invalid(format!(
+            "the command, with its environment and working directory, is {} bytes: more than \
+             the {MAX_EXEC_REQUEST_BYTES} one SSH exec request may carry (servers drop the whole \
+             connection on larger ones). Send a long script as stdin (command `sh -s`), or \
+             upload it with scp_upload and run the file",
+            script.len()
+        )));
+    }
     let (channel, _slot) = conn.open_channel().await?;
     let lost = |e: russh::Error| {
         HostError::Connection(format!(
@@ -226,7 +241,7 @@ pub async fn run(
         // exports every variable anyway.
         let _ = channel.set_env(false, name.clone(), value.clone()).await;
     }
-    channel.exec(true, wrap_command(&req)).await.map_err(lost)?;
+    channel.exec(true, script).await.map_err(lost)?;
     let (mut reader, writer) = channel.split();
     let mut guard = KillOnDrop {
         conn: Some(conn.clone()),
@@ -362,6 +377,53 @@ fn signal_label(sig: &russh::Sig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds `data` to a fresh marker reader in chunks of the given sizes (cycled),
+    /// returning what it passed on and the PID it found.
+    fn feed_in_chunks(data: &[u8], sizes: &[usize]) -> (Vec<u8>, Option<u32>) {
+        let mut marker = PidMarker {
+            pending: Some(Vec::new()),
+        };
+        let (mut out, mut pid) = (Vec::new(), None);
+        let mut rest = data;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, after) = rest.split_at((*size).clamp(1, rest.len()));
+            let (passed, found) = marker.feed(chunk);
+            out.extend(passed);
+            pid = pid.or(found);
+            rest = after;
+        }
+        if let Some(pending) = marker.pending.take() {
+            out.extend(pending);
+        }
+        (out, pid)
+    }
+
+    proptest! {
+        /// However the stream is cut, output that does not start with the marker comes
+        /// through unchanged, and the marker line is removed from output that does.
+        #[test]
+        fn the_pid_marker_is_stripped_however_the_stream_is_cut(
+            pid in 2u32..4_000_000,
+            payload in prop::collection::vec(any::<u8>(), 0..300),
+            sizes in prop::collection::vec(1usize..40, 1..6),
+        ) {
+            let mut stream = format!("\x1emcpssh-pid:{pid}\n").into_bytes();
+            stream.extend(&payload);
+            let (out, found) = feed_in_chunks(&stream, &sizes);
+            prop_assert_eq!(found, Some(pid));
+            prop_assert_eq!(out, payload.clone());
+            if !payload.starts_with(b"\x1e") {
+                let (out, found) = feed_in_chunks(&payload, &sizes);
+                prop_assert_eq!(found, None);
+                prop_assert_eq!(out, payload);
+            }
+        }
+    }
 
     fn captured(limit: u64, chunks: &[&[u8]]) -> CapturedStream {
         let mut c = Capture::new(limit);

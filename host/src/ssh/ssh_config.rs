@@ -250,6 +250,27 @@ fn include_files(pattern: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text parses (lines that mean nothing are skipped) and any alias resolves.
+        #[test]
+        fn any_text_parses_and_any_alias_resolves(
+            text in "((Host|Match|HostName|Port|User|IdentityFile|ProxyJump|Include|IdentitiesOnly|UserKnownHostsFile|ConnectTimeout|ServerAliveInterval|[A-Za-z]{0,8})[ =\t]{0,2}[^\n]{0,30}\n){0,20}",
+            alias in "\\PC{0,20}",
+        ) {
+            let config = SshConfig::parse(&text);
+            let _ = config.resolve(&alias);
+            let _ = config.knows(&alias);
+        }
+
+        /// Glob matching never panics, and a pattern without wildcards matches itself.
+        #[test]
+        fn glob_is_total(pattern in "[*?a-c!]{0,12}", text in "[a-c]{0,12}") {
+            let _ = glob(&pattern, &text);
+            prop_assert!(glob(&text, &text));
+        }
+    }
 
     const CONFIG: &str = r#"
 # global defaults come last in practice, but first-match wins
