@@ -238,6 +238,32 @@ async fn a_key_listed_only_in_the_system_wide_file_is_trusted_without_recording(
 }
 
 #[tokio::test]
+async fn a_different_key_in_the_system_wide_file_is_refused_and_not_overridden() {
+    let sshd = Sshd::start().unwrap();
+    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
+    let global = sshd.dir().join("ssh_known_hosts");
+    std::fs::write(
+        &global,
+        format!("# pinned\n[127.0.0.1]:{} {other_public}\n", sshd.port()),
+    )
+    .unwrap();
+    let global = global.display().to_string();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_GLOBAL_KNOWN_HOSTS", &global)]).await; // accept-new
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{global}:2")),
+        "the refusal should name the system-wide file and line: {message}"
+    );
+    assert_eq!(
+        user_known_hosts(&h.sshd),
+        "",
+        "the offered key must not be recorded in the user file"
+    );
+}
+
+#[tokio::test]
 async fn global_known_hosts_file_from_ssh_config_is_read_under_strict_checking() {
     let sshd = Sshd::start().unwrap();
     let global = sshd.dir().join("ssh_known_hosts");
