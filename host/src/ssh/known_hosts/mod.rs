@@ -118,9 +118,10 @@ pub fn check_host_name(host: &str) -> HostResult<()> {
     match bad {
         None => Ok(()),
         Some(c) => Err(HostError::Invalid(format!(
-            "the host name {host:?} contains {c:?}, which known_hosts files read as pattern \
-             syntax (`,` separates names, `*` and `?` are wildcards, `!` negates, `|` starts a \
-             hashed name): refusing it, so that no key is recorded for other hosts. Give a \
+            "the host name {host:?} contains {c:?}, which a known_hosts file would not read \
+             as part of a plain host name (`,` separates names, `*` and `?` are wildcards, `!` \
+             negates, `|` starts a hashed name, whitespace ends the field): refusing it, so \
+             that no key can be recorded for other hosts. Give a \
              plain host name or IP address (the user goes in `username`), or define an alias \
              in ~/.ssh/config"
         ))),
