@@ -277,6 +277,8 @@ async fn global_known_hosts_file_from_ssh_config_is_read_under_strict_checking()
         &[
             ("MCP_SSH_CONFIG", &config),
             ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes"),
+            // The setting would take precedence over the config file: none here.
+            ("MCP_SSH_GLOBAL_KNOWN_HOSTS", ""),
         ],
     )
     .await;
