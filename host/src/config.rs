@@ -58,6 +58,12 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_KNOWN_HOSTS")]
     pub known_hosts: Option<String>,
 
+    /// System-wide known_hosts file, read to verify host keys and never written (default:
+    /// ~/.ssh/config's GlobalKnownHostsFile, else /etc/ssh/ssh_known_hosts and
+    /// /etc/ssh/ssh_known_hosts2). `none` reads none.
+    #[arg(long, env = "MCP_SSH_GLOBAL_KNOWN_HOSTS")]
+    pub global_known_hosts: Option<String>,
+
     /// Host key policy: `yes` (only known hosts), `accept-new` (record new hosts, refuse
     /// changed keys) or `no` (accept anything, with a warning).
     #[arg(
@@ -213,6 +219,14 @@ impl Settings {
     /// The known_hosts file set explicitly, if any.
     pub fn known_hosts_path(&self) -> Option<PathBuf> {
         self.known_hosts.as_deref().map(expand_tilde)
+    }
+
+    /// The system-wide known_hosts files set explicitly, if any (empty for `none`).
+    pub fn global_known_hosts_paths(&self) -> Option<Vec<PathBuf>> {
+        self.global_known_hosts.as_deref().map(|p| match p {
+            "none" | "" => Vec::new(),
+            p => vec![expand_tilde(p)],
+        })
     }
 
     /// The OpenSSH client configuration file to read.

@@ -1,5 +1,7 @@
 //! Host key checking: accept-new records, strict refuses the unknown, a changed key is
-//! refused with both fingerprints, `no` accepts anything.
+//! refused with both fingerprints, `no` accepts anything. known_hosts as OpenSSH reads
+//! it: the system-wide file, case-insensitive (and hashed) names, `HashKnownHosts`,
+//! `@cert-authority`, and host names that would be patterns refused.
 
 use std::process::Command;
 
@@ -18,6 +20,28 @@ fn openssh_finds(sshd: &Sshd) -> bool {
         .output()
         .unwrap();
     out.status.success() && !out.stdout.is_empty()
+}
+
+/// Runs `ssh-keygen` with `args`; panics unless it succeeds.
+fn ssh_keygen(args: &[&str]) {
+    let out = Command::new("ssh-keygen").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The user known_hosts file's content.
+fn user_known_hosts(sshd: &Sshd) -> String {
+    std::fs::read_to_string(sshd.known_hosts_path()).unwrap()
+}
+
+/// Writes an OpenSSH client configuration beside the daemon; returns its path.
+fn ssh_config(sshd: &Sshd, text: &str) -> String {
+    let path = sshd.dir().join("ssh_config");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
 }
 
 #[tokio::test]
@@ -171,5 +195,199 @@ async fn checking_off_accepts_a_changed_key() {
     let h = Harness::start_with(sshd, &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "no")]).await;
     let out = h.ok("ssh_connect", json!({})).await;
     assert_eq!(out["host_key_fingerprint"], h.sshd.host_key_fingerprint());
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_host_name_with_pattern_characters_is_refused_before_connecting() {
+    let h = Harness::start().await;
+    let log_before = h.sshd.log().matches("Connection from").count();
+    for hostname in ["127.0.0.1,*", "*", "127.0.0.?", "!x,127.0.0.1"] {
+        let err = h
+            .tool_error(
+                "ssh_connect",
+                json!({"hostname": hostname, "port": h.sshd.port()}),
+            )
+            .await;
+        assert_eq!(err["error_kind"], "invalid", "{hostname}: {err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{hostname:?}")) && message.contains("plain host name"),
+            "the error should name the host and why: {message}"
+        );
+    }
+    assert_eq!(user_known_hosts(&h.sshd), "", "nothing may be recorded");
+    assert_eq!(
+        h.sshd.log().matches("Connection from").count(),
+        log_before,
+        "refused before any connection"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_key_listed_only_in_the_system_wide_file_is_trusted_without_recording() {
+    let sshd = Sshd::start().unwrap();
+    let global = sshd.dir().join("ssh_known_hosts");
+    std::fs::write(&global, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    let global = global.display().to_string();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_GLOBAL_KNOWN_HOSTS", &global)]).await;
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], false, "{out}");
+    assert_eq!(user_known_hosts(&h.sshd), "", "the user file was written");
+}
+
+#[tokio::test]
+async fn a_different_key_in_the_system_wide_file_is_refused_and_not_overridden() {
+    let sshd = Sshd::start().unwrap();
+    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
+    let global = sshd.dir().join("ssh_known_hosts");
+    std::fs::write(
+        &global,
+        format!("# pinned\n[127.0.0.1]:{} {other_public}\n", sshd.port()),
+    )
+    .unwrap();
+    let global = global.display().to_string();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_GLOBAL_KNOWN_HOSTS", &global)]).await; // accept-new
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{global}:2")),
+        "the refusal should name the system-wide file and line: {message}"
+    );
+    assert_eq!(
+        user_known_hosts(&h.sshd),
+        "",
+        "the offered key must not be recorded in the user file"
+    );
+}
+
+#[tokio::test]
+async fn global_known_hosts_file_from_ssh_config_is_read_under_strict_checking() {
+    let sshd = Sshd::start().unwrap();
+    let global = sshd.dir().join("ssh_known_hosts");
+    std::fs::write(&global, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    let config = ssh_config(
+        &sshd,
+        &format!("Host *\n  GlobalKnownHostsFile {}\n", global.display()),
+    );
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_CONFIG", &config),
+            ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes"),
+            // The setting would take precedence over the config file: none here.
+            ("MCP_SSH_GLOBAL_KNOWN_HOSTS", ""),
+        ],
+    )
+    .await;
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], false, "{out}");
+    assert_eq!(user_known_hosts(&h.sshd), "");
+}
+
+#[tokio::test]
+async fn an_uppercase_host_name_matches_a_hashed_lowercase_entry() {
+    let sshd = Sshd::start().unwrap();
+    // OpenSSH's own hashed entry for the lowercase name.
+    let line = format!("[localhost]:{} {}\n", sshd.port(), sshd.host_public_key());
+    std::fs::write(sshd.known_hosts_path(), line).unwrap();
+    let file = sshd.known_hosts_path().display().to_string();
+    ssh_keygen(&["-H", "-f", &file]);
+    let hashed = user_known_hosts(&sshd);
+    assert!(hashed.starts_with("|1|"), "{hashed}");
+    let h = Harness::start_with(sshd, &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes")]).await;
+    let out = h
+        .ok(
+            "ssh_connect",
+            json!({"hostname": "LocalHost", "port": h.sshd.port()}),
+        )
+        .await;
+    assert_eq!(out["new_host_key_recorded"], false, "{out}");
+    assert_eq!(user_known_hosts(&h.sshd), hashed);
+}
+
+#[tokio::test]
+async fn hash_known_hosts_records_a_hashed_entry_that_is_accepted_next_time() {
+    let sshd = Sshd::start().unwrap();
+    let config = ssh_config(&sshd, "Host *\n  HashKnownHosts yes\n");
+    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", &config)]).await;
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], true, "{out}");
+    let known = user_known_hosts(&h.sshd);
+    assert!(
+        known.starts_with("|1|") && !known.contains("127.0.0.1"),
+        "the entry should be hashed: {known}"
+    );
+    assert!(openssh_finds(&h.sshd), "OpenSSH cannot find: {known}");
+
+    let mut env: std::collections::HashMap<String, String> = h.sshd.mcp_env().into_iter().collect();
+    env.insert("MCP_SSH_CONFIG".into(), config.clone());
+    env.insert("MCP_SSH_STRICT_HOST_KEY_CHECKING".into(), "yes".into());
+    let second = mcpssh_testbed::McpServer::spawn(crate::common::bin(), env)
+        .await
+        .unwrap();
+    let r = second.call_tool("ssh_connect", json!({})).await.unwrap();
+    let v = mcpssh_testbed::CallToolResultExt::structured(&r);
+    assert_eq!(v["new_host_key_recorded"], false, "{v}");
+    assert_eq!(user_known_hosts(&h.sshd), known, "recorded again");
+}
+
+/// A certificate authority trusted for the daemon in its known_hosts file (and nothing
+/// else): `@cert-authority [127.0.0.1]:PORT <ca key>`. Returns the CA's private key path.
+fn trust_only_an_authority(sshd: &Sshd) -> std::path::PathBuf {
+    let (ca, ca_public) = generate_key(sshd.dir(), "host_ca").unwrap();
+    std::fs::write(
+        sshd.known_hosts_path(),
+        format!("@cert-authority [127.0.0.1]:{} {ca_public}\n", sshd.port()),
+    )
+    .unwrap();
+    ca
+}
+
+#[tokio::test]
+async fn a_host_covered_only_by_a_cert_authority_is_not_accepted_as_new() {
+    let sshd = Sshd::start().unwrap();
+    trust_only_an_authority(&sshd);
+    let before = user_known_hosts(&sshd);
+    let h = Harness::start_with(sshd, &[]).await; // accept-new
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains("@cert-authority") && message.contains("HostCertificate"),
+        "the error should say what to do: {message}"
+    );
+    assert_eq!(user_known_hosts(&h.sshd), before, "the key was recorded");
+}
+
+#[tokio::test]
+async fn a_host_certificate_signed_by_a_trusted_authority_is_accepted() {
+    let mut sshd = Sshd::start().unwrap();
+    let ca = trust_only_an_authority(&sshd);
+    let host_key = format!("{}.pub", sshd.host_key_path().display());
+    ssh_keygen(&[
+        "-q",
+        "-s",
+        &ca.display().to_string(),
+        "-I",
+        "testbed host",
+        "-h",
+        "-n",
+        "127.0.0.1",
+        &host_key,
+    ]);
+    let certificate = sshd.dir().join("ssh_host_ed25519_key-cert.pub");
+    let mut config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    config.push_str(&format!("HostCertificate {}\n", certificate.display()));
+    std::fs::write(sshd.config_path(), config).unwrap();
+    sshd.restart().unwrap();
+    let before = user_known_hosts(&sshd);
+    let h = Harness::start_with(sshd, &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes")]).await;
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], false, "{out}");
+    assert_eq!(out["host_key_fingerprint"], h.sshd.host_key_fingerprint());
+    assert_eq!(user_known_hosts(&h.sshd), before);
     h.assert_still_serving().await;
 }

@@ -11,7 +11,7 @@ use russh::keys::PublicKey;
 use tokio::sync::Semaphore;
 
 use super::auth;
-use super::known_hosts::{self, Verdict};
+use super::known_hosts::{self, KnownHostsFiles, Verdict};
 use crate::config::{HostKeyPolicy, Settings, expand_tilde};
 use crate::error::{HostError, HostResult};
 
@@ -41,8 +41,8 @@ pub struct Target {
     /// The key file came from the request (a model or a tool), not from the user's
     /// configuration, so the configured passphrase is not used to open it.
     pub key_from_request: bool,
-    /// known_hosts files; new keys are recorded in the first.
-    pub known_hosts: Vec<PathBuf>,
+    /// The known_hosts files that verify the host key.
+    pub known_hosts: KnownHostsFiles,
     /// Jump hosts, first hop first.
     pub proxy_jump: Vec<Target>,
     pub connect_timeout: Duration,
@@ -99,6 +99,7 @@ impl Connection {
     }
 
     async fn open_inner(target: Target, settings: &Settings) -> HostResult<Connection> {
+        known_hosts::check_host_name(&target.host)?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
         let handler = ClientHandler {
             policy: settings.strict_host_key_checking,
@@ -112,7 +113,11 @@ impl Connection {
             keepalive_max: 3,
             nodelay: true,
             window_size: 16 * 1024 * 1024,
-            preferred: preferred_algorithms(),
+            preferred: preferred_algorithms(known_hosts::covered_by_authority(
+                &target.known_hosts,
+                &target.host,
+                target.port,
+            )),
             ..Default::default()
         });
         let unreachable = |e: &dyn std::fmt::Display| {
@@ -331,7 +336,7 @@ struct HandshakeFacts {
 /// russh's callback object: checks the host key and records handshake facts.
 pub struct ClientHandler {
     policy: HostKeyPolicy,
-    known_hosts: Vec<PathBuf>,
+    known_hosts: KnownHostsFiles,
     host: String,
     port: u16,
     facts: Arc<Mutex<HandshakeFacts>>,
@@ -344,16 +349,15 @@ impl client::Handler for ClientHandler {
         &mut self,
         server_public_key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = match server_public_key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                PublicKey::new(cert.public_key().clone(), "")
-            }
-        };
-        let verdict =
-            known_hosts::verify(self.policy, &self.known_hosts, &self.host, self.port, &key);
+        let verdict = known_hosts::verify(
+            self.policy,
+            &self.known_hosts,
+            &self.host,
+            self.port,
+            server_public_key,
+        );
         let mut facts = self.facts.lock().unwrap();
-        facts.server_key = Some(key);
+        facts.server_key = Some(server_public_key.public_key());
         match verdict {
             Ok(v) => {
                 facts.verdict = Some(v);
@@ -384,9 +388,13 @@ impl client::Handler for ClientHandler {
 
 /// russh's default algorithms, with AES-256-GCM first where the CPU has AES instructions:
 /// as safe as ChaCha20-Poly1305 and several times cheaper per byte, which is what bounds
-/// transfer speed on a loaded machine (for both ends).
-fn preferred_algorithms() -> russh::Preferred {
+/// transfer speed on a loaded machine (for both ends). With `host_certificates` (a
+/// `@cert-authority` entry covers the host), host certificates are asked for first.
+fn preferred_algorithms(host_certificates: bool) -> russh::Preferred {
     let mut preferred = russh::Preferred::default();
+    if host_certificates {
+        preferred.host_key_certificates = preferred.key.clone();
+    }
     #[cfg(target_arch = "x86_64")]
     let hardware_aes = std::arch::is_x86_feature_detected!("aes");
     #[cfg(target_arch = "aarch64")]

@@ -10,8 +10,9 @@ use tokio::sync::Mutex;
 use std::time::Duration;
 
 use super::connection::{Connection, SessionInfo, Target, key_path};
+use super::known_hosts::KnownHostsFiles;
 use super::ssh_config::SshConfig;
-use crate::config::{Settings, home_dir};
+use crate::config::Settings;
 use crate::error::{HostError, HostResult};
 
 /// What a request may say about where to connect; the rest comes from configuration.
@@ -116,11 +117,7 @@ impl SessionPool {
         let host = hc.hostname.unwrap_or_else(|| alias.to_string());
         let password_allowed =
             s.password.is_some() && self.user_named_endpoint(config, alias, &host, port);
-        let known_hosts = match s.known_hosts_path() {
-            Some(file) => vec![file],
-            None if !hc.user_known_hosts_files.is_empty() => hc.user_known_hosts_files,
-            None => vec![home_dir().join(".ssh").join("known_hosts")],
-        };
+        let known_hosts = KnownHostsFiles::select(s, hc.known_hosts);
         let name = if config.knows(alias) || port == 22 {
             alias.to_string()
         } else {

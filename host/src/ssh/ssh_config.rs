@@ -18,9 +18,20 @@ pub struct HostConfig {
     pub identity_files: Vec<PathBuf>,
     pub identities_only: Option<bool>,
     pub proxy_jump: Option<String>,
-    pub user_known_hosts_files: Vec<PathBuf>,
+    pub known_hosts: KnownHostsConfig,
     pub server_alive_interval: Option<u64>,
     pub connect_timeout: Option<u64>,
+}
+
+/// What the configuration says about known_hosts files for one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownHostsConfig {
+    /// `UserKnownHostsFile`: empty when unset.
+    pub user_files: Vec<PathBuf>,
+    /// `GlobalKnownHostsFile`: `None` when unset, empty for `none`.
+    pub global_files: Option<Vec<PathBuf>>,
+    /// `HashKnownHosts`: record new hosts as `|1|salt|hash`.
+    pub hash_new_entries: Option<bool>,
 }
 
 /// One `keyword value` line with the patterns of the block it is in.
@@ -104,13 +115,13 @@ impl SshConfig {
                 }
                 "identitiesonly" => set_once(&mut c.identities_only, || yes_no(v)),
                 "proxyjump" => set_once(&mut c.proxy_jump, || Some(v.to_string())),
-                "userknownhostsfile" if c.user_known_hosts_files.is_empty() => {
-                    c.user_known_hosts_files = v
-                        .split_whitespace()
-                        .filter(|f| !f.eq_ignore_ascii_case("none"))
-                        .map(|f| expand_tokens(f, alias))
-                        .collect();
+                "userknownhostsfile" if c.known_hosts.user_files.is_empty() => {
+                    c.known_hosts.user_files = path_list(v, alias);
                 }
+                "globalknownhostsfile" => set_once(&mut c.known_hosts.global_files, || {
+                    Some(path_list(v, alias))
+                }),
+                "hashknownhosts" => set_once(&mut c.known_hosts.hash_new_entries, || yes_no(v)),
                 "serveraliveinterval" => set_once(&mut c.server_alive_interval, || v.parse().ok()),
                 "connecttimeout" => set_once(&mut c.connect_timeout, || v.parse().ok()),
                 _ => {}
@@ -211,6 +222,15 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// A space-separated list of files (`none` names none), with tokens expanded.
+fn path_list(value: &str, alias: &str) -> Vec<PathBuf> {
+    value
+        .split_whitespace()
+        .filter(|f| !f.eq_ignore_ascii_case("none"))
+        .map(|f| expand_tokens(f, alias))
+        .collect()
+}
+
 /// Expands `~`, `%d` (home) and `%h` (the alias) in a path.
 fn expand_tokens(value: &str, alias: &str) -> PathBuf {
     let home = home_dir().display().to_string();
@@ -297,6 +317,8 @@ Host *
     User everyone
     ServerAliveInterval 30
     ConnectTimeout 7
+    HashKnownHosts yes
+    GlobalKnownHostsFile /etc/a ~/b
     IdentityFile ~/.ssh/id_default
 "#;
 
@@ -310,6 +332,11 @@ Host *
         assert_eq!(c.proxy_jump.as_deref(), Some("bastion"));
         assert_eq!(c.server_alive_interval, Some(30));
         assert_eq!(c.connect_timeout, Some(7));
+        assert_eq!(c.known_hosts.hash_new_entries, Some(true));
+        assert_eq!(
+            c.known_hosts.global_files,
+            Some(vec![PathBuf::from("/etc/a"), home_dir().join("b")])
+        );
         assert_eq!(
             c.identity_files,
             vec![

@@ -366,7 +366,8 @@ impl Sshd {
 
     /// The environment that points `mcpssh` at this daemon (the defaults the tests use:
     /// key authentication, the empty known_hosts file, a shared compile cache, debug log,
-    /// and the system temp directory as the local root, where the tests keep their files).
+    /// the system temp directory as the local root, where the tests keep their files, and
+    /// no system-wide known_hosts file).
     pub fn mcp_env(&self) -> Vec<(String, String)> {
         [
             ("MCP_SSH_HOSTNAME", self.host().to_owned()),
@@ -389,6 +390,8 @@ impl Sshd {
                 "MCP_SSH_LOCAL_ROOT",
                 std::env::temp_dir().display().to_string(),
             ),
+            // The machine's own /etc/ssh/ssh_known_hosts must not decide a test.
+            ("MCP_SSH_GLOBAL_KNOWN_HOSTS", "none".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
