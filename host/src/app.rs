@@ -9,6 +9,7 @@ use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::plugin::selection::BuiltinSelection;
 use crate::plugin::watch::FolderSnapshot;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
 use crate::server::McpSsh;
@@ -32,6 +33,8 @@ impl App {
         let local = crate::local::LocalPolicy::from_settings(&settings)
             .map_err(|e| anyhow::Error::msg(e.message().to_string()))?;
         tracing::info!(roots = ?local.roots(), "local paths of transfers are confined to these roots");
+        let selection = BuiltinSelection::of_embedded(settings.builtin_tools.as_deref())
+            .map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let pool = Arc::new(SessionPool::new(settings.clone()));
         let services = Arc::new(HostServices {
@@ -39,7 +42,8 @@ impl App {
             pool: pool.clone(),
         });
         let runtime = Arc::new(Runtime::new(services)?);
-        let mut registry = Registry::load_builtins(runtime.clone(), &settings.tool_prefix).await?;
+        let mut registry =
+            Registry::load_builtins(runtime.clone(), &settings.tool_prefix, &selection).await?;
         // What the folder held when it was loaded: the reloader compares against this,
         // so a component copied in right after start-up is not missed.
         let mut tools_snapshot = FolderSnapshot::default();

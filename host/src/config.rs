@@ -129,6 +129,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_LOCAL_ROOT")]
     pub local_root: Option<String>,
 
+    /// The built-in tools to serve: tool names (without the prefix) and groups (`sessions`,
+    /// `exec`, `files`, `all`), comma-separated. Default: all. Custom tools are not affected.
+    #[arg(long = "tools", env = "MCP_SSH_TOOLS")]
+    pub builtin_tools: Option<String>,
+
     /// Hosts besides the configured one that may be offered MCP_SSH_PASSWORD, as a
     /// comma-separated list of `host`, `host:port` or `[host]:port` (`*` and `?`
     /// wildcards allowed; without a port, any port). The password is never sent to a

@@ -10,6 +10,7 @@ mod arguments;
 mod config;
 mod connect;
 mod connections;
+mod context_budget;
 mod custom_tools;
 mod example_tool;
 mod execute;

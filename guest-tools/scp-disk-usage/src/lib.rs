@@ -8,19 +8,14 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validat
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Show the size and free space of the file system holding a path on the remote host, like `df`. \
-`path` defaults to `.`, the remote home directory. Returns `total_bytes`, `used_bytes` (total \
-minus free), `free_bytes` (including space reserved for root), `available_bytes` (usable by \
-the connected user), `percent_used` (used / (used + available) * 100, as df computes it, one \
-decimal) and the same sizes human-readable (`total`, `used`, `free`, `available`, binary \
-units such as `9.8 GiB`). `path` in the result is the canonical absolute path. With several SSH sessions open, `host` picks one (the `session` name returned by \
-ssh_connect).";
+\
+Size and free space of the remote file system holding `path`, like `df`.";
 
 /// Which file system.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiskUsageArgs {
-    /// Any path on the file system to measure. Default: `.`, the remote home directory.
+    /// Default: the remote home.
     pub path: Option<String>,
     // Described by the SDK (`target::HOST_DESCRIPTION`).
     pub host: Option<HostArg>,

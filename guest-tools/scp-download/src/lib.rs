@@ -8,21 +8,10 @@ use mcpssh_sdk::transfer::{Direction, TransferOutput, run_transfer};
 use mcpssh_sdk::{Tool, ToolError, ToolInfo, serde_json};
 
 const DESCRIPTION: &str = "\
-Copy a file from the remote host to the machine running mcpssh over SFTP. `remote_path` is the \
-source (relative to the remote home directory unless absolute), `local_path` the destination \
-file (absolute or starting with `~`; relative paths are refused; name the file, not just its \
-directory). The file is written to a temporary file next to the destination and renamed into \
-place when complete, so the destination is never half-written. Files larger than `max_size` \
-bytes (default 1 GiB) and files that do not fit in the local free space are refused before \
-anything is written. `on_conflict` says what to do when the destination exists: `FAIL` \
-(default: error `already-exists`, nothing written), `OVERWRITE` (replace it; the old file stays \
-intact until the new one is complete) or `RENAME` (keep it and write to \
-`<name>_<YYYYmmdd-HHMMSS><.ext>`, a UTC timestamp put before the last extension, e.g. \
-`report_20261125-170416.pdf`, with `-2`, `-3`, ... appended to the timestamp if that name exists \
-too). Returns the final `local_path`, `bytes`, `duration_ms`, `rate_bytes_per_second` and \
-`conflict` (`none`, `overwritten` or `renamed`). With several SSH sessions open, `host` picks \
-one (the `session` name returned by ssh_connect). Also accepts the arguments nested as \
-{\"params\": {...}}.";
+\
+Download a remote file to the machine running mcpssh over SFTP. The destination is written \
+whole or not at all (temporary file, then rename); `on_conflict` decides about an existing one. \
+Local paths must lie under the server's allowed folders.";
 
 /// The `scp_download` tool.
 pub struct DownloadTool;

@@ -12,24 +12,16 @@ pub const DEFAULT_LIMIT: i64 = 1000;
 pub const MAX_LIMIT: i64 = 10_000;
 
 const DESCRIPTION: &str = "\
-List the entries of a directory on the remote host over SFTP (hidden entries included, `.` and \
-`..` left out), sorted by name. `path` defaults to `.`, the remote home directory; relative \
-paths are relative to it. Each entry has `name`, `type` (`file`, `directory`, `symlink` or \
-`other`; symlinks are not followed), `size` in bytes, `permissions` in octal (e.g. `0644`), \
-`mode` in `ls -l` form (e.g. `-rw-r--r--`) and `modified` (ISO 8601 UTC, e.g. \
-`2026-11-25T17:04:16Z`, or null). At most `limit` entries are returned (default 1000, at most \
-10000); when the directory has more, `truncated` is true and `note` says so. `path` in the \
-result is the canonical absolute path. With several SSH sessions open, `host` picks one (the `session` name returned by \
-ssh_connect).";
+\
+List a remote directory over SFTP: names, types (symlinks not followed), sizes, permissions and \
+modification times (UTC), sorted, hidden entries included.";
 
 /// Which directory to list.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListdirArgs {
-    /// The remote directory. Default: `.`, the remote home directory; relative paths are
-    /// relative to it.
+    /// Default: the remote home.
     pub path: Option<String>,
-    /// Return at most this many entries (1 to 10000). Default: 1000.
     #[schemars(range(min = 1, max = 10000), extend("default" = 1000))]
     pub limit: Option<i64>,
     // Described by the SDK (`target::HOST_DESCRIPTION`).

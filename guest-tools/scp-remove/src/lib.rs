@@ -5,18 +5,15 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validat
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Remove one file or symlink on the remote host over SFTP (a symlink itself is removed, not its \
-target). Directories are refused, never removed recursively: use ssh_execute for that. A path \
-that does not exist is an error (`not-found`). Relative paths are relative to the remote home \
-directory. Cannot be undone. With several SSH sessions open, `host` picks one (the `session` name returned by \
-ssh_connect).";
+\
+Remove one remote file or symlink (not its target) over SFTP. Directories are refused. Cannot \
+be undone.";
 
 /// What to remove.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveArgs {
-    /// The remote file or symlink to remove. Relative paths are relative to the remote home
-    /// directory.
+    /// Relative to the remote home.
     pub path: String,
     // Described by the SDK (`target::HOST_DESCRIPTION`).
     pub host: Option<HostArg>,

@@ -194,20 +194,14 @@ pub enum OnConflict {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileTransferParams {
-    /// Path of the file on the machine running mcpssh (upload: the source; download: the
-    /// destination). Must be absolute or start with `~`.
+    /// File on the machine running mcpssh: absolute or `~/...`.
     pub local_path: String,
-    /// Path of the file on the remote host (upload: the destination; download: the source).
-    /// Relative paths are relative to the remote home directory.
+    /// File on the remote host; relative to the remote home.
     pub remote_path: String,
-    /// Refuse, before any byte moves, a source file larger than this many bytes. Default:
-    /// 1073741824 (1 GiB); null also means the default.
+    /// Refuse larger files, in bytes.
     #[schemars(range(min = 0), extend("default" = 1073741824))]
     pub max_size: Option<i64>,
-    /// What to do when the destination exists: `FAIL` (default; nothing is written),
-    /// `OVERWRITE` (replace it atomically) or `RENAME` (keep it and write to
-    /// `<name>_<YYYYmmdd-HHMMSS><.ext>` instead, UTC, with `-2`, `-3`, ... added if that exists
-    /// too).
+    /// If the destination exists: fail, replace it, or write `<name>_<UTC time><.ext>`.
     #[serde(default)]
     pub on_conflict: OnConflict,
     /// Which open session to use; see [`HostArg`] (the schema says

@@ -45,8 +45,7 @@ use crate::validate;
 pub const HOST_FIELD: &str = "host";
 
 /// What the schema tells the model about `host`.
-pub const HOST_DESCRIPTION: &str = "Which open session to use (the `session` name returned by \
-ssh_connect). Default: the only open session, or the configured host.";
+pub const HOST_DESCRIPTION: &str = "Session to use (`session` from ssh_connect). Default: the only open one, or the configured host.";
 
 /// The `host` argument as given: the name of an open session (as returned by `ssh_connect`'s
 /// `session`) or a host / `~/.ssh/config` alias. Unchecked until [`session`] turns it into the

@@ -5,39 +5,26 @@ use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Open an SSH session to a remote host, or reuse the open session to the same target, so that \
-ssh_execute and the other SSH tools run there. `host` is a Host alias from ~/.ssh/config (its \
-HostName, User, Port, IdentityFile and ProxyJump settings apply) or a host name or IP address; \
-`hostname` is a synonym. Every argument is optional: what you leave out comes from the \
-server's configuration (MCP_SSH_* settings and ~/.ssh/config), so with a configured host you \
-can call it without arguments. Passwords and passphrases are never passed through this tool: \
-authentication uses the keys, agent and settings of the machine running mcpssh. Other tools \
-open the configured session on demand, so calling this first is optional; use it to check \
-that a host is reachable, to see its host key, or to connect somewhere other than the default. \
-Several sessions can be open side by side: the result's `session` is the name to pass as \
-`host` to the other tools (ssh_execute, scp_*, ssh_disconnect) to use this one, and \
-`open_sessions` lists every open session. Also returns the server's SSH version and its host \
-key fingerprint (SHA256:...). `new_host_key_recorded: true` means the host key had not been \
-seen before and was saved; `reused: true` means an open session was reused. On failure \
-`error_kind` says why: `connection` (unreachable, refused, DNS), `auth` (no accepted key), \
-`host-key` (unknown or changed host key).";
+\
+Open (or reuse) an SSH session. Every argument is optional: what is left out comes from the \
+server's configuration and ~/.ssh/config, and the other tools connect on demand, so this call \
+is needed only to reach another host or check one. Returns `session` (pass it as `host` to \
+other tools when several are open) and the host key fingerprint. Credentials never pass \
+through this tool.";
 
 /// Where to connect; anything left out comes from the configuration.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectArgs {
-    /// Where to connect: a Host alias from ~/.ssh/config or a host name or IP address.
-    /// Default: the configured host.
+    /// ~/.ssh/config alias, host name or IP.
     pub host: Option<String>,
-    /// Same as `host` (give one of them).
+    /// Synonym of `host`.
     pub hostname: Option<String>,
-    /// SSH port, 1 to 65535. Default: the configured port, usually 22.
+    // Default (for both): the configured one, so left out of the schema's prose.
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i64>,
-    /// User name on the remote host. Default: the configured user.
     pub username: Option<String>,
-    /// Path of a private key file on the machine running mcpssh (not on the remote host).
-    /// Default: the configured key, the SSH agent and the usual ~/.ssh keys.
+    /// Private key on the machine running mcpssh.
     pub key_filename: Option<String>,
 }
 

@@ -5,19 +5,15 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-Close an open SSH session: the one named by `host` (the `session` name returned by \
-ssh_connect), or, without `host`, the only open one. Safe to call when nothing is open \
-(`was_connected` is then false). The result's `open_sessions` lists the sessions still open. \
-Later calls to ssh_execute and the other SSH tools open the configured session again on \
-demand, so disconnecting is only needed to drop a connection (for example after changing keys \
-or the remote host's configuration, or when done with a host).";
+\
+Close an SSH session (`host`, or the only open one); safe when none is open. Other tools \
+reconnect on demand.";
 
 /// Which session to close.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisconnectArgs {
-    /// Which open session to close (the `session` name returned by ssh_connect). Default: the
-    /// only open session; when several are open, name one.
+    /// Session to close. Default: the only open one.
     pub host: Option<HostArg>,
 }
 

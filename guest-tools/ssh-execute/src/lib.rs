@@ -13,46 +13,32 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
 pub const MIN_OUTPUT_BYTES: i64 = 1024;
 
 const DESCRIPTION: &str = "\
-Run a shell command on the remote host over SSH and wait for it to finish. The command line is \
-run by the remote user's shell, so pipes, redirects, `&&` and `;` work; each call starts a fresh \
-shell, so `cd` and variables do not carry over (use `working_directory` and `env`). Uses the open \
-SSH session, or opens the configured one when none is open (see ssh_connect); with several \
-sessions open, `host` picks one (the `session` name returned by ssh_connect). Returns \
-`exit_code`, `stdout` and `stderr`. A non-zero exit code is a normal result, not a tool error: \
-`success` is then false and `stderr`/`stdout` usually say why. Each output stream keeps at most \
-`max_output_bytes` (default: the server's limit, 1 MiB unless configured): when longer, its \
-beginning and end are kept and the middle is replaced by a line `[... N bytes cut ...]`; \
-`stdout_total_bytes` and `stderr_total_bytes` give the full sizes. A command still running \
-after `timeout_seconds` (default: the server's timeout, 60 s unless configured) is stopped and \
-the result has `timed_out: true` with the output produced so far. Commands that wait for input \
-(editors, pagers, password prompts) hang until the timeout: pass input with `stdin`, use \
-non-interactive flags (e.g. `apt-get -y`, `git --no-pager`), and avoid `sudo` prompts. Set \
-`pty: true` only for programs that insist on a terminal; stderr is then merged into stdout.";
+\
+Run a shell command on the remote host and wait for it to end. Each call starts a fresh shell: \
+use `working_directory` and `env` instead of `cd` or `export` in an earlier call. A non-zero \
+exit is a normal result (`success: false`). Each output stream keeps its head and tail \
+(`*_cut_bytes` say what was cut). Prompts hang until the timeout: pass `stdin` and use \
+non-interactive flags (`apt-get -y`, `git --no-pager`).";
 
 /// The command to run and how.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteArgs {
-    /// The command line, run by the remote user's shell, e.g. `df -h / && uptime`.
+    /// Command line for the remote user's shell.
     pub command: String,
-    /// Stop the command after this many seconds (fractions allowed; more than 0, at most
-    /// 86400). Default: the server's configured timeout (60 unless configured otherwise).
+    /// Default: the server's (60 s).
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 86400))]
     pub timeout_seconds: Option<f64>,
-    /// Text written to the command's standard input, which is then closed. Without it the
-    /// command reads an empty standard input.
+    /// Text for standard input.
     pub stdin: Option<String>,
-    /// Environment variables to set for the command, as an object of name to value. Names
-    /// must match [A-Za-z_][A-Za-z0-9_]*.
+    /// Variables to set.
     pub env: Option<BTreeMap<String, String>>,
-    /// Directory to run the command in (relative paths are relative to the remote home
-    /// directory). Default: the remote home directory.
+    /// Default: the remote home.
     pub working_directory: Option<String>,
-    /// Keep at most this many bytes of stdout and, separately, of stderr (at least 1024); the
-    /// beginning and the end are kept. Default: the server's limit (1 MiB unless configured).
+    /// Per stream. Default: the server's (1 MiB).
     #[schemars(range(min = 1024))]
     pub max_output_bytes: Option<i64>,
-    /// Run the command in a pseudo-terminal (stderr is then merged into stdout). Default: false.
+    /// Run in a terminal (stderr merged into stdout).
     #[serde(default)]
     pub pty: bool,
     // Described by the SDK (`target::HOST_DESCRIPTION`).

@@ -8,6 +8,7 @@ pub mod grants;
 pub mod imports;
 pub mod registry;
 pub mod runtime;
+pub mod selection;
 pub mod state;
 pub mod watch;
 

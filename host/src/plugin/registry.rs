@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
+use super::selection::BuiltinSelection;
 
 /// The built-in components, compiled for wasm32-wasip2 by the build script.
 pub mod builtin {
@@ -78,11 +79,19 @@ fn parse_schema(tool: &str, which: &str, text: &str) -> Result<Map<String, Value
 
 impl Registry {
     /// Loads the built-in components and gathers their tools under `prefix`.
-    pub async fn load_builtins(runtime: Arc<Runtime>, prefix: &str) -> Result<Registry> {
+    pub async fn load_builtins(
+        runtime: Arc<Runtime>,
+        prefix: &str,
+        selection: &BuiltinSelection,
+    ) -> Result<Registry> {
         let implemented = |i: &str| IMPLEMENTED_INTERFACES.contains(&i);
+        let served: Vec<&(&str, &[u8])> = builtin::COMPONENTS
+            .iter()
+            .filter(|(label, _)| selection.serves(label))
+            .collect();
         // Compile (or load from cache) in parallel: a cold start compiles every component.
         let compiled = std::thread::scope(|scope| {
-            let handles: Vec<_> = builtin::COMPONENTS
+            let handles: Vec<_> = served
                 .iter()
                 .map(|(label, bytes)| {
                     let runtime = &runtime;
@@ -105,7 +114,7 @@ impl Registry {
             entries: Vec::new(),
             load_errors: Vec::new(),
         };
-        for ((label, _), component) in builtin::COMPONENTS.iter().zip(compiled) {
+        for ((label, _), component) in served.into_iter().zip(compiled) {
             registry
                 .add_component(&runtime, prefix, format!("builtin:{label}"), component)
                 .await?;
