@@ -20,3 +20,4 @@ mod mcp_lifecycle;
 mod python_sdk;
 mod sftp_files;
 mod tools_list;
+mod trust;

@@ -1,15 +1,20 @@
 //! User-supplied tool components: the tools folder and the grant file beside each
 //! component. A component is loaded only when every capability interface it imports is
-//! granted; nothing a model says can grant anything.
+//! granted, and only when it is the component its grant file pins, if it pins one;
+//! nothing a model says can grant anything.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-use crate::error::{HostError, HostResult};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::imports::IMPLEMENTED_INTERFACES;
+use super::trust;
+use crate::error::{HostError, HostResult};
+
+/// The largest grant file read (they are a few lines).
+const MAX_GRANT_FILE_BYTES: u64 = 64 * 1024;
 
 /// The capability interfaces a user may grant (every host interface but `types`).
 pub fn grantable() -> impl Iterator<Item = &'static str> {
@@ -25,6 +30,10 @@ pub fn grantable() -> impl Iterator<Item = &'static str> {
 /// # Capability interfaces of mcpssh:plugin this component may import.
 /// grants = ["remote-read", "remote-write"]
 ///
+/// # Optional: the SHA-256 of the component these grants are for (`sha256sum x.wasm`);
+/// # a different component under the same name is then not loaded.
+/// sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+///
 /// # Optional narrower scopes, enforced by the host on every call.
 /// [scope]
 /// read_only = false                # true: refuse every change (writes, transfers, exec)
@@ -37,6 +46,9 @@ pub fn grantable() -> impl Iterator<Item = &'static str> {
 pub struct GrantFile {
     #[serde(default)]
     pub grants: Vec<String>,
+    /// The component's SHA-256 (lowercase hex), when the user pinned it.
+    #[serde(default)]
+    pub sha256: Option<String>,
     #[serde(default)]
     pub scope: Scope,
 }
@@ -134,15 +146,17 @@ fn normalize_remote(path: &str) -> String {
 }
 
 impl GrantFile {
-    /// Reads the grant file beside `component`; a missing file grants nothing.
+    /// Reads the grant file beside `component`; a missing file grants nothing. A grant
+    /// file another user could change is refused.
     pub fn for_component(component: &Path) -> Result<GrantFile> {
         let path = component.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GrantFile::default()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let Some(bytes) = trust::read_trusted(&path, "the grant file", MAX_GRANT_FILE_BYTES)?
+        else {
+            return Ok(GrantFile::default());
         };
-        let file: GrantFile = toml::from_str(&text)
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))?;
+        let mut file: GrantFile = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid grant file", path.display()))?;
         for grant in &file.grants {
             if !grantable().any(|g| g == grant) {
@@ -153,7 +167,36 @@ impl GrantFile {
                 );
             }
         }
+        if let Some(pin) = &mut file.sha256 {
+            *pin = pin.to_ascii_lowercase();
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "{}: sha256 must be the 64 hex digits `sha256sum {}` prints",
+                    path.display(),
+                    component.display()
+                );
+            }
+        }
         Ok(file)
+    }
+
+    /// Refuses `bytes` (the component beside this grant file, at `component`) when the
+    /// grant file pins another one.
+    pub fn check_pin(&self, component: &Path, bytes: &[u8]) -> Result<()> {
+        let Some(pin) = &self.sha256 else {
+            return Ok(());
+        };
+        let actual = hex::encode(Sha256::digest(bytes));
+        if *pin != actual {
+            bail!(
+                "{} has SHA-256 {actual}, but its grant file {} is for the component with \
+                 SHA-256 {pin}; it was replaced. If you replaced it yourself, put its new \
+                 sha256 in the grant file",
+                component.display(),
+                component.with_extension("toml").display()
+            );
+        }
+        Ok(())
     }
 
     pub fn allows(&self, interface: &str) -> bool {
