@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
 mod python_sdk;
+mod scope;
 mod sftp_files;
 mod tools_list;
 mod trust;

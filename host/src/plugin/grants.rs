@@ -78,13 +78,23 @@ impl Scope {
         Ok(())
     }
 
+    /// True when the scope limits the sessions the tool may use.
+    pub fn limits_hosts(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+
+    /// True when the tool may use the session `name`.
+    pub fn allows_session(&self, name: &str) -> bool {
+        !self.limits_hosts() || self.hosts.iter().any(|h| h == name)
+    }
+
     /// Refuses a session outside `hosts`.
     pub fn check_session(&self, session: Option<&str>) -> HostResult<()> {
-        if self.hosts.is_empty() {
+        if !self.limits_hosts() {
             return Ok(());
         }
         match session {
-            Some(s) if self.hosts.iter().any(|h| h == s) => Ok(()),
+            Some(s) if self.allows_session(s) => Ok(()),
             _ => Err(HostError::Denied(format!(
                 "this tool may only use the sessions {} (scope.hosts in its grant file); name one",
                 self.hosts.join(", ")
@@ -99,6 +109,11 @@ impl Scope {
 
     /// Refuses a remote path (already made absolute and canonical) outside `remote_paths`.
     pub fn check_remote(&self, path: &str) -> HostResult<()> {
+        self.check_remote_for(path, &format!("remote path {path}"))
+    }
+
+    /// Like [`Self::check_remote`], naming the path as `what` in the refusal.
+    pub fn check_remote_for(&self, path: &str, what: &str) -> HostResult<()> {
         if !self.limits_remote_paths() {
             return Ok(());
         }
@@ -111,10 +126,37 @@ impl Scope {
             Ok(())
         } else {
             Err(HostError::Denied(format!(
-                "remote path {path} is outside what this tool may touch ({}; scope.remote_paths in its grant file)",
+                "{what} is outside what this tool may touch ({}; scope.remote_paths in its grant file)",
                 self.remote_paths.join(", ")
             )))
         }
+    }
+
+    /// Refuses limits that would not mean what they seem to: an empty or relative
+    /// remote root (which would resolve against `/` or a home directory), a relative
+    /// local root, an empty session name.
+    fn validate(&self) -> Result<()> {
+        for root in &self.remote_paths {
+            if !root.starts_with('/') {
+                bail!(
+                    "scope.remote_paths holds {root:?}, which is not an absolute remote path; \
+                     write each tree from the root, e.g. \"/srv/app\" (\"/\" allows every path)"
+                );
+            }
+        }
+        for root in &self.local_paths {
+            if !root.is_absolute() {
+                bail!(
+                    "scope.local_paths holds {:?}, which is not an absolute local path; \
+                     write each tree from the root, e.g. \"/home/me/drop\" (~ is not expanded)",
+                    root.display().to_string()
+                );
+            }
+        }
+        if self.hosts.iter().any(|h| h.is_empty()) {
+            bail!("scope.hosts holds an empty session name; name each session the tool may use");
+        }
+        Ok(())
     }
 
     /// Refuses a local path (already resolved by the local policy) outside `local_paths`.
@@ -167,6 +209,9 @@ impl GrantFile {
                 );
             }
         }
+        file.scope
+            .validate()
+            .with_context(|| format!("{} is not a valid grant file", path.display()))?;
         if let Some(pin) = &mut file.sha256 {
             *pin = pin.to_ascii_lowercase();
             if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -262,5 +307,30 @@ mod tests {
         )
         .unwrap();
         assert!(GrantFile::for_component(&wasm).unwrap().scope.read_only);
+    }
+
+    #[test]
+    fn roots_that_would_widen_the_scope_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("t.wasm");
+        for (scope, named) in [
+            ("remote_paths = [\"\"]", "remote_paths"),
+            ("remote_paths = [\"srv/app\"]", "remote_paths"),
+            ("remote_paths = [\"~/app\"]", "remote_paths"),
+            ("remote_paths = [\"/srv\", \".\"]", "remote_paths"),
+            ("local_paths = [\"\"]", "local_paths"),
+            ("local_paths = [\"drop\"]", "local_paths"),
+            ("hosts = [\"\"]", "hosts"),
+        ] {
+            std::fs::write(dir.path().join("t.toml"), format!("[scope]\n{scope}\n")).unwrap();
+            let e = format!("{:#}", GrantFile::for_component(&wasm).unwrap_err());
+            assert!(e.contains(named) && e.contains("t.toml"), "{scope}: {e}");
+        }
+        std::fs::write(
+            dir.path().join("t.toml"),
+            "[scope]\nremote_paths = [\"/\", \"/srv/app\"]\nlocal_paths = [\"/tmp\"]\n",
+        )
+        .unwrap();
+        assert!(GrantFile::for_component(&wasm).is_ok());
     }
 }

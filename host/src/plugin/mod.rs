@@ -2,8 +2,10 @@
 //! (`runtime`, `state`), the compiled-code cache (`code_cache`), the capability
 //! interfaces tools import (`imports`, `file_imports`), the user's grant files
 //! (`grants`) and the checks that make the tools folder trustworthy (`trust`), and the
-//! registry of loaded tools (`registry`). This layer never speaks MCP.
+//! registry of loaded tools (`registry`) with the hints it advertises
+//! (`annotations`). This layer never speaks MCP.
 
+pub mod annotations;
 pub mod bindings;
 pub mod code_cache;
 pub mod file_imports;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value};
 
+use super::annotations::advertised;
 use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
@@ -21,7 +22,8 @@ pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
 
-/// A tool's description, as its component gave it.
+/// A tool's description: as its component gave it, with the behaviour hints the host
+/// advertises (see `annotations`).
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
     pub title: Option<String>,
@@ -161,6 +163,7 @@ impl Registry {
                 idempotent: d.idempotent,
                 open_world: d.open_world,
             };
+            let spec = advertised(spec, &component.capabilities, &component.scope);
             new_entries.push(ToolEntry {
                 public_name,
                 name: d.name,
