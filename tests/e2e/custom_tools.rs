@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::common::{Harness, bin};
 
 /// A component built by the host's build script (guest-tools workspace).
-fn component(file: &str) -> PathBuf {
+pub(crate) fn component(file: &str) -> PathBuf {
     let path = mcpssh_testbed::target_dir()
         .join("wasm-guests/wasm32-wasip2/release")
         .join(file);

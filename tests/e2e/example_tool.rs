@@ -211,10 +211,12 @@ async fn host_facts_from_a_tools_folder_match_this_machine() {
     let h = harness(dir.path()).await;
 
     let tool = h.tools.get("host_facts").expect("host_facts is listed");
+    // It declares itself read-only, but it imports `exec` and a command can change
+    // anything: the host advertises what its imports allow.
     let annotations = tool.annotations.as_ref().expect("annotations");
-    assert_eq!(annotations.read_only_hint, Some(true));
-    assert_eq!(annotations.destructive_hint, Some(false));
-    assert_eq!(annotations.idempotent_hint, Some(true));
+    assert_eq!(annotations.read_only_hint, Some(false));
+    assert_eq!(annotations.destructive_hint, Some(true));
+    assert_eq!(annotations.idempotent_hint, Some(false));
     assert_eq!(annotations.open_world_hint, Some(true));
     assert!(
         tool.output_schema.is_some(),

@@ -20,6 +20,8 @@ mod limits;
 mod mcp_lifecycle;
 mod python_sdk;
 mod robustness;
+mod scope;
 mod sftp_files;
 mod tools_list;
+mod trust;
 mod untrusted_model;

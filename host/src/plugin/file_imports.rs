@@ -1,7 +1,9 @@
 //! The host side of the file capability interfaces: `remote-read`, `remote-write`,
 //! `transfer` and `local-read`. Each turns a guest's request into a call on `sftp` or
-//! `local` and the outcome back into WIT data. Time spent here counts as host time; a
-//! cancelled call stops waiting (a transfer also removes its temporary file).
+//! `local` and the outcome back into WIT data, after checking the component's grant scope
+//! (remote paths are resolved on the server first; the request then acts on the path
+//! that was checked). Time spent here counts as host time; a cancelled call stops
+//! waiting (a transfer also removes its temporary file).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use super::bindings::WitError;
 use super::bindings::mcpssh::plugin::{local_read, remote_read, remote_write, transfer, types};
+use super::grants::Scope;
 use super::state::CallState;
 use crate::error::{HostError, HostResult};
 use crate::local::{self, LocalPolicy};
@@ -101,14 +104,17 @@ impl CallState {
     }
 
     /// Checks the component's grant scope for a request on `session` that touches the
-    /// remote `paths` and, when `change` names it, changes something. Remote paths are
-    /// resolved on the server (symlinks followed) before they are compared.
-    async fn in_scope(
+    /// remote `paths` (each with how the request uses it) and, when `change` names it,
+    /// changes something. Returns the paths the request must act on: under a
+    /// `remote_paths` scope, the absolute paths that were checked (resolved on the
+    /// server, see [`Access`]), so the request uses what was checked; otherwise the paths
+    /// as given.
+    async fn in_scope<const N: usize>(
         &mut self,
         change: Option<&str>,
         session: &Option<String>,
-        paths: &[&str],
-    ) -> Result<(), WitError> {
+        paths: [(&str, Access); N],
+    ) -> Result<[String; N], WitError> {
         let scope = self.scope.clone();
         if let Some(what) = change {
             scope.check_change(what).map_err(WitError::from)?;
@@ -116,17 +122,20 @@ impl CallState {
         scope
             .check_session(session.as_deref())
             .map_err(WitError::from)?;
-        if !scope.limits_remote_paths() || paths.is_empty() {
-            return Ok(());
+        let paths = paths.map(|(path, access)| (path.to_string(), access));
+        if !scope.limits_remote_paths() {
+            return Ok(paths.map(|(path, _)| path));
         }
-        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         self.with_sftp_retry(session.clone(), |_, s| {
             let (paths, scope) = (paths.clone(), scope.clone());
             async move {
-                for path in &paths {
-                    scope.check_remote(&resolve_for_scope(&s, path).await?)?;
+                let mut checked = Vec::with_capacity(N);
+                for (path, access) in &paths {
+                    checked.push(checked_path(&s, &scope, path, *access).await?);
                 }
-                Ok(())
+                Ok(checked
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("one checked path per path")))
             }
         })
         .await
@@ -145,14 +154,20 @@ impl remote_read::Host for CallState {
         path: String,
         follow: bool,
     ) -> Result<types::FileInfo, WitError> {
-        self.in_scope(None, &session, &[&path]).await?;
-        let path = &path;
-        self.with_sftp_retry(
-            session,
-            |_, s| async move { sftp::stat(&s, path, follow).await },
-        )
-        .await
-        .map(wit_info)
+        let access = if follow {
+            Access::Follow
+        } else {
+            Access::Entry
+        };
+        let [checked] = self.in_scope(None, &session, [(&path, access)]).await?;
+        let checked = &checked;
+        let mut info = self
+            .with_sftp_retry(session, |_, s| async move {
+                sftp::stat(&s, checked, follow).await
+            })
+            .await?;
+        info.name = path;
+        Ok(wit_info(info))
     }
 
     async fn list_dir(
@@ -161,7 +176,9 @@ impl remote_read::Host for CallState {
         path: String,
         limit: u32,
     ) -> Result<(Vec<types::FileInfo>, bool), WitError> {
-        self.in_scope(None, &session, &[&path]).await?;
+        let [path] = self
+            .in_scope(None, &session, [(&path, Access::Follow)])
+            .await?;
         let path = &path;
         let (entries, more) = self
             .with_sftp_retry(session, |_, s| async move {
@@ -176,7 +193,9 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<types::Space, WitError> {
-        self.in_scope(None, &session, &[&path]).await?;
+        let [path] = self
+            .in_scope(None, &session, [(&path, Access::Follow)])
+            .await?;
         let path = &path;
         self.with_sftp_retry(
             session,
@@ -191,7 +210,9 @@ impl remote_read::Host for CallState {
         session: Option<String>,
         path: String,
     ) -> Result<String, WitError> {
-        self.in_scope(None, &session, &[&path]).await?;
+        let [path] = self
+            .in_scope(None, &session, [(&path, Access::Follow)])
+            .await?;
         let path = &path;
         self.with_sftp_retry(
             session,
@@ -203,7 +224,8 @@ impl remote_read::Host for CallState {
 
 impl remote_write::Host for CallState {
     async fn remove_file(&mut self, session: Option<String>, path: String) -> Result<(), WitError> {
-        self.in_scope(Some("removing a file"), &session, &[&path])
+        let [path] = self
+            .in_scope(Some("removing a file"), &session, [(&path, Access::Entry)])
             .await?;
         self.with_sftp(
             session,
@@ -213,7 +235,12 @@ impl remote_write::Host for CallState {
     }
 
     async fn make_dir(&mut self, session: Option<String>, path: String) -> Result<(), WitError> {
-        self.in_scope(Some("creating a directory"), &session, &[&path])
+        let [path] = self
+            .in_scope(
+                Some("creating a directory"),
+                &session,
+                [(&path, Access::Entry)],
+            )
             .await?;
         self.with_sftp(
             session,
@@ -229,7 +256,12 @@ impl remote_write::Host for CallState {
         destination: String,
         overwrite: bool,
     ) -> Result<(), WitError> {
-        self.in_scope(Some("renaming a file"), &session, &[&source, &destination])
+        let [source, destination] = self
+            .in_scope(
+                Some("renaming a file"),
+                &session,
+                [(&source, Access::Entry), (&destination, Access::Entry)],
+            )
             .await?;
         self.with_sftp(session, |_, s| async move {
             sftp::rename(&s, &source, &destination, overwrite).await
@@ -248,15 +280,21 @@ enum Direction {
 impl CallState {
     async fn transfer(
         &mut self,
-        request: transfer::TransferRequest,
+        mut request: transfer::TransferRequest,
         direction: Direction,
     ) -> Result<transfer::TransferReport, WitError> {
-        let what = match direction {
-            Direction::Upload => "uploading a file",
-            Direction::Download => "downloading a file",
+        let (what, access) = match direction {
+            Direction::Upload => ("uploading a file", Access::WriteBeside),
+            Direction::Download => ("downloading a file", Access::Follow),
         };
-        self.in_scope(Some(what), &request.session, &[&request.remote_path])
+        let [remote] = self
+            .in_scope(
+                Some(what),
+                &request.session,
+                [(&request.remote_path, access)],
+            )
             .await?;
+        request.remote_path = remote;
         let since = Instant::now();
         let result = self.transfer_inner(request, direction).await;
         self.host_time += since.elapsed();
@@ -372,19 +410,70 @@ impl local_read::Host for CallState {
     }
 }
 
-/// The canonical form of a remote path, or of its directory when it does not exist yet.
-async fn resolve_for_scope(sftp: &sftp::SftpChannel, path: &str) -> HostResult<String> {
+/// How a request uses a remote path, which decides what its scope check resolves.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// The request follows a final symlink (stat, list, read): the canonical path is
+    /// checked (for a path that does not exist, its canonical directory plus its name).
+    Follow,
+    /// The request acts on the directory entry itself, never following a final symlink
+    /// (remove, rename, lstat, make a directory): the canonical directory plus the final
+    /// name is checked, and `.` and `..` are refused as final names.
+    Entry,
+    /// The request writes the file, through a symlink to an existing file, by way of a
+    /// temporary file beside it (uploads): the file as for [`Access::Follow`], and the
+    /// directory the temporary file goes in.
+    WriteBeside,
+}
+
+/// Resolves `path` on the server as `access` says and checks the result against
+/// `scope`; returns the path checked.
+async fn checked_path(
+    sftp: &sftp::SftpChannel,
+    scope: &Scope,
+    path: &str,
+    access: Access,
+) -> HostResult<String> {
+    let checked = match access {
+        Access::Follow | Access::WriteBeside => resolve_followed(sftp, path).await?,
+        Access::Entry => resolve_entry(sftp, path).await?,
+    };
+    scope.check_remote(&checked)?;
+    if let Access::WriteBeside = access {
+        let (dir, _) = sftp::split_remote(&checked);
+        scope.check_remote_for(
+            &dir,
+            &format!("the directory {dir}, where writing {checked} puts a temporary file,"),
+        )?;
+    }
+    Ok(checked)
+}
+
+/// The canonical form of a remote path (final symlink followed), or of its directory
+/// plus its name when it does not exist yet.
+async fn resolve_followed(sftp: &sftp::SftpChannel, path: &str) -> HostResult<String> {
     match sftp::canonicalize(sftp, path).await {
-        Err(HostError::NotFound(_)) => {
-            let (dir, name) = sftp::split_remote(path);
-            let dir = if dir.is_empty() { "." } else { dir.as_str() };
-            Ok(sftp::join_remote(
-                &sftp::canonicalize(sftp, dir).await?,
-                &name,
-            ))
-        }
+        Err(HostError::NotFound(_)) => resolve_entry(sftp, path).await,
         other => other,
     }
+}
+
+/// The canonical form of a remote path's directory plus its final name (a final symlink
+/// is not followed). Refuses a path whose final name is `.` or `..` or missing: it would
+/// name a directory other than the one checked.
+async fn resolve_entry(sftp: &sftp::SftpChannel, path: &str) -> HostResult<String> {
+    let (dir, name) = sftp::split_remote(&sftp::remote_arg(path));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(HostError::Invalid(format!(
+            "the remote path {path:?} does not end in a file name (it ends in {:?}); \
+             give the path of the file or directory itself",
+            if name.is_empty() { "/" } else { name.as_str() }
+        )));
+    }
+    Ok(sftp::join_remote(
+        &sftp::canonicalize(sftp, &dir).await?,
+        &name,
+    ))
 }
 
 /// Runs blocking file system work off the async threads.

@@ -1,15 +1,20 @@
 //! User-supplied tool components: the tools folder and the grant file beside each
 //! component. A component is loaded only when every capability interface it imports is
-//! granted; nothing a model says can grant anything.
+//! granted, and only when it is the component its grant file pins, if it pins one;
+//! nothing a model says can grant anything.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-use crate::error::{HostError, HostResult};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::imports::IMPLEMENTED_INTERFACES;
+use super::trust;
+use crate::error::{HostError, HostResult};
+
+/// The largest grant file read (they are a few lines).
+const MAX_GRANT_FILE_BYTES: u64 = 64 * 1024;
 
 /// The capability interfaces a user may grant (every host interface but `types`).
 pub fn grantable() -> impl Iterator<Item = &'static str> {
@@ -25,6 +30,10 @@ pub fn grantable() -> impl Iterator<Item = &'static str> {
 /// # Capability interfaces of mcpssh:plugin this component may import.
 /// grants = ["remote-read", "remote-write"]
 ///
+/// # Optional: the SHA-256 of the component these grants are for (`sha256sum x.wasm`);
+/// # a different component under the same name is then not loaded.
+/// sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+///
 /// # Optional narrower scopes, enforced by the host on every call.
 /// [scope]
 /// read_only = false                # true: refuse every change (writes, transfers, exec)
@@ -37,6 +46,9 @@ pub fn grantable() -> impl Iterator<Item = &'static str> {
 pub struct GrantFile {
     #[serde(default)]
     pub grants: Vec<String>,
+    /// The component's SHA-256 (lowercase hex), when the user pinned it.
+    #[serde(default)]
+    pub sha256: Option<String>,
     #[serde(default)]
     pub scope: Scope,
 }
@@ -66,13 +78,23 @@ impl Scope {
         Ok(())
     }
 
+    /// True when the scope limits the sessions the tool may use.
+    pub fn limits_hosts(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+
+    /// True when the tool may use the session `name`.
+    pub fn allows_session(&self, name: &str) -> bool {
+        !self.limits_hosts() || self.hosts.iter().any(|h| h == name)
+    }
+
     /// Refuses a session outside `hosts`.
     pub fn check_session(&self, session: Option<&str>) -> HostResult<()> {
-        if self.hosts.is_empty() {
+        if !self.limits_hosts() {
             return Ok(());
         }
         match session {
-            Some(s) if self.hosts.iter().any(|h| h == s) => Ok(()),
+            Some(s) if self.allows_session(s) => Ok(()),
             _ => Err(HostError::Denied(format!(
                 "this tool may only use the sessions {} (scope.hosts in its grant file); name one",
                 self.hosts.join(", ")
@@ -87,6 +109,11 @@ impl Scope {
 
     /// Refuses a remote path (already made absolute and canonical) outside `remote_paths`.
     pub fn check_remote(&self, path: &str) -> HostResult<()> {
+        self.check_remote_for(path, &format!("remote path {path}"))
+    }
+
+    /// Like [`Self::check_remote`], naming the path as `what` in the refusal.
+    pub fn check_remote_for(&self, path: &str, what: &str) -> HostResult<()> {
         if !self.limits_remote_paths() {
             return Ok(());
         }
@@ -99,10 +126,37 @@ impl Scope {
             Ok(())
         } else {
             Err(HostError::Denied(format!(
-                "remote path {path} is outside what this tool may touch ({}; scope.remote_paths in its grant file)",
+                "{what} is outside what this tool may touch ({}; scope.remote_paths in its grant file)",
                 self.remote_paths.join(", ")
             )))
         }
+    }
+
+    /// Refuses limits that would not mean what they seem to: an empty or relative
+    /// remote root (which would resolve against `/` or a home directory), a relative
+    /// local root, an empty session name.
+    fn validate(&self) -> Result<()> {
+        for root in &self.remote_paths {
+            if !root.starts_with('/') {
+                bail!(
+                    "scope.remote_paths holds {root:?}, which is not an absolute remote path; \
+                     write each tree from the root, e.g. \"/srv/app\" (\"/\" allows every path)"
+                );
+            }
+        }
+        for root in &self.local_paths {
+            if !root.is_absolute() {
+                bail!(
+                    "scope.local_paths holds {:?}, which is not an absolute local path; \
+                     write each tree from the root, e.g. \"/home/me/drop\" (~ is not expanded)",
+                    root.display().to_string()
+                );
+            }
+        }
+        if self.hosts.iter().any(|h| h.is_empty()) {
+            bail!("scope.hosts holds an empty session name; name each session the tool may use");
+        }
+        Ok(())
     }
 
     /// Refuses a local path (already resolved by the local policy) outside `local_paths`.
@@ -134,15 +188,17 @@ fn normalize_remote(path: &str) -> String {
 }
 
 impl GrantFile {
-    /// Reads the grant file beside `component`; a missing file grants nothing.
+    /// Reads the grant file beside `component`; a missing file grants nothing. A grant
+    /// file another user could change is refused.
     pub fn for_component(component: &Path) -> Result<GrantFile> {
         let path = component.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GrantFile::default()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let Some(bytes) = trust::read_trusted(&path, "the grant file", MAX_GRANT_FILE_BYTES)?
+        else {
+            return Ok(GrantFile::default());
         };
-        let file: GrantFile = toml::from_str(&text)
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))?;
+        let mut file: GrantFile = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid grant file", path.display()))?;
         for grant in &file.grants {
             if !grantable().any(|g| g == grant) {
@@ -153,7 +209,39 @@ impl GrantFile {
                 );
             }
         }
+        file.scope
+            .validate()
+            .with_context(|| format!("{} is not a valid grant file", path.display()))?;
+        if let Some(pin) = &mut file.sha256 {
+            *pin = pin.to_ascii_lowercase();
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "{}: sha256 must be the 64 hex digits `sha256sum {}` prints",
+                    path.display(),
+                    component.display()
+                );
+            }
+        }
         Ok(file)
+    }
+
+    /// Refuses `bytes` (the component beside this grant file, at `component`) when the
+    /// grant file pins another one.
+    pub fn check_pin(&self, component: &Path, bytes: &[u8]) -> Result<()> {
+        let Some(pin) = &self.sha256 else {
+            return Ok(());
+        };
+        let actual = hex::encode(Sha256::digest(bytes));
+        if *pin != actual {
+            bail!(
+                "{} has SHA-256 {actual}, but its grant file {} is for the component with \
+                 SHA-256 {pin}; it was replaced. If you replaced it yourself, put its new \
+                 sha256 in the grant file",
+                component.display(),
+                component.with_extension("toml").display()
+            );
+        }
+        Ok(())
     }
 
     pub fn allows(&self, interface: &str) -> bool {
@@ -219,5 +307,30 @@ mod tests {
         )
         .unwrap();
         assert!(GrantFile::for_component(&wasm).unwrap().scope.read_only);
+    }
+
+    #[test]
+    fn roots_that_would_widen_the_scope_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("t.wasm");
+        for (scope, named) in [
+            ("remote_paths = [\"\"]", "remote_paths"),
+            ("remote_paths = [\"srv/app\"]", "remote_paths"),
+            ("remote_paths = [\"~/app\"]", "remote_paths"),
+            ("remote_paths = [\"/srv\", \".\"]", "remote_paths"),
+            ("local_paths = [\"\"]", "local_paths"),
+            ("local_paths = [\"drop\"]", "local_paths"),
+            ("hosts = [\"\"]", "hosts"),
+        ] {
+            std::fs::write(dir.path().join("t.toml"), format!("[scope]\n{scope}\n")).unwrap();
+            let e = format!("{:#}", GrantFile::for_component(&wasm).unwrap_err());
+            assert!(e.contains(named) && e.contains("t.toml"), "{scope}: {e}");
+        }
+        std::fs::write(
+            dir.path().join("t.toml"),
+            "[scope]\nremote_paths = [\"/\", \"/srv/app\"]\nlocal_paths = [\"/tmp\"]\n",
+        )
+        .unwrap();
+        assert!(GrantFile::for_component(&wasm).is_ok());
     }
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use super::bindings::WitError;
 use super::bindings::mcpssh::plugin::{exec, host_log, session, types};
 use super::state::CallState;
+use crate::error::{HostError, HostResult};
 use crate::ssh::exec::{CapturedStream, ExecRequest};
-use crate::ssh::pool::TargetRequest;
-use crate::ssh::{SessionInfo, exec as ssh_exec};
+use crate::ssh::pool::{Connected, TargetRequest};
+use crate::ssh::{SessionInfo, SessionPool, exec as ssh_exec};
 
 /// Interfaces the host implements, by WIT name (without version).
 pub const IMPLEMENTED_INTERFACES: &[&str] = &[
@@ -58,7 +59,19 @@ impl session::Host for CallState {
         &mut self,
         target: session::Target,
     ) -> Result<session::ConnectOutcome, WitError> {
+        self.scope.check_change("opening an SSH session")?;
         self.scope.check_session(target.host.as_deref())?;
+        let scoped = self.scope.limits_hosts();
+        if scoped
+            && (target.port.is_some() || target.username.is_some() || target.key_filename.is_some())
+        {
+            return Err(HostError::Denied(format!(
+                "this tool may use the sessions {} (scope.hosts in its grant file) but not define them: \
+                 connect with the session name only, without port, username or key_filename",
+                self.scope.hosts.join(", ")
+            ))
+            .into());
+        }
         let since = Instant::now();
         let pool = self.services.pool.clone();
         let request = TargetRequest {
@@ -67,9 +80,16 @@ impl session::Host for CallState {
             username: target.username,
             key_filename: target.key_filename,
         };
+        let connecting = async {
+            if scoped {
+                use_session(&pool, &request).await
+            } else {
+                pool.connect(&request).await
+            }
+        };
         let result = tokio::select! {
-            r = pool.connect(&request) => r,
-            _ = self.call.cancel.cancelled() => Err(crate::error::HostError::Cancelled),
+            r = connecting => r,
+            _ = self.call.cancel.cancelled() => Err(HostError::Cancelled),
         };
         self.count_host_time(since);
         let connected = result?;
@@ -84,6 +104,7 @@ impl session::Host for CallState {
         &mut self,
         name: Option<String>,
     ) -> Result<Option<session::SessionInfo>, WitError> {
+        self.scope.check_change("closing an SSH session")?;
         self.scope.check_session(name.as_deref())?;
         let since = Instant::now();
         let result = self.services.pool.disconnect(name.as_deref()).await;
@@ -95,7 +116,24 @@ impl session::Host for CallState {
         let since = Instant::now();
         let list = self.services.pool.list().await;
         self.count_host_time(since);
-        list.into_iter().map(wit_session).collect()
+        list.into_iter()
+            .filter(|info| self.scope.allows_session(&info.name))
+            .map(wit_session)
+            .collect()
+    }
+}
+
+/// For a tool limited to some sessions: the open session `request` names, as it is
+/// (reconnected with its own settings if its connection dropped), or else that session
+/// opened as the user's configuration defines it. Never replaces an open session.
+async fn use_session(pool: &SessionPool, request: &TargetRequest) -> HostResult<Connected> {
+    match pool.get(request.host.as_deref()).await {
+        Ok(connection) => Ok(Connected {
+            connection,
+            reused: true,
+        }),
+        Err(HostError::NotConnected(_)) => pool.connect(request).await,
+        Err(e) => Err(e),
     }
 }
 
@@ -123,7 +161,7 @@ impl exec::Host for CallState {
             && stdin.len() > MAX_STDIN_BYTES
         {
             self.count_host_time(since);
-            return Err(crate::error::HostError::Invalid(format!(
+            return Err(HostError::Invalid(format!(
                 "stdin of {} bytes is more than the {MAX_STDIN_BYTES} bytes a call may send; upload a file instead",
                 stdin.len()
             ))
@@ -156,7 +194,7 @@ impl exec::Host for CallState {
         let result = async {
             let conn = tokio::select! {
                 c = pool.get(session.as_deref()) => c?,
-                _ = cancel.cancelled() => return Err(crate::error::HostError::Cancelled),
+                _ = cancel.cancelled() => return Err(HostError::Cancelled),
             };
             let reconnected = conn.take_reconnected();
             ssh_exec::run(conn, req, cancel, progress)

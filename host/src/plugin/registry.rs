@@ -8,17 +8,23 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value};
 
+use super::annotations::advertised;
 use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 use super::selection::BuiltinSelection;
+use super::trust;
+
+/// The largest component file loaded from the tools folder.
+const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The built-in components, compiled for wasm32-wasip2 by the build script.
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
 
-/// A tool's description, as its component gave it.
+/// A tool's description: as its component gave it, with the behaviour hints the host
+/// advertises (see `annotations`).
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
     pub title: Option<String>,
@@ -166,6 +172,7 @@ impl Registry {
                 idempotent: d.idempotent,
                 open_world: d.open_world,
             };
+            let spec = advertised(spec, &component.capabilities, &component.scope);
             new_entries.push(ToolEntry {
                 public_name,
                 name: d.name,
@@ -179,13 +186,22 @@ impl Registry {
     }
 
     /// Loads the user's components from `dir`. A component that cannot be loaded (not a
-    /// component, an ungranted import, a clashing name) is reported and skipped.
+    /// component, an ungranted import, a clashing name, a file another user could
+    /// change, not the component its grant file pins) is reported and skipped; a folder
+    /// another user could change is refused as a whole.
     pub async fn load_folder(&mut self, runtime: &Runtime, prefix: &str, dir: &Path) -> Result<()> {
-        for path in component_files(dir)? {
+        let files = component_files(dir)?;
+        if let Err(e) = trust::check_folder(dir) {
+            self.refuse(&dir.display().to_string(), format!("{e:#}"));
+            return Ok(());
+        }
+        for path in files {
             let source = path.display().to_string();
             let loaded = async {
                 let grants = GrantFile::for_component(&path)?;
-                let bytes = std::fs::read(&path)?;
+                let bytes = trust::read_trusted(&path, "the component", MAX_COMPONENT_BYTES)?
+                    .ok_or_else(|| anyhow!("{source} was removed while loading"))?;
+                grants.check_pin(&path, &bytes)?;
                 let component = runtime.prepare(
                     &source,
                     &bytes,
@@ -196,15 +212,18 @@ impl Registry {
                     .await
             }
             .await;
-            if let Err(e) = loaded {
-                let message = format!("{e:#}");
-                tracing::warn!(component = %source, "custom tool not loaded: {message}");
-                self.load_errors.push(message);
-            } else {
-                tracing::info!(component = %source, "custom tool loaded");
+            match loaded {
+                Err(e) => self.refuse(&source, format!("{e:#}")),
+                Ok(()) => tracing::info!(component = %source, "custom tool loaded"),
             }
         }
         Ok(())
+    }
+
+    /// Records why `source` was not loaded, and logs it.
+    fn refuse(&mut self, source: &str, message: String) {
+        tracing::warn!(component = %source, "custom tool not loaded: {message}");
+        self.load_errors.push(message);
     }
 
     /// A registry with this one's built-in tools only (shared, not recompiled), ready for

@@ -1,21 +1,20 @@
 //! The wasmtime runtime: one engine with epoch interruption, the linker holding the
-//! host's capability interfaces and a WASI that grants nothing, the on-disk cache of
-//! compiled machine code, and the execution of one tool call in a fresh store.
+//! host's capability interfaces and a WASI that grants nothing, compiling components
+//! (through the authenticated cache of `code_cache`), and the execution of one tool
+//! call in a fresh store.
 
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use super::bindings::exports::mcpssh::plugin::tool;
 use super::bindings::mcpssh::plugin as wit;
 use super::bindings::{ToolComponent, ToolComponentPre};
+use super::code_cache::CodeCache;
 use super::grants::Scope;
 use super::state::{CallContext, CallState, HostServices};
 
@@ -49,7 +48,7 @@ pub struct CompiledComponent {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CodeCache>,
     services: Arc<HostServices>,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -88,7 +87,10 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
-            cache_dir: services.settings.cache_dir(),
+            cache: services
+                .settings
+                .cache_dir()
+                .and_then(|dir| CodeCache::open(&dir)),
             services,
             ticker_stop,
         })
@@ -151,38 +153,22 @@ impl Runtime {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component> {
-        let Some(dir) = &self.cache_dir else {
+        let Some(cache) = &self.cache else {
             return Ok(Component::new(&self.engine, bytes)?);
         };
-        let path = dir.join(format!("{}.cwasm", self.cache_key(bytes)));
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of this very engine
-            // configuration (the key covers the engine's compatibility hash and the
-            // component's bytes), in a directory owned by the user running mcpssh.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+        let name = CodeCache::entry_name(&self.engine, bytes);
+        if let Some(code) = cache.load(&name) {
+            // SAFETY: the cache hands back only code whose tag verified under this
+            // installation's secret, so mcpssh itself wrote it with `Component::serialize`,
+            // and the entry's name covers this engine's settings and these very bytes.
+            match unsafe { Component::deserialize(&self.engine, &code) } {
                 Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable cached code: {e:#}")
-                }
+                Err(e) => tracing::warn!("ignoring unusable cached code {name}: {e:#}"),
             }
         }
         let component = Component::new(&self.engine, bytes)?;
-        if let Err(e) = write_atomically(dir, &path, &component.serialize()?) {
-            tracing::warn!(dir = %dir.display(), "cannot write the compiled-code cache: {e:#}");
-        }
+        cache.store(&name, &component.serialize()?);
         Ok(component)
-    }
-
-    fn cache_key(&self, bytes: &[u8]) -> String {
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
-        let mut sha = Sha256::new();
-        sha.update(env!("CARGO_PKG_VERSION").as_bytes());
-        sha.update(engine_hash.finish().to_le_bytes());
-        sha.update(bytes);
-        hex::encode(&sha.finalize()[..16])
     }
 
     /// A fresh store for one call, with memory and CPU limits.
@@ -347,19 +333,4 @@ fn parse_object(text: &str) -> Result<serde_json::Value> {
         return Err(anyhow!("expected a JSON object"));
     }
     Ok(value)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    Ok(())
 }
