@@ -262,8 +262,8 @@ pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
 /// Renames `source` to `destination`. Without `overwrite` it fails with
 /// `already-exists` when the destination exists (checked by the server at the moment of
 /// the rename); with it, the destination is replaced atomically
-/// (`posix-rename@openssh.com`; when the server lacks or refuses that extension, the
-/// destination is removed first, then the source renamed: not atomic).
+/// (`posix-rename@openssh.com`; when the server lacks or refuses that extension, see
+/// [`replace_by_steps`]).
 pub async fn rename(
     sftp: &SftpChannel,
     source: &str,
@@ -271,47 +271,92 @@ pub async fn rename(
     overwrite: bool,
 ) -> HostResult<()> {
     let (src, dst) = (remote_arg(source), remote_arg(destination));
-    let result = if overwrite {
-        let atomic = if sftp.has_extension(POSIX_RENAME, "1") {
-            match posix_rename(sftp, &src, &dst).await {
-                // Refused by the server's configuration (sftp-server -P): fall back.
-                Err(e) if refused(&e) => {
-                    tracing::debug!(session = %sftp.session, "{POSIX_RENAME} refused: {e}");
-                    None
-                }
-                other => Some(other),
-            }
-        } else {
-            None
+    if !overwrite {
+        return match sftp.raw().rename(src, dst).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(rename_failure(sftp, source, destination, false, e).await),
         };
-        if let Some(done) = atomic {
-            done
-        } else {
-            match sftp.raw().rename(src.clone(), dst.clone()).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let exists = status_code(&e) == Some(StatusCode::Failure)
-                        && lstat_opt(sftp, destination).await?.is_some();
-                    if exists {
-                        tracing::warn!(session = %sftp.session, "the server lacks {POSIX_RENAME}: replacing {destination} by remove and rename (not atomic)");
-                        sftp.raw()
-                            .remove(dst.clone())
-                            .await
-                            .map_err(|e| sftp.fail("cannot replace", destination, e))?;
-                        sftp.raw().rename(src, dst).await.map(drop)
-                    } else {
-                        Err(e)
-                    }
-                }
-            }
-        }
-    } else {
-        sftp.raw().rename(src, dst).await.map(drop)
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => Err(rename_failure(sftp, source, destination, overwrite, e).await),
     }
+    if sftp.has_extension(POSIX_RENAME, "1") {
+        match posix_rename(sftp, &src, &dst).await {
+            Ok(()) => return Ok(()),
+            // Refused by the server's configuration (sftp-server -P): fall back.
+            Err(e) if refused(&e) => {
+                tracing::debug!(session = %sftp.session, "{POSIX_RENAME} refused: {e}");
+            }
+            Err(e) => return Err(rename_failure(sftp, source, destination, true, e).await),
+        }
+    }
+    replace_by_steps(sftp, source, destination).await
+}
+
+/// Renames `source` over `destination` without `posix-rename@openssh.com`, never losing
+/// either file:
+/// 1. a plain rename (which OpenSSH refuses when the destination exists);
+/// 2. if the destination exists and is the same directory entry as the source (the same
+///    path, or one reached through a symlinked directory), there is nothing to do;
+/// 3. otherwise the old destination is moved aside (`.NAME.mcpssh-TOKEN.old`), the source
+///    renamed into place, and only then the old file removed. If the second rename fails
+///    (e.g. the source was another name of the destination), the old file is moved back.
+///
+/// Not atomic: for a moment the destination does not exist. A hard link of the
+/// destination given as the source is renamed over it (the other name disappears, the
+/// content stays): SFTP version 3 cannot tell hard links apart.
+async fn replace_by_steps(sftp: &SftpChannel, source: &str, destination: &str) -> HostResult<()> {
+    let (src, dst) = (remote_arg(source), remote_arg(destination));
+    let err = match sftp.raw().rename(src.clone(), dst.clone()).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    if status_code(&err) != Some(StatusCode::Failure) {
+        return Err(rename_failure(sftp, source, destination, true, err).await);
+    }
+    let Some(old) = lstat_opt(sftp, destination).await? else {
+        return Err(rename_failure(sftp, source, destination, true, err).await);
+    };
+    if same_entry(sftp, source, destination).await? {
+        tracing::debug!(session = %sftp.session, "{source} and {destination} are the same file: nothing to rename");
+        return Ok(());
+    }
+    if old.is_dir() {
+        return Err(HostError::Invalid(format!(
+            "cannot rename {source} to {destination}: the destination is a directory; only files are replaced"
+        )));
+    }
+    tracing::warn!(session = %sftp.session, "the server lacks {POSIX_RENAME}: replacing {destination} in steps (not atomic)");
+    let (dir, name) = super::split_remote(&dst);
+    let aside = super::join_remote(&dir, &super::temp::aside_name(&name));
+    sftp.raw()
+        .rename(dst.clone(), aside.clone())
+        .await
+        .map_err(|e| sftp.fail("cannot move aside the old file", destination, e))?;
+    match sftp.raw().rename(src, dst.clone()).await {
+        Ok(_) => {
+            if let Err(e) = sftp.raw().remove(aside.clone()).await {
+                tracing::warn!(session = %sftp.session, %aside, "the replaced file could not be removed: {e}");
+            }
+            Ok(())
+        }
+        Err(e) => match sftp.raw().rename(aside.clone(), dst).await {
+            Ok(_) => Err(rename_failure(sftp, source, destination, true, e).await),
+            Err(back) => Err(HostError::Other(format!(
+                "cannot rename {source} to {destination} ({e}); the old {destination} was moved to {aside} \
+                 and could not be moved back ({back}): rename it back by hand"
+            ))),
+        },
+    }
+}
+
+/// True when `a` and `b` name the same directory entry: the same final name in the same
+/// directory once symlinks in the directories are resolved (the final names themselves
+/// are not followed: a rename acts on them).
+async fn same_entry(sftp: &SftpChannel, a: &str, b: &str) -> HostResult<bool> {
+    let (dir_a, name_a) = super::split_remote(&remote_arg(a));
+    let (dir_b, name_b) = super::split_remote(&remote_arg(b));
+    if name_a != name_b {
+        return Ok(false);
+    }
+    Ok(canonicalize(sftp, &dir_a).await? == canonicalize(sftp, &dir_b).await?)
 }
 
 /// True when an extension request was refused as such (unsupported, or denied by the

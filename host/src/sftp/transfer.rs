@@ -473,7 +473,7 @@ async fn upload_inner(
     // The bytes.
     let std_file = file.into_std().await;
     let pump_started = Instant::now();
-    let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await;
+    let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await?;
     pump_upload(&lanes, std_file, size, &local_shown, &dest_dir, ctl).await?;
     lanes.close(&temp_path).await;
     let flush_started = Instant::now();
@@ -747,22 +747,9 @@ async fn download_inner(
         )));
     }
     if kind.is_some_and(|k| k != FileKind::File) {
-        return Err(HostError::Invalid(format!(
-            "the remote path {} is not a regular file",
-            req.remote
-        )));
+        return Err(not_regular(&req.remote));
     }
     let remote_abs = meta::canonicalize(sftp, &req.remote).await?;
-    let mut size = attrs.size.unwrap_or(0);
-    if let Some(max) = req.max_size
-        && size > max
-    {
-        return Err(too_large(
-            &format!("the remote file {remote_abs}"),
-            size,
-            max,
-        ));
-    }
 
     // The destination.
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
@@ -807,7 +794,38 @@ async fn download_inner(
         }
     }
 
-    // Free space, before any byte moves.
+    // Open the source, then check what was opened: its kind (a FIFO or device swapped in
+    // since the stat is refused), and its size, which is the one copied, against
+    // `max_size` and the free space, before any byte moves.
+    let handle = match sftp
+        .raw()
+        .open(src.clone(), OpenFlags::READ, FileAttributes::empty())
+        .await
+    {
+        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
+        Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
+    };
+    let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
+    if let Some(kind) = opened
+        .as_ref()
+        .and_then(|a| a.permissions)
+        .map(FileKind::from_mode)
+        && kind != FileKind::File
+    {
+        return Err(not_regular(&req.remote));
+    }
+    let size = opened
+        .as_ref()
+        .and_then(|a| a.size)
+        .or(attrs.size)
+        .unwrap_or(0);
+    if let Some(max) = req.max_size.filter(|m| size > *m) {
+        return Err(too_large(
+            &format!("the remote file {remote_abs}"),
+            size,
+            max,
+        ));
+    }
     match local::space(&dir) {
         Ok(space) if space.available < needed_space(size) => {
             return Err(no_space(
@@ -822,26 +840,7 @@ async fn download_inner(
         }
     }
 
-    // Open the source, then the temporary file with the permissions of the file it
-    // replaces or of the source.
-    let handle = match sftp
-        .raw()
-        .open(src.clone(), OpenFlags::READ, FileAttributes::empty())
-        .await
-    {
-        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
-        Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
-    };
-    let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if let Some(now) = &opened {
-        // The size at the moment it was opened is the one copied.
-        if let Some(s) = now.size {
-            if let Some(max) = req.max_size.filter(|m| s > *m) {
-                return Err(too_large(&format!("the remote file {remote_abs}"), s, max));
-            }
-            size = s;
-        }
-    }
+    // The temporary file, with the permissions of the file it replaces or of the source.
     let mode = match &existing {
         Some(m) if m.is_file() => m.mode() & 0o777,
         _ => attrs.permissions.unwrap_or(0o644) & 0o777,
@@ -1008,6 +1007,14 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
+}
+
+/// The refusal of a remote path that is not a regular file (a FIFO or a device could
+/// block the server or never end).
+fn not_regular(remote: &str) -> HostError {
+    HostError::Invalid(format!(
+        "the remote path {remote} is not a regular file (a FIFO, socket or device); only regular files can be read"
+    ))
 }
 
 fn shrank(remote_abs: &str) -> HostError {
