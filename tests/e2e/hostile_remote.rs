@@ -1,12 +1,15 @@
 //! Hostile and unusual remote hosts: a server without `posix-rename@openssh.com`
 //! (renames onto the file itself or an alias of it), a temporary file swapped for a
-//! symlink under an upload's extra SFTP sessions, and an SFTP server that lies about
-//! sizes.
+//! symlink under an upload's extra SFTP sessions, and SFTP servers that lie about sizes,
+//! list endlessly, or block on a FIFO; a local FIFO as an upload's source; NUL bytes in
+//! remote paths; a forged PID marker.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use mcpssh_testbed::rmcp::model::ReadResourceRequestParams;
 use mcpssh_testbed::{CallToolResultExt, Sshd, test_user_ids};
 use serde_json::{Value, json};
 
@@ -228,4 +231,242 @@ async fn a_download_checks_free_space_against_the_size_of_the_file_it_opened() {
         .await;
     assert_eq!(err["error_kind"], "no-space", "{err}");
     assert!(names(local.path()).is_empty(), "{:?}", names(local.path()));
+}
+
+// ---------------------------------------------------------------------------------
+// Listings.
+
+/// `call` must answer within a minute.
+async fn within_a_minute<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never ended"))
+}
+
+#[tokio::test]
+async fn an_endless_listing_of_huge_names_stays_within_its_byte_bound() {
+    // A tool component asks for every entry (limit u32::MAX) and reports what it got.
+    let remote = remote_dir();
+    let sshd = hostile_sftp_sshd(remote.path(), "huge-names");
+    let (h, _tools) = harness_with_remote_op(sshd).await;
+    let out = within_a_minute(
+        "the listing",
+        h.ok("remote_op", json!({"op": "list", "path": "/srv"})),
+    )
+    .await;
+    assert_eq!(out["more"], true, "{out}");
+    let (entries, bytes) = (
+        out["entries"].as_u64().unwrap(),
+        out["name_bytes"].as_u64().unwrap(),
+    );
+    assert!(entries > 0, "{out}");
+    assert!(
+        bytes <= 8 * 1024 * 1024,
+        "{entries} entries with {bytes} bytes of names"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_listing_of_dot_entries_ends() {
+    let (h, _remote) = hostile_harness("endless-dots").await;
+    let out = within_a_minute(
+        "the listing",
+        h.ok("scp_listdir", json!({"path": "/srv", "limit": 10000})),
+    )
+    .await;
+    assert_eq!(out["entries"], json!([]));
+    assert_eq!(out["truncated"], true);
+}
+
+// ---------------------------------------------------------------------------------
+// FIFOs, NUL bytes.
+
+/// SFTP sessions the server started so far.
+fn sftp_sessions(sshd: &Sshd) -> usize {
+    sshd.log()
+        .matches("Starting session: subsystem 'sftp'")
+        .count()
+}
+
+/// Reads `sftp://_{path}` (the path percent-encoded as given); a minute at most.
+async fn read_resource(
+    h: &Harness,
+    path: &str,
+) -> Result<mcpssh_testbed::rmcp::model::ReadResourceResult, mcpssh_testbed::rmcp::ServiceError> {
+    let read = h
+        .server
+        .peer()
+        .read_resource(ReadResourceRequestParams::new(format!("sftp://_{path}")));
+    within_a_minute(&format!("reading {path} as a resource"), read).await
+}
+
+#[tokio::test]
+async fn a_remote_fifo_read_as_a_resource_is_refused_and_sftp_keeps_serving() {
+    let h = Harness::start().await;
+    let dir = h.sshd.scratch_dir().to_path_buf();
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    chown_to_test_user(&fifo);
+    let link = dir.join("link-to-fifo");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    put(&dir.join("plain.txt"), b"plain\n");
+
+    for path in [&fifo, &link] {
+        let err = read_resource(&h, &s(path)).await.unwrap_err();
+        assert!(
+            format!("{err}").contains("not a regular file"),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    // The shared SFTP session still answers at once.
+    let started = Instant::now();
+    let read = read_resource(&h, &s(&dir.join("plain.txt"))).await.unwrap();
+    assert!(format!("{read:?}").contains("plain"), "{read:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        sftp_sessions(&h.sshd),
+        1,
+        "one SFTP session served everything"
+    );
+}
+
+#[tokio::test]
+async fn a_local_fifo_as_an_upload_source_is_refused_at_once() {
+    let h = Harness::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let fifo = local.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let remote = h.sshd.scratch_dir().join("from-fifo");
+    let err = within_a_minute(
+        "uploading a FIFO",
+        h.tool_error(
+            "scp_upload",
+            json!({"local_path": s(&fifo), "remote_path": s(&remote)}),
+        ),
+    )
+    .await;
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{err}"
+    );
+    assert!(!remote.exists());
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_a_remote_path_is_refused_before_it_reaches_the_server() {
+    let (h, _tools) = harness_with_remote_op(Sshd::start().unwrap()).await;
+    let dir = s(h.sshd.scratch_dir());
+    // Through the resource template (percent-encoded) and a tool component (raw).
+    let err = read_resource(&h, &format!("{dir}/a%00b"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err}").contains("NUL"), "{err}");
+    for op in ["list", "stat"] {
+        let err = h
+            .tool_error(
+                "remote_op",
+                json!({"op": op, "path": format!("{dir}/a\u{0}b")}),
+            )
+            .await;
+        assert!(
+            err["error"].as_str().unwrap().contains("NUL"),
+            "{op}: {err}"
+        );
+    }
+    let err = h
+        .tool_error(
+            "remote_op",
+            json!({"op": "rename", "path": format!("{dir}/x"), "to": "/tmp/\u{0}", "overwrite": true}),
+        )
+        .await;
+    assert!(err["error"].as_str().unwrap().contains("NUL"), "{err}");
+    // The one SFTP session (started by the first call) was never killed.
+    let out = h.ok("remote_op", json!({"op": "list", "path": dir})).await;
+    assert_eq!(out["more"], false, "{out}");
+    assert_eq!(sftp_sessions(&h.sshd), 1, "the SFTP session was restarted");
+}
+
+// ---------------------------------------------------------------------------------
+// PID markers.
+
+#[tokio::test]
+async fn a_forged_pid_marker_never_makes_the_host_kill_process_group_one() {
+    // The server runs every command through a ForceCommand that records it. Commands
+    // holding HOSTILE get a forged marker `1` printed before the real one. Kill commands
+    // are only recorded, never run.
+    let remote = remote_dir();
+    let log = remote.path().join("commands.log");
+    put(&log, b"");
+    let force = script(
+        remote.path(),
+        "force-command.sh",
+        &format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$SSH_ORIGINAL_COMMAND\" >> {log}\n\
+             case \"$SSH_ORIGINAL_COMMAND\" in *'kill -TERM'*) exit 0 ;; esac\n\
+             case \"$SSH_ORIGINAL_COMMAND\" in *HOSTILE*) printf '\\036mcpssh-pid:1\\n' ;; esac\n\
+             exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+            log = s(&log)
+        ),
+    );
+    let sshd = Sshd::builder()
+        .config_line(format!("ForceCommand {}", s(&force)))
+        .start()
+        .unwrap();
+    let h = Harness::start_with(sshd, &[]).await;
+    let hostile = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "sleep 47.1 # HOSTILE", "timeout_seconds": 1}),
+        )
+        .await;
+    assert_eq!(hostile["timed_out"], true, "{hostile}");
+    // A command with an honest marker: its kill is recorded after the hostile one's
+    // would have been.
+    let honest = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "sleep 47.2", "timeout_seconds": 1}),
+        )
+        .await;
+    assert_eq!(honest["timed_out"], true, "{honest}");
+    let kills = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("kill -TERM"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kills(&fs::read_to_string(&log).unwrap()).is_empty() {
+        assert!(Instant::now() < deadline, "no kill command was ever sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = kills(&fs::read_to_string(&log).unwrap());
+    for line in &sent {
+        let pgid: i64 = line
+            .split("kill -TERM -")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unreadable kill command: {line}"));
+        assert!(pgid > 1, "the host signalled process group {pgid}: {line}");
+    }
+    assert_eq!(
+        sent.len(),
+        1,
+        "only the honest command was killed: {sent:?}"
+    );
 }

@@ -2,9 +2,11 @@
 //! moved natively (never through a tool's memory), pipelined, and published atomically.
 //!
 //! Every transfer:
-//! 1. checks the source (a regular file), its size against `max-size`, and the free space
-//!    at the destination (remote `statvfs` for uploads, local for downloads) before any
-//!    byte moves, and refuses an existing destination in create-new mode up front;
+//! 1. checks the source (a regular file, by name and again once open: a FIFO would block
+//!    the server, a device never ends), its size as opened against `max-size`, and the
+//!    free space at the destination (remote `statvfs` for uploads, local for downloads)
+//!    before any byte moves, and refuses an existing destination in create-new mode up
+//!    front;
 //! 2. writes a temporary sibling of the destination (`.NAME.mcpssh-TOKEN.part`, see
 //!    [`super::temp`]) with large requests (up to the server's limits: 255 KiB with
 //!    OpenSSH), as many bytes in flight as the link needs (see `Flow`), spread over up
@@ -337,10 +339,15 @@ async fn upload_inner(
 ) -> HostResult<(String, u64, bool)> {
     let local_shown = req.local.display().to_string();
 
-    // The source.
-    let file = tokio::fs::File::open(&req.local).await.map_err(|e| {
-        HostError::from_io(&format!("cannot open the local file {local_shown}"), &e)
-    })?;
+    // The source, opened without blocking: opening a FIFO waits for a writer.
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&req.local)
+        .await
+        .map_err(|e| {
+            HostError::from_io(&format!("cannot open the local file {local_shown}"), &e)
+        })?;
     let meta = file.metadata().await.map_err(|e| {
         HostError::from_io(&format!("cannot stat the local file {local_shown}"), &e)
     })?;
@@ -351,7 +358,7 @@ async fn upload_inner(
     }
     if !meta.is_file() {
         return Err(HostError::Invalid(format!(
-            "the local path {local_shown} is not a regular file"
+            "the local path {local_shown} is not a regular file (a FIFO, socket or device); only regular files can be uploaded"
         )));
     }
     let size = meta.len();
@@ -366,7 +373,7 @@ async fn upload_inner(
     }
 
     // The destination.
-    let (dir_arg, name) = split_remote(&remote_arg(&req.remote));
+    let (dir_arg, name) = split_remote(&remote_arg(&req.remote)?);
     if name.is_empty() || name == "." || name == ".." {
         return Err(HostError::Invalid(format!(
             "the remote path {:?} does not name a file; give the full path of the file to write",
@@ -470,8 +477,9 @@ async fn upload_inner(
         clean_stale_remote(sftp, &dest_dir, u64::from(now), ctl.stale_age).await;
     }
 
-    // The bytes.
+    // The bytes, read blocking again.
     let std_file = file.into_std().await;
+    clear_nonblocking(&std_file);
     let pump_started = Instant::now();
     let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await?;
     pump_upload(&lanes, std_file, size, &local_shown, &dest_dir, ctl).await?;
@@ -520,6 +528,20 @@ async fn upload_inner(
         "upload finished"
     );
     Ok((dest, size, replaced))
+}
+
+/// Makes reads of `file` (opened with `O_NONBLOCK`) block again; best effort, as the flag
+/// does not change reads of regular files on Linux anyway.
+fn clear_nonblocking(file: &File) {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a valid open descriptor, reading then setting its status flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
 }
 
 /// Renames the finished temporary file into place.
@@ -728,7 +750,7 @@ async fn download_inner(
     let dest_shown = dest.display().to_string();
 
     // The source.
-    let src = remote_arg(&req.remote);
+    let src = remote_arg(&req.remote)?;
     let attrs = match sftp.raw().stat(src.clone()).await {
         Ok(a) => a.attrs,
         Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => {
@@ -806,13 +828,8 @@ async fn download_inner(
         Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
     };
     let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if let Some(kind) = opened
-        .as_ref()
-        .and_then(|a| a.permissions)
-        .map(FileKind::from_mode)
-        && kind != FileKind::File
-    {
-        return Err(not_regular(&req.remote));
+    if let Some(attrs) = &opened {
+        require_regular(attrs, &req.remote)?;
     }
     let size = opened
         .as_ref()
@@ -1017,6 +1034,18 @@ fn not_regular(remote: &str) -> HostError {
     ))
 }
 
+/// Refuses attributes of anything but a regular file (attributes without a mode pass:
+/// nothing is known). `path` names it in the error.
+fn require_regular(attrs: &FileAttributes, path: &str) -> HostResult<()> {
+    match attrs.permissions.map(FileKind::from_mode) {
+        None | Some(FileKind::File) => Ok(()),
+        Some(FileKind::Directory) => Err(HostError::Invalid(format!(
+            "{path} is a directory on the remote host, not a file"
+        ))),
+        Some(_) => Err(not_regular(path)),
+    }
+}
+
 fn shrank(remote_abs: &str) -> HostError {
     HostError::Other(format!(
         "the remote file {remote_abs} got shorter while it was downloaded; nothing was replaced, try again"
@@ -1118,7 +1147,17 @@ pub async fn read_head(
     path: &str,
     max: u64,
 ) -> HostResult<(Vec<u8>, u64)> {
-    let remote = crate::sftp::remote_arg(path);
+    let remote = crate::sftp::remote_arg(path)?;
+    // Only a regular file is opened: opening a FIFO blocks the server (and with it every
+    // request on the shared SFTP session) until a writer appears, and a device never ends.
+    match stat_opt(sftp, path).await? {
+        Some(attrs) => require_regular(&attrs, path)?,
+        None => {
+            return Err(HostError::NotFound(format!(
+                "{path} does not exist on the remote host; check the path"
+            )));
+        }
+    }
     let handle = match sftp
         .raw()
         .open(remote.clone(), OpenFlags::READ, FileAttributes::empty())
@@ -1128,10 +1167,8 @@ pub async fn read_head(
         Err(e) => return Err(sftp.fail("cannot open", path, e)),
     };
     let attrs = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if attrs.as_ref().is_some_and(|a| a.is_dir()) {
-        return Err(HostError::Invalid(format!(
-            "{path} is a directory, not a file"
-        )));
+    if let Some(attrs) = &attrs {
+        require_regular(attrs, path)?;
     }
     let size = attrs.and_then(|a| a.size).unwrap_or(0);
     let mut data = Vec::new();
