@@ -1,7 +1,10 @@
 //! Remote files as MCP resources: `sftp://{session}/{path}` reads the start of a remote
 //! file (at most [`MAX_RESOURCE_BYTES`]) as text, or as a base64 blob when it is not UTF-8.
 //! `{session}` is a session name, or `_` for the default session; `{path}` is absolute
-//! (`sftp://web/etc/os-release`) or `~/...` for the remote home.
+//! (`sftp://web/etc/os-release`) or `~/...` for the remote home. Only regular files are
+//! read: a FIFO or device is refused before it is opened (see
+//! [`crate::sftp::transfer::read_head`]), and a path with a NUL byte (`%00`) never reaches
+//! the server.
 
 use base64::Engine;
 

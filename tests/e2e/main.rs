@@ -15,6 +15,7 @@ mod custom_tools;
 mod example_tool;
 mod execute;
 mod host_keys;
+mod hostile_remote;
 mod lifecycle;
 mod limits;
 mod mcp_lifecycle;

@@ -462,7 +462,7 @@ async fn resolve_followed(sftp: &sftp::SftpChannel, path: &str) -> HostResult<St
 /// is not followed). Refuses a path whose final name is `.` or `..` or missing: it would
 /// name a directory other than the one checked.
 async fn resolve_entry(sftp: &sftp::SftpChannel, path: &str) -> HostResult<String> {
-    let (dir, name) = sftp::split_remote(&sftp::remote_arg(path));
+    let (dir, name) = sftp::split_remote(&sftp::remote_arg(path)?);
     if name.is_empty() || name == "." || name == ".." {
         return Err(HostError::Invalid(format!(
             "the remote path {path:?} does not end in a file name (it ends in {:?}); \

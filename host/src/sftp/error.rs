@@ -31,6 +31,12 @@ pub fn is_transport_failure(err: &SftpError) -> bool {
     }
 }
 
+/// True when the channel must not serve another request after this failure: it is gone,
+/// or a request went unanswered for the whole request timeout.
+pub fn needs_new_channel(err: &SftpError) -> bool {
+    is_transport_failure(err) || matches!(err, SftpError::Timeout)
+}
+
 /// The default reading of an SFTP failure of `action` (e.g. "cannot open") on `path`.
 pub fn describe(action: &str, path: &str, err: &SftpError) -> HostError {
     let server_says = |s: &russh_sftp::protocol::Status| {
@@ -91,9 +97,12 @@ pub fn describe(action: &str, path: &str, err: &SftpError) -> HostError {
 }
 
 impl SftpChannel {
-    /// Reads a failure of `action` on `path`, marking the channel dead when it is gone.
+    /// Reads a failure of `action` on `path`, marking the channel dead when it is gone or
+    /// when a request went unanswered: a server stuck on one request (e.g. opening a FIFO
+    /// that no one writes) answers none of the later ones, so the next call must open a
+    /// fresh session rather than queue behind it.
     pub fn fail(&self, action: &str, path: &str, err: SftpError) -> HostError {
-        if is_transport_failure(&err) {
+        if needs_new_channel(&err) {
             self.mark_dead();
         }
         describe(action, path, &err)
@@ -144,6 +153,9 @@ mod tests {
         )));
         assert!(!is_transport_failure(&status(StatusCode::NoSuchFile, "")));
         assert!(!is_transport_failure(&SftpError::Timeout));
+        assert!(needs_new_channel(&SftpError::Timeout));
+        assert!(needs_new_channel(&SftpError::IO("broken pipe".into())));
+        assert!(!needs_new_channel(&status(StatusCode::NoSuchFile, "")));
         assert_eq!(describe("x", "p", &SftpError::Timeout).kind(), "timed-out");
         assert_eq!(
             describe("x", "p", &SftpError::UnexpectedBehavior("c".into())).kind(),

@@ -10,6 +10,10 @@
 //! 635 ms, three 594 ms. Downloads (where our own 16 MiB window applies) gain little
 //! (504 → 476 ms), but no lane costs more than a channel for the transfer's duration.
 //!
+//! An upload's extra lanes open its temporary file by name, so each must first prove it
+//! opened the very file the shared session created (see [`verify_same_temp`]); a
+//! download's must find the same size, time, owner and mode.
+//!
 //! Extra lanes are optional: one that cannot be opened (the connection cannot spare a
 //! channel slot — four are always left for commands — or the server refuses another
 //! channel or another SFTP session) is skipped and the transfer goes on with fewer.
@@ -21,12 +25,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-use super::SftpChannel;
 use super::handle::RemoteHandle;
+use super::{FileKind, SftpChannel};
+use crate::error::{HostError, HostResult};
 use crate::ssh::Connection;
 
 /// Lanes opened besides the connection's shared SFTP session.
 pub(super) const EXTRA_LANES: usize = 2;
+
+/// How long opening an extra lane (channel, session and file) may take before the
+/// transfer goes on without it.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Bytes of the random token that proves an extra lane opened the upload's file.
+const TOKEN_LEN: usize = 16;
+
+/// How long proving that the extra lanes opened the upload's file may take.
+const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How long closing the extra lanes may take before the transfer goes on without it.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -46,25 +61,24 @@ pub(super) struct Lanes<'a> {
 
 impl<'a> Lanes<'a> {
     /// Lanes to write the upload's temporary file `temp_path` (open as `handle` on
-    /// `sftp`): the extra lanes open it for writing.
+    /// `sftp`): the extra lanes open it for reading and writing, and are used only once
+    /// they proved to have opened the same file (see [`verify_same_temp`]). A lane that
+    /// opened something else means the file was replaced (e.g. by a symlink) after it was
+    /// created: the upload fails without writing through it.
     pub(super) async fn for_upload(
         conn: &Connection,
         sftp: &'a SftpChannel,
         handle: &'a str,
         temp_path: &str,
         size: u64,
-    ) -> Lanes<'a> {
+    ) -> HostResult<Lanes<'a>> {
         let wanted = extra_lanes_for(size);
-        Self::open(
-            conn,
-            sftp,
-            handle,
-            temp_path,
-            OpenFlags::WRITE,
-            None,
-            wanted,
-        )
-        .await
+        let flags = OpenFlags::READ | OpenFlags::WRITE;
+        let lanes = Self::open(conn, sftp, handle, temp_path, flags, None, wanted).await;
+        if !lanes.extra.is_empty() {
+            verify_same_temp(sftp, handle, &lanes.extra, temp_path).await?;
+        }
+        Ok(lanes)
     }
 
     /// Lanes to read the download's source `path` (open as `handle` on `sftp`, with the
@@ -99,7 +113,13 @@ impl<'a> Lanes<'a> {
         same_as: Option<&FileAttributes>,
         wanted: usize,
     ) -> Lanes<'a> {
-        let opens = (0..wanted).map(|_| open_extra(conn, path, flags, same_as));
+        let opens = (0..wanted).map(|_| async move {
+            let opened = tokio::time::timeout(OPEN_TIMEOUT, open_extra(conn, path, flags, same_as));
+            opened.await.unwrap_or_else(|_| {
+                tracing::debug!("an extra lane took over {OPEN_TIMEOUT:?} to open {path}");
+                None
+            })
+        });
         let extra: Vec<_> = futures::future::join_all(opens)
             .await
             .into_iter()
@@ -213,6 +233,67 @@ async fn open_extra(
         }
     }
     Some((sftp, opened))
+}
+
+/// Proves that every extra lane has the upload's temporary file `temp_path` open, the
+/// file the shared session created and holds as `handle`: SFTP version 3 has no inode
+/// numbers and no "do not follow symlinks" open flag, so a lane opening the path by name
+/// may have opened whatever was put there since (a symlink to another file, a FIFO). Each
+/// lane's handle must be a regular file, and a random token written through `handle` after
+/// the lanes opened must read back through every lane's handle. Nothing is ever written
+/// through a lane that failed. The token sits at offset 0, which the upload overwrites.
+async fn verify_same_temp(
+    sftp: &SftpChannel,
+    handle: &str,
+    extra: &[(Arc<SftpChannel>, RemoteHandle)],
+    temp_path: &str,
+) -> HostResult<()> {
+    let replaced = || {
+        HostError::Other(format!(
+            "the temporary file {temp_path} was replaced by something else while the upload started \
+             (another process on the remote host changed its directory); nothing was written through it \
+             and nothing was replaced. Upload to a directory that only you can write to"
+        ))
+    };
+    let check = async {
+        for (lane, lane_handle) in extra {
+            let attrs = lane
+                .raw()
+                .fstat(lane_handle.get())
+                .await
+                .map_err(|e| lane.fail("cannot stat", temp_path, e))?
+                .attrs;
+            if attrs.permissions.map(FileKind::from_mode) != Some(FileKind::File) {
+                return Err(replaced());
+            }
+        }
+        let token: Vec<u8> = (0..TOKEN_LEN).map(|_| rand::random::<u8>()).collect();
+        sftp.raw()
+            .write(handle, 0, token.clone())
+            .await
+            .map_err(|e| sftp.fail("cannot write", temp_path, e))?;
+        for (lane, lane_handle) in extra {
+            match lane
+                .raw()
+                .read(lane_handle.get(), 0, TOKEN_LEN as u32)
+                .await
+            {
+                Ok(data) if data.data == token => {}
+                Err(e) if super::error::is_transport_failure(&e) => {
+                    return Err(lane.fail("cannot read", temp_path, e));
+                }
+                _ => return Err(replaced()),
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(VERIFY_TIMEOUT, check).await {
+        Ok(result) => result,
+        Err(_) => Err(HostError::TimedOut(format!(
+            "checking the temporary file {temp_path} on the extra SFTP sessions took over {VERIFY_TIMEOUT:?}; \
+             nothing was replaced, try again"
+        ))),
+    }
 }
 
 /// Whether two sets of attributes plausibly describe the same, unchanged file (SFTP

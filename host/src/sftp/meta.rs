@@ -20,7 +20,7 @@ use crate::ssh::exec::{self, ExecRequest, shell_quote};
 /// Metadata of `path`, following a final symlink when `follow` is true. The name is the
 /// path as given.
 pub async fn stat(sftp: &SftpChannel, path: &str, follow: bool) -> HostResult<FileInfo> {
-    let arg = remote_arg(path);
+    let arg = remote_arg(path)?;
     let attrs = if follow {
         sftp.raw().stat(arg).await
     } else {
@@ -32,7 +32,7 @@ pub async fn stat(sftp: &SftpChannel, path: &str, follow: bool) -> HostResult<Fi
 
 /// Metadata of `path` (not following a final symlink), or none when it does not exist.
 pub async fn lstat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileAttributes>> {
-    match sftp.raw().lstat(remote_arg(path)).await {
+    match sftp.raw().lstat(remote_arg(path)?).await {
         Ok(a) => Ok(Some(a.attrs)),
         Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => Ok(None),
         Err(e) => Err(sftp.fail("cannot stat", path, e)),
@@ -41,22 +41,37 @@ pub async fn lstat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<File
 
 /// Metadata of `path` following symlinks, or none when it (or its target) does not exist.
 pub async fn stat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileAttributes>> {
-    match sftp.raw().stat(remote_arg(path)).await {
+    match sftp.raw().stat(remote_arg(path)?).await {
         Ok(a) => Ok(Some(a.attrs)),
         Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => Ok(None),
         Err(e) => Err(sftp.fail("cannot stat", path, e)),
     }
 }
 
+/// Most entries a listing returns, whatever `limit` the caller asked for.
+pub const MAX_LIST_ENTRIES: u32 = 100_000;
+
+/// Most bytes of names a listing holds (each entry counted with `ENTRY_OVERHEAD` more):
+/// room for 10,000 names of 255 bytes, the longest Linux allows, but a hostile server may
+/// send names up to its packet size.
+pub const MAX_LIST_NAME_BYTES: usize = 8 * 1024 * 1024;
+
+/// Bytes counted per entry besides its name (the entry's own fields), for
+/// [`MAX_LIST_NAME_BYTES`].
+const ENTRY_OVERHEAD: usize = 64;
+
 /// The entries of directory `path` (without `.` and `..`), in the server's order, at
-/// most `limit` of them; the flag says whether more were left out.
+/// most `limit` of them (and never more than [`MAX_LIST_ENTRIES`] or
+/// [`MAX_LIST_NAME_BYTES`] of names); the flag says whether more were left out. The
+/// entries read are bounded too, `.` and `..` included: a server sending endless `.`
+/// entries ends the listing.
 pub async fn list_dir(
     sftp: &SftpChannel,
     path: &str,
     limit: u32,
 ) -> HostResult<(Vec<FileInfo>, bool)> {
     let raw = sftp.raw();
-    let handle = match raw.opendir(remote_arg(path)).await {
+    let handle = match raw.opendir(remote_arg(path)?).await {
         Ok(h) => h.handle,
         Err(e) => {
             // OpenSSH reports "not a directory" as no-such-file: say which it is.
@@ -71,23 +86,11 @@ pub async fn list_dir(
             return Err(sftp.fail("cannot list", path, e));
         }
     };
-    let limit = limit as usize;
-    let mut entries = Vec::new();
-    let mut more = false;
+    let mut listing = Listing::new(limit);
     let result = loop {
         match raw.readdir(handle.as_str()).await {
             Ok(name) => {
-                for file in name.files {
-                    if file.filename == "." || file.filename == ".." {
-                        continue;
-                    }
-                    if entries.len() >= limit {
-                        more = true;
-                        break;
-                    }
-                    entries.push(FileInfo::from_attrs(file.filename, &file.attrs));
-                }
-                if more {
+                if !listing.take(name.files) {
                     break Ok(());
                 }
             }
@@ -96,7 +99,56 @@ pub async fn list_dir(
         }
     };
     let _ = raw.close(handle).await;
-    result.map(|()| (entries, more))
+    result.map(|()| (listing.entries, listing.more))
+}
+
+/// A directory listing being read, within its bounds.
+struct Listing {
+    entries: Vec<FileInfo>,
+    more: bool,
+    limit: usize,
+    /// Entries read so far, `.` and `..` included.
+    read: usize,
+    /// Bytes held so far (names plus [`ENTRY_OVERHEAD`] each).
+    bytes: usize,
+}
+
+impl Listing {
+    fn new(limit: u32) -> Self {
+        Listing {
+            entries: Vec::new(),
+            more: false,
+            limit: limit.min(MAX_LIST_ENTRIES) as usize,
+            read: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Adds the entries of one answer; false once the listing is full (then `more` is
+    /// set).
+    fn take(&mut self, files: Vec<russh_sftp::protocol::File>) -> bool {
+        for file in files {
+            self.read += 1;
+            let is_dot = file.filename == "." || file.filename == "..";
+            let size = file.filename.len() + ENTRY_OVERHEAD;
+            // Two entries more than the limit: room for `.` and `..`, and one to see
+            // whether more follow.
+            if self.read > self.limit + 2
+                || (!is_dot
+                    && (self.entries.len() >= self.limit
+                        || self.bytes + size > MAX_LIST_NAME_BYTES))
+            {
+                self.more = true;
+                return false;
+            }
+            if !is_dot {
+                self.bytes += size;
+                self.entries
+                    .push(FileInfo::from_attrs(file.filename, &file.attrs));
+            }
+        }
+        true
+    }
 }
 
 /// The absolute, canonical form of `path` (`.`, `~` and an empty path give the home
@@ -104,7 +156,7 @@ pub async fn list_dir(
 pub async fn canonicalize(sftp: &SftpChannel, path: &str) -> HostResult<String> {
     let name = sftp
         .raw()
-        .realpath(remote_arg(path))
+        .realpath(remote_arg(path)?)
         .await
         .map_err(|e| sftp.fail("cannot resolve", path, e))?;
     name.files
@@ -122,7 +174,7 @@ pub async fn canonicalize(sftp: &SftpChannel, path: &str) -> HostResult<String> 
 /// `statvfs@openssh.com` extension, else from `df -Pk` run over an exec channel.
 pub async fn space(conn: &Arc<Connection>, sftp: &SftpChannel, path: &str) -> HostResult<Space> {
     if sftp.has_extension(russh_sftp::extensions::STATVFS, "2") {
-        match sftp.raw().statvfs(remote_arg(path)).await {
+        match sftp.raw().statvfs(remote_arg(path)?).await {
             Ok(v) => {
                 let unit = if v.fragment_size > 0 {
                     v.fragment_size
@@ -146,7 +198,7 @@ pub async fn space(conn: &Arc<Connection>, sftp: &SftpChannel, path: &str) -> Ho
 /// Free space from `df -Pk -- PATH` (the path shell-quoted, never interpreted).
 pub async fn space_from_df(conn: &Arc<Connection>, path: &str) -> HostResult<Space> {
     let request = ExecRequest {
-        command: format!("df -Pk -- {}", shell_quote(&remote_arg(path))),
+        command: format!("df -Pk -- {}", shell_quote(&remote_arg(path)?)),
         stdin: None,
         env: vec![("LC_ALL".into(), "C".into())],
         working_directory: None,
@@ -220,7 +272,7 @@ pub async fn remove_file(sftp: &SftpChannel, path: &str) -> HostResult<()> {
         )));
     }
     sftp.raw()
-        .remove(remote_arg(path))
+        .remove(remote_arg(path)?)
         .await
         .map(drop)
         .map_err(|e| sftp.fail("cannot remove", path, e))
@@ -230,7 +282,7 @@ pub async fn remove_file(sftp: &SftpChannel, path: &str) -> HostResult<()> {
 pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
     match sftp
         .raw()
-        .mkdir(remote_arg(path), FileAttributes::empty())
+        .mkdir(remote_arg(path)?, FileAttributes::empty())
         .await
     {
         Ok(_) => Ok(()),
@@ -262,56 +314,101 @@ pub async fn make_dir(sftp: &SftpChannel, path: &str) -> HostResult<()> {
 /// Renames `source` to `destination`. Without `overwrite` it fails with
 /// `already-exists` when the destination exists (checked by the server at the moment of
 /// the rename); with it, the destination is replaced atomically
-/// (`posix-rename@openssh.com`; when the server lacks or refuses that extension, the
-/// destination is removed first, then the source renamed: not atomic).
+/// (`posix-rename@openssh.com`; when the server lacks or refuses that extension, see
+/// `replace_by_steps`).
 pub async fn rename(
     sftp: &SftpChannel,
     source: &str,
     destination: &str,
     overwrite: bool,
 ) -> HostResult<()> {
-    let (src, dst) = (remote_arg(source), remote_arg(destination));
-    let result = if overwrite {
-        let atomic = if sftp.has_extension(POSIX_RENAME, "1") {
-            match posix_rename(sftp, &src, &dst).await {
-                // Refused by the server's configuration (sftp-server -P): fall back.
-                Err(e) if refused(&e) => {
-                    tracing::debug!(session = %sftp.session, "{POSIX_RENAME} refused: {e}");
-                    None
-                }
-                other => Some(other),
-            }
-        } else {
-            None
+    let (src, dst) = (remote_arg(source)?, remote_arg(destination)?);
+    if !overwrite {
+        return match sftp.raw().rename(src, dst).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(rename_failure(sftp, source, destination, false, e).await),
         };
-        if let Some(done) = atomic {
-            done
-        } else {
-            match sftp.raw().rename(src.clone(), dst.clone()).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let exists = status_code(&e) == Some(StatusCode::Failure)
-                        && lstat_opt(sftp, destination).await?.is_some();
-                    if exists {
-                        tracing::warn!(session = %sftp.session, "the server lacks {POSIX_RENAME}: replacing {destination} by remove and rename (not atomic)");
-                        sftp.raw()
-                            .remove(dst.clone())
-                            .await
-                            .map_err(|e| sftp.fail("cannot replace", destination, e))?;
-                        sftp.raw().rename(src, dst).await.map(drop)
-                    } else {
-                        Err(e)
-                    }
-                }
-            }
-        }
-    } else {
-        sftp.raw().rename(src, dst).await.map(drop)
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => Err(rename_failure(sftp, source, destination, overwrite, e).await),
     }
+    if sftp.has_extension(POSIX_RENAME, "1") {
+        match posix_rename(sftp, &src, &dst).await {
+            Ok(()) => return Ok(()),
+            // Refused by the server's configuration (sftp-server -P): fall back.
+            Err(e) if refused(&e) => {
+                tracing::debug!(session = %sftp.session, "{POSIX_RENAME} refused: {e}");
+            }
+            Err(e) => return Err(rename_failure(sftp, source, destination, true, e).await),
+        }
+    }
+    replace_by_steps(sftp, source, destination).await
+}
+
+/// Renames `source` over `destination` without `posix-rename@openssh.com`, never losing
+/// either file:
+/// 1. a plain rename (which OpenSSH refuses when the destination exists);
+/// 2. if the destination exists and is the same directory entry as the source (the same
+///    path, or one reached through a symlinked directory), there is nothing to do;
+/// 3. otherwise the old destination is moved aside (`.NAME.mcpssh-TOKEN.old`), the source
+///    renamed into place, and only then the old file removed. If the second rename fails
+///    (e.g. the source was another name of the destination), the old file is moved back.
+///
+/// Not atomic: for a moment the destination does not exist. A hard link of the
+/// destination given as the source is renamed over it (the other name disappears, the
+/// content stays): SFTP version 3 cannot tell hard links apart.
+async fn replace_by_steps(sftp: &SftpChannel, source: &str, destination: &str) -> HostResult<()> {
+    let (src, dst) = (remote_arg(source)?, remote_arg(destination)?);
+    let err = match sftp.raw().rename(src.clone(), dst.clone()).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    if status_code(&err) != Some(StatusCode::Failure) {
+        return Err(rename_failure(sftp, source, destination, true, err).await);
+    }
+    let Some(old) = lstat_opt(sftp, destination).await? else {
+        return Err(rename_failure(sftp, source, destination, true, err).await);
+    };
+    if same_entry(sftp, source, destination).await? {
+        tracing::debug!(session = %sftp.session, "{source} and {destination} are the same file: nothing to rename");
+        return Ok(());
+    }
+    if old.is_dir() {
+        return Err(HostError::Invalid(format!(
+            "cannot rename {source} to {destination}: the destination is a directory; only files are replaced"
+        )));
+    }
+    tracing::warn!(session = %sftp.session, "the server lacks {POSIX_RENAME}: replacing {destination} in steps (not atomic)");
+    let (dir, name) = super::split_remote(&dst);
+    let aside = super::join_remote(&dir, &super::temp::aside_name(&name));
+    sftp.raw()
+        .rename(dst.clone(), aside.clone())
+        .await
+        .map_err(|e| sftp.fail("cannot move aside the old file", destination, e))?;
+    match sftp.raw().rename(src, dst.clone()).await {
+        Ok(_) => {
+            if let Err(e) = sftp.raw().remove(aside.clone()).await {
+                tracing::warn!(session = %sftp.session, %aside, "the replaced file could not be removed: {e}");
+            }
+            Ok(())
+        }
+        Err(e) => match sftp.raw().rename(aside.clone(), dst).await {
+            Ok(_) => Err(rename_failure(sftp, source, destination, true, e).await),
+            Err(back) => Err(HostError::Other(format!(
+                "cannot rename {source} to {destination} ({e}); the old {destination} was moved to {aside} \
+                 and could not be moved back ({back}): rename it back by hand"
+            ))),
+        },
+    }
+}
+
+/// True when `a` and `b` name the same directory entry: the same final name in the same
+/// directory once symlinks in the directories are resolved (the final names themselves
+/// are not followed: a rename acts on them).
+async fn same_entry(sftp: &SftpChannel, a: &str, b: &str) -> HostResult<bool> {
+    let (dir_a, name_a) = super::split_remote(&remote_arg(a)?);
+    let (dir_b, name_b) = super::split_remote(&remote_arg(b)?);
+    if name_a != name_b {
+        return Ok(false);
+    }
+    Ok(canonicalize(sftp, &dir_a).await? == canonicalize(sftp, &dir_b).await?)
 }
 
 /// True when an extension request was refused as such (unsupported, or denied by the
@@ -379,6 +476,52 @@ pub async fn rename_failure(
 mod tests {
     use super::*;
 
+    fn files(names: &[&str]) -> Vec<russh_sftp::protocol::File> {
+        names
+            .iter()
+            .map(|n| russh_sftp::protocol::File::new(*n, FileAttributes::empty()))
+            .collect()
+    }
+
+    #[test]
+    fn listings_stop_at_the_limit_and_skip_the_dots() {
+        let mut l = Listing::new(2);
+        assert!(l.take(files(&[".", "..", "a"])));
+        assert!(!l.take(files(&["b", "c"])));
+        let names: Vec<_> = l.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(l.more);
+        let mut exact = Listing::new(2);
+        assert!(exact.take(files(&["a", ".", "b", ".."])));
+        assert!(!exact.more);
+    }
+
+    #[test]
+    fn endless_dots_end_the_listing() {
+        let mut l = Listing::new(10);
+        let mut answers = 0;
+        while l.take(files(&["."; 100])) {
+            answers += 1;
+            assert!(answers < 10, "never ended");
+        }
+        assert!(l.entries.is_empty() && l.more);
+    }
+
+    #[test]
+    fn huge_names_end_the_listing_at_the_byte_bound() {
+        let name = "x".repeat(1024 * 1024);
+        let mut l = Listing::new(u32::MAX);
+        let mut answers = 0;
+        while l.take(files(&[name.as_str()])) {
+            answers += 1;
+            assert!(answers <= 8, "never ended");
+        }
+        assert!(l.more);
+        assert!(l.bytes <= MAX_LIST_NAME_BYTES);
+        assert_eq!(l.entries.len(), 7);
+        assert_eq!(Listing::new(u32::MAX).limit, MAX_LIST_ENTRIES as usize);
+    }
+
     #[test]
     fn df_output_is_parsed() {
         let out = "Filesystem     1024-blocks    Used Available Capacity Mounted on\n\
@@ -414,7 +557,7 @@ mod tests {
     #[test]
     fn df_paths_are_quoted() {
         let evil = "x'; touch /tmp/pwned #";
-        let cmd = format!("df -Pk -- {}", shell_quote(&remote_arg(evil)));
+        let cmd = format!("df -Pk -- {}", shell_quote(&remote_arg(evil).unwrap()));
         assert_eq!(cmd, r"df -Pk -- 'x'\''; touch /tmp/pwned #'");
     }
 }

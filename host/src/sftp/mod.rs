@@ -292,8 +292,18 @@ pub async fn open_for(
 
 /// The path to send for a remote path as a user wrote it: `~` and `~/...` mean the home
 /// directory, which is where SFTP resolves relative paths.
-pub fn remote_arg(path: &str) -> String {
-    if path == "~" || path.is_empty() {
+///
+/// Every remote path a caller gives passes here before it reaches the server, and one
+/// holding a NUL byte is refused: no remote path can hold one, and OpenSSH's
+/// `sftp-server` takes a NUL inside a path as a fatal protocol error and exits, which
+/// would end the SFTP session that every call on the connection shares.
+pub fn remote_arg(path: &str) -> HostResult<String> {
+    if path.contains('\0') {
+        return Err(HostError::Invalid(format!(
+            "the remote path {path:?} contains a NUL byte, which no path can hold; remove it"
+        )));
+    }
+    Ok(if path == "~" || path.is_empty() {
         ".".into()
     } else if let Some(rest) = path.strip_prefix("~/") {
         let rest = rest.trim_start_matches('/');
@@ -304,7 +314,7 @@ pub fn remote_arg(path: &str) -> String {
         }
     } else {
         path.to_string()
-    }
+    })
 }
 
 /// Splits a remote path into its directory (`.` when none) and final name.
@@ -389,10 +399,20 @@ mod tests {
         assert_eq!(split_remote("dir/c.txt/"), ("dir".into(), "c.txt".into()));
         assert_eq!(join_remote("/", "x"), "/x");
         assert_eq!(join_remote("/a", "x"), "/a/x");
-        assert_eq!(remote_arg("~"), ".");
-        assert_eq!(remote_arg("~/x/y"), "x/y");
-        assert_eq!(remote_arg("~/"), ".");
-        assert_eq!(remote_arg("/abs"), "/abs");
-        assert_eq!(remote_arg("~other/x"), "~other/x");
+        let arg = |p: &str| remote_arg(p).unwrap();
+        assert_eq!(arg("~"), ".");
+        assert_eq!(arg("~/x/y"), "x/y");
+        assert_eq!(arg("~/"), ".");
+        assert_eq!(arg("/abs"), "/abs");
+        assert_eq!(arg("~other/x"), "~other/x");
+    }
+
+    #[test]
+    fn remote_paths_with_nul_are_refused() {
+        for path in ["/tmp/a\0b", "\0", "~/\0"] {
+            let e = remote_arg(path).unwrap_err();
+            assert_eq!(e.kind(), "invalid", "{path:?}");
+            assert!(e.message().contains("NUL"), "{e}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Temporary files of transfers: their names (`.NAME.mcpssh-TOKEN.part`, a hidden sibling
-//! of the destination), recognising them, and remembering which ones this process is
-//! writing right now so that the cleanup of crash leftovers never touches them.
+//! of the destination; `.NAME.mcpssh-TOKEN.old` for an old file moved aside), recognising
+//! them, and remembering which ones this process is writing right now so that the cleanup
+//! of crash leftovers never touches them.
 //!
 //! A leftover is a file whose name matches the pattern, that this process is not
 //! writing, and that was last modified longer ago than the configured age
@@ -15,6 +16,8 @@ use rand::Rng;
 const MARKER: &str = ".mcpssh-";
 /// The suffix of every temporary name.
 const SUFFIX: &str = ".part";
+/// The suffix of an old file moved aside (see [`aside_name`]).
+const ASIDE_SUFFIX: &str = ".old";
 /// Characters in the random token.
 const TOKEN_LEN: usize = 12;
 /// Longest file name most file systems accept, in bytes.
@@ -26,21 +29,36 @@ static ACTIVE: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(Ha
 /// A fresh temporary name for a destination file named `name`. The destination's name is
 /// shortened (at a character boundary) when the result would be too long.
 pub fn temp_name(name: &str) -> String {
-    let token: String = rand::thread_rng()
+    temp_name_with_token(name, &random_token())
+}
+
+/// A fresh name for an old destination file moved aside while a new file takes its
+/// place (`.NAME.mcpssh-TOKEN.old`). It is deliberately not a temporary name: the cleanup of
+/// crash leftovers never removes it, because it may hold the only copy of the old file.
+pub fn aside_name(name: &str) -> String {
+    with_token(name, &random_token(), ASIDE_SUFFIX)
+}
+
+fn random_token() -> String {
+    rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
         .take(TOKEN_LEN)
         .map(|b| (b as char).to_ascii_lowercase())
-        .collect();
-    temp_name_with_token(name, &token)
+        .collect()
 }
 
 fn temp_name_with_token(name: &str, token: &str) -> String {
-    let room = NAME_MAX - 1 - MARKER.len() - TOKEN_LEN - SUFFIX.len();
+    with_token(name, token, SUFFIX)
+}
+
+/// `.NAME.mcpssh-TOKEN{suffix}`, the name shortened (at a character boundary) to fit.
+fn with_token(name: &str, token: &str, suffix: &str) -> String {
+    let room = NAME_MAX - 1 - MARKER.len() - TOKEN_LEN - suffix.len();
     let mut cut = name.len().min(room);
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!(".{}{MARKER}{token}{SUFFIX}", &name[..cut])
+    format!(".{}{MARKER}{token}{suffix}", &name[..cut])
 }
 
 /// True when `name` is a temporary name made by [`temp_name`].
@@ -117,6 +135,15 @@ mod tests {
         assert!(is_temp_name(&n));
         let ascii = "a".repeat(300);
         assert_eq!(temp_name(&ascii).len(), NAME_MAX);
+    }
+
+    #[test]
+    fn aside_names_are_hidden_and_never_taken_for_leftovers() {
+        let n = aside_name("report.pdf");
+        assert!(n.starts_with(".report.pdf.mcpssh-"), "{n}");
+        assert!(n.ends_with(".old"), "{n}");
+        assert!(!is_temp_name(&n));
+        assert!(aside_name(&"a".repeat(300)).len() <= NAME_MAX);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! moved natively (never through a tool's memory), pipelined, and published atomically.
 //!
 //! Every transfer:
-//! 1. checks the source (a regular file), its size against `max-size`, and the free space
-//!    at the destination (remote `statvfs` for uploads, local for downloads) before any
-//!    byte moves, and refuses an existing destination in create-new mode up front;
+//! 1. checks the source (a regular file, by name and again once open: a FIFO would block
+//!    the server, a device never ends), its size as opened against `max-size`, and the
+//!    free space at the destination (remote `statvfs` for uploads, local for downloads)
+//!    before any byte moves, and refuses an existing destination in create-new mode up
+//!    front;
 //! 2. writes a temporary sibling of the destination (`.NAME.mcpssh-TOKEN.part`, see
 //!    [`super::temp`]) with large requests (up to the server's limits: 255 KiB with
 //!    OpenSSH), as many bytes in flight as the link needs (see `Flow`), spread over up
@@ -357,7 +359,7 @@ async fn upload_inner(
     }
     if !meta.is_file() {
         return Err(HostError::Invalid(format!(
-            "the local path {local_shown} is not a regular file"
+            "the local path {local_shown} is not a regular file (a FIFO, socket or device); only regular files can be uploaded"
         )));
     }
     let size = meta.len();
@@ -372,7 +374,7 @@ async fn upload_inner(
     }
 
     // The destination.
-    let (dir_arg, name) = split_remote(&remote_arg(&req.remote));
+    let (dir_arg, name) = split_remote(&remote_arg(&req.remote)?);
     if name.is_empty() || name == "." || name == ".." {
         return Err(HostError::Invalid(format!(
             "the remote path {:?} does not name a file; give the full path of the file to write",
@@ -476,10 +478,11 @@ async fn upload_inner(
         clean_stale_remote(sftp, &dest_dir, u64::from(now), ctl.stale_age).await;
     }
 
-    // The bytes.
+    // The bytes, read blocking again.
     let std_file = file.into_std().await;
+    clear_nonblocking(&std_file);
     let pump_started = Instant::now();
-    let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await;
+    let lanes = Lanes::for_upload(conn, sftp, handle.get(), &temp_path, size).await?;
     pump_upload(&lanes, std_file, size, &local_shown, &dest_dir, ctl).await?;
     lanes.close(&temp_path).await;
     let flush_started = Instant::now();
@@ -526,6 +529,20 @@ async fn upload_inner(
         "upload finished"
     );
     Ok((dest, size, replaced))
+}
+
+/// Makes reads of `file` (opened with `O_NONBLOCK`) block again; best effort, as the flag
+/// does not change reads of regular files on Linux anyway.
+fn clear_nonblocking(file: &File) {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a valid open descriptor, reading then setting its status flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
 }
 
 /// Renames the finished temporary file into place.
@@ -734,7 +751,7 @@ async fn download_inner(
     let dest_shown = dest.display().to_string();
 
     // The source.
-    let src = remote_arg(&req.remote);
+    let src = remote_arg(&req.remote)?;
     let attrs = match sftp.raw().stat(src.clone()).await {
         Ok(a) => a.attrs,
         Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => {
@@ -753,22 +770,9 @@ async fn download_inner(
         )));
     }
     if kind.is_some_and(|k| k != FileKind::File) {
-        return Err(HostError::Invalid(format!(
-            "the remote path {} is not a regular file",
-            req.remote
-        )));
+        return Err(not_regular(&req.remote));
     }
     let remote_abs = meta::canonicalize(sftp, &req.remote).await?;
-    let mut size = attrs.size.unwrap_or(0);
-    if let Some(max) = req.max_size
-        && size > max
-    {
-        return Err(too_large(
-            &format!("the remote file {remote_abs}"),
-            size,
-            max,
-        ));
-    }
 
     // The destination.
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
@@ -813,7 +817,33 @@ async fn download_inner(
         }
     }
 
-    // Free space, before any byte moves.
+    // Open the source, then check what was opened: its kind (a FIFO or device swapped in
+    // since the stat is refused), and its size, which is the one copied, against
+    // `max_size` and the free space, before any byte moves.
+    let handle = match sftp
+        .raw()
+        .open(src.clone(), OpenFlags::READ, FileAttributes::empty())
+        .await
+    {
+        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
+        Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
+    };
+    let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
+    if let Some(attrs) = &opened {
+        require_regular(attrs, &req.remote)?;
+    }
+    let size = opened
+        .as_ref()
+        .and_then(|a| a.size)
+        .or(attrs.size)
+        .unwrap_or(0);
+    if let Some(max) = req.max_size.filter(|m| size > *m) {
+        return Err(too_large(
+            &format!("the remote file {remote_abs}"),
+            size,
+            max,
+        ));
+    }
     match local::space(&dir) {
         Ok(space) if space.available < needed_space(size) => {
             return Err(no_space(
@@ -828,26 +858,7 @@ async fn download_inner(
         }
     }
 
-    // Open the source, then the temporary file with the permissions of the file it
-    // replaces or of the source.
-    let handle = match sftp
-        .raw()
-        .open(src.clone(), OpenFlags::READ, FileAttributes::empty())
-        .await
-    {
-        Ok(h) => RemoteHandle::new(sftp.clone(), h.handle),
-        Err(e) => return Err(sftp.fail("cannot open", &remote_abs, e)),
-    };
-    let opened = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if let Some(now) = &opened {
-        // The size at the moment it was opened is the one copied.
-        if let Some(s) = now.size {
-            if let Some(max) = req.max_size.filter(|m| s > *m) {
-                return Err(too_large(&format!("the remote file {remote_abs}"), s, max));
-            }
-            size = s;
-        }
-    }
+    // The temporary file, with the permissions of the file it replaces or of the source.
     let mode = match &existing {
         Some(m) if m.is_file() => m.mode() & 0o777,
         _ => attrs.permissions.unwrap_or(0o644) & 0o777,
@@ -1016,6 +1027,26 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
+/// The refusal of a remote path that is not a regular file (a FIFO or a device could
+/// block the server or never end).
+fn not_regular(remote: &str) -> HostError {
+    HostError::Invalid(format!(
+        "the remote path {remote} is not a regular file (a FIFO, socket or device); only regular files can be read"
+    ))
+}
+
+/// Refuses attributes of anything but a regular file (attributes without a mode pass:
+/// nothing is known). `path` names it in the error.
+fn require_regular(attrs: &FileAttributes, path: &str) -> HostResult<()> {
+    match attrs.permissions.map(FileKind::from_mode) {
+        None | Some(FileKind::File) => Ok(()),
+        Some(FileKind::Directory) => Err(HostError::Invalid(format!(
+            "{path} is a directory on the remote host, not a file"
+        ))),
+        Some(_) => Err(not_regular(path)),
+    }
+}
+
 fn shrank(remote_abs: &str) -> HostError {
     HostError::Other(format!(
         "the remote file {remote_abs} got shorter while it was downloaded; nothing was replaced, try again"
@@ -1117,7 +1148,17 @@ pub async fn read_head(
     path: &str,
     max: u64,
 ) -> HostResult<(Vec<u8>, u64)> {
-    let remote = crate::sftp::remote_arg(path);
+    let remote = crate::sftp::remote_arg(path)?;
+    // Only a regular file is opened: opening a FIFO blocks the server (and with it every
+    // request on the shared SFTP session) until a writer appears, and a device never ends.
+    match stat_opt(sftp, path).await? {
+        Some(attrs) => require_regular(&attrs, path)?,
+        None => {
+            return Err(HostError::NotFound(format!(
+                "{path} does not exist on the remote host; check the path"
+            )));
+        }
+    }
     let handle = match sftp
         .raw()
         .open(remote.clone(), OpenFlags::READ, FileAttributes::empty())
@@ -1127,10 +1168,8 @@ pub async fn read_head(
         Err(e) => return Err(sftp.fail("cannot open", path, e)),
     };
     let attrs = sftp.raw().fstat(handle.get()).await.ok().map(|a| a.attrs);
-    if attrs.as_ref().is_some_and(|a| a.is_dir()) {
-        return Err(HostError::Invalid(format!(
-            "{path} is a directory, not a file"
-        )));
+    if let Some(attrs) = &attrs {
+        require_regular(attrs, path)?;
     }
     let size = attrs.and_then(|a| a.size).unwrap_or(0);
     let mut data = Vec::new();

@@ -134,8 +134,17 @@ fn wrap_command(req: &ExecRequest) -> String {
     script
 }
 
-/// Kills the remote process group `pgid`: TERM, then KILL after up to a second.
+/// Kills the remote process group `pgid`: TERM, then KILL after up to a second. Groups
+/// 0 and 1 (and numbers past the largest PID) are never signalled: see
+/// [`parse_process_group`].
 async fn kill_process_group(conn: &Connection, pgid: u32) {
+    if !(2..=i32::MAX as u32).contains(&pgid) {
+        tracing::warn!(
+            pgid,
+            "refusing to kill a remote process group that is not a real one"
+        );
+        return;
+    }
     let script = format!(
         "exec /bin/sh -c 'kill -TERM -{pgid} 2>/dev/null; i=0; while kill -0 -{pgid} 2>/dev/null && [ $i -lt 10 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL -{pgid} 2>/dev/null; true'"
     );
@@ -169,6 +178,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The process group a marker names, if it is one that may be killed: a plain decimal
+/// number from 2 up to the largest PID. The remote side may be hostile: `0` would make
+/// `kill -TERM -0` signal the kill's own group, `1` (or a number that wraps to it) would
+/// make `kill -TERM -1` signal every process the user owns, and anything else (signs,
+/// spaces, garbage) is not a PID either.
+fn parse_process_group(text: &[u8]) -> Option<u32> {
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if text.is_empty() || text.len() > 10 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let pid: u32 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    (2..=i32::MAX as u32).contains(&pid).then_some(pid)
+}
+
 /// Strips the PID marker line from the start of stdout, returning the PID once known.
 struct PidMarker {
     pending: Option<Vec<u8>>,
@@ -192,12 +215,7 @@ impl PidMarker {
         let buf = self.pending.take().unwrap();
         let line = &buf[..nl];
         match line.strip_prefix(PID_MARKER) {
-            Some(pid) => {
-                let pid = std::str::from_utf8(pid)
-                    .ok()
-                    .and_then(|s| s.trim_end_matches('\r').parse().ok());
-                (buf[nl + 1..].to_vec(), pid)
-            }
+            Some(pid) => (buf[nl + 1..].to_vec(), parse_process_group(pid)),
             None => (buf, None),
         }
     }
@@ -468,6 +486,31 @@ mod tests {
         assert_eq!(m.feed(b"\x1emcpssh-p"), (vec![], None));
         assert_eq!(m.feed(b"id:4242\nhello"), (b"hello".to_vec(), Some(4242)));
         assert_eq!(m.feed(b" world"), (b" world".to_vec(), None));
+    }
+
+    #[test]
+    fn markers_naming_no_real_process_group_give_no_pid() {
+        for bad in [
+            &b"0"[..],
+            b"1",
+            b"-1",
+            b"+5",
+            b" 5",
+            b"",
+            b"4294967297",
+            b"2147483648",
+            b"12abc",
+            b"99999999999999999999",
+        ] {
+            let mut m = PidMarker {
+                pending: Some(Vec::new()),
+            };
+            let line = [PID_MARKER, bad, b"\nrest"].concat();
+            assert_eq!(m.feed(&line), (b"rest".to_vec(), None), "{bad:?}");
+        }
+        assert_eq!(parse_process_group(b"2"), Some(2));
+        assert_eq!(parse_process_group(b"4242\r"), Some(4242));
+        assert_eq!(parse_process_group(b"2147483647"), Some(2147483647));
     }
 
     #[test]
