@@ -10,6 +10,7 @@ use russh::ChannelMsg;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::Connection;
+use super::shell::CommandSetup;
 use crate::error::{HostError, HostResult};
 
 /// The marker line the wrapper prints first, so the host learns the remote process
@@ -116,24 +117,6 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The command line sent to the server: print the shell's PID (the process group that
-/// sshd made for the session), then set up the environment and directory, then the
-/// user's command, run by the user's own login shell.
-fn wrap_command(req: &ExecRequest) -> String {
-    let mut script = String::from("printf '\\036mcpssh-pid:%s\\n' \"$$\"\n");
-    for (name, value) in &req.env {
-        script.push_str(&format!("{name}={}; export {name}\n", shell_quote(value)));
-    }
-    if let Some(dir) = &req.working_directory {
-        script.push_str(&format!(
-            "cd {} || {{ echo \"mcpssh: cannot change to the working directory\" >&2; exit 126; }}\n",
-            shell_quote(dir)
-        ));
-    }
-    script.push_str(&req.command);
-    script
-}
-
 /// Kills the remote process group `pgid`: TERM, then KILL after up to a second. Groups
 /// 0 and 1 (and numbers past the largest PID) are never signalled: see
 /// [`parse_process_group`].
@@ -194,7 +177,21 @@ fn parse_process_group(text: &[u8]) -> Option<u32> {
 
 /// Strips the PID marker line from the start of stdout, returning the PID once known.
 struct PidMarker {
+    /// Output held back until it is known whether it starts with the marker; none once
+    /// that is decided (or when no marker is expected).
     pending: Option<Vec<u8>>,
+    /// True once the marker line was seen: the wrapper ran.
+    seen: bool,
+}
+
+impl PidMarker {
+    /// A reader expecting the marker, or (`expected` false) passing everything through.
+    fn new(expected: bool) -> PidMarker {
+        PidMarker {
+            pending: expected.then(Vec::new),
+            seen: false,
+        }
+    }
 }
 
 impl PidMarker {
@@ -215,7 +212,10 @@ impl PidMarker {
         let buf = self.pending.take().unwrap();
         let line = &buf[..nl];
         match line.strip_prefix(PID_MARKER) {
-            Some(pid) => (buf[nl + 1..].to_vec(), parse_process_group(pid)),
+            Some(pid) => {
+                self.seen = true;
+                (buf[nl + 1..].to_vec(), parse_process_group(pid))
+            }
             None => (buf, None),
         }
     }
@@ -230,7 +230,16 @@ pub async fn run(
     progress: Option<ProgressFn>,
 ) -> HostResult<ExecOutput> {
     let started = Instant::now();
-    let script = wrap_command(&req);
+    let shell = &conn.info.shell;
+    let script = super::shell::wrap(
+        shell,
+        &CommandSetup {
+            command: &req.command,
+            env: &req.env,
+            working_directory: req.working_directory.as_deref(),
+        },
+    )
+    .map_err(HostError::Invalid)?;
     if script.len() > MAX_EXEC_REQUEST_BYTES {
         return Err(HostError::Invalid(format!(
             "the command, with its environment and working directory, is {} bytes: more than \
@@ -278,9 +287,7 @@ pub async fn run(
 
     let mut stdout = Capture::new(req.output_limit);
     let mut stderr = Capture::new(req.output_limit);
-    let mut marker = PidMarker {
-        pending: Some(Vec::new()),
-    };
+    let mut marker = PidMarker::new(!shell.family.is_windows());
     let mut out = ExecOutput::default();
     let mut latest_line: Option<String> = None;
     let deadline = tokio::time::Instant::now() + req.timeout;
@@ -351,6 +358,11 @@ pub async fn run(
             break;
         }
     }
+    if out.timed_out && shell.family.is_windows() {
+        stderr.push(
+            b"\nmcpssh: on Windows only the command's own process was stopped; processes it started may still run\n",
+        );
+    }
     guard.conn = None;
     let _ = writer.close().await;
     if let Some(rest) = marker.pending.take() {
@@ -365,7 +377,34 @@ pub async fn run(
             conn.info.name
         )));
     }
+    if marker.pending.is_none() && !marker.seen && !shell.family.is_windows() && !out.timed_out {
+        return Err(wrapper_failed(&conn, &out));
+    }
     Ok(out)
+}
+
+/// The error for a command whose wrapper never ran (no PID marker): the login shell
+/// rejected or ignored it, so whatever the exit status says, the command did not run as
+/// asked.
+fn wrapper_failed(conn: &Connection, out: &ExecOutput) -> HostError {
+    let shell = &conn.info.shell;
+    let said: String = String::from_utf8_lossy(&out.stderr.head)
+        .chars()
+        .take(300)
+        .collect();
+    let shown = if shell.path.is_empty() {
+        "an unknown shell".to_string()
+    } else {
+        format!("{} ({} family)", shell.path, shell.family.name())
+    };
+    HostError::Other(format!(
+        "the remote login shell, {shown}, did not run mcpssh's command set-up, so the command \
+         did not run as asked (exit status {}; it said: {:?}). Check the account's login shell \
+         (`getent passwd USER` on the server) and its start-up files",
+        out.exit_code
+            .map_or_else(|| "none".to_string(), |c| c.to_string()),
+        said.trim()
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,9 +439,7 @@ mod tests {
     /// Feeds `data` to a fresh marker reader in chunks of the given sizes (cycled),
     /// returning what it passed on and the PID it found.
     fn feed_in_chunks(data: &[u8], sizes: &[usize]) -> (Vec<u8>, Option<u32>) {
-        let mut marker = PidMarker {
-            pending: Some(Vec::new()),
-        };
+        let mut marker = PidMarker::new(true);
         let (mut out, mut pid) = (Vec::new(), None);
         let mut rest = data;
         for size in sizes.iter().cycle() {
@@ -480,9 +517,7 @@ mod tests {
 
     #[test]
     fn pid_marker_is_stripped_across_chunks() {
-        let mut m = PidMarker {
-            pending: Some(Vec::new()),
-        };
+        let mut m = PidMarker::new(true);
         assert_eq!(m.feed(b"\x1emcpssh-p"), (vec![], None));
         assert_eq!(m.feed(b"id:4242\nhello"), (b"hello".to_vec(), Some(4242)));
         assert_eq!(m.feed(b" world"), (b" world".to_vec(), None));
@@ -502,9 +537,7 @@ mod tests {
             b"12abc",
             b"99999999999999999999",
         ] {
-            let mut m = PidMarker {
-                pending: Some(Vec::new()),
-            };
+            let mut m = PidMarker::new(true);
             let line = [PID_MARKER, bad, b"\nrest"].concat();
             assert_eq!(m.feed(&line), (b"rest".to_vec(), None), "{bad:?}");
         }
@@ -515,9 +548,7 @@ mod tests {
 
     #[test]
     fn output_without_marker_passes_through() {
-        let mut m = PidMarker {
-            pending: Some(Vec::new()),
-        };
+        let mut m = PidMarker::new(true);
         assert_eq!(
             m.feed(b"plain output\n"),
             (b"plain output\n".to_vec(), None)

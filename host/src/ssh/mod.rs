@@ -8,6 +8,7 @@ pub mod exec;
 pub mod key_file;
 pub mod known_hosts;
 pub mod pool;
+pub mod shell;
 pub mod socket;
 pub mod ssh_config;
 
