@@ -134,6 +134,12 @@ pub struct Settings {
     /// (MCP_SSH_PASSWORD); never logged, never in a result.
     #[arg(skip)]
     pub password: Option<Secret>,
+
+    /// Wall-clock limit of loading one tool component (its start-up and `describe()`), in
+    /// seconds. A component that takes longer is skipped with the reason in the log and
+    /// in `mcpssh tools list`; the other tools are served.
+    #[arg(long, env = "MCP_SSH_TOOL_LOAD_TIMEOUT", default_value_t = 10)]
+    pub tool_load_timeout: u64,
 }
 
 impl Settings {
@@ -180,6 +186,9 @@ impl Settings {
         if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 || self.tool_timeout == 0 {
             return Err("tool memory and CPU limits must be greater than 0".into());
         }
+        if self.tool_load_timeout == 0 {
+            return Err("MCP_SSH_TOOL_LOAD_TIMEOUT must be greater than 0 seconds".into());
+        }
         Ok(())
     }
 
@@ -189,6 +198,11 @@ impl Settings {
 
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout)
+    }
+
+    /// Wall-clock limit of loading one tool component.
+    pub fn tool_load_timeout(&self) -> Duration {
+        Duration::from_secs(self.tool_load_timeout)
     }
 
     /// Age after which a leftover temporary transfer file is removed.

@@ -367,6 +367,11 @@ impl ServerHandler for McpSsh {
             }
         };
         cancel.cancel();
+        let outcome_kind = match &outcome {
+            CallOutcome::Success(_) => "success",
+            CallOutcome::ToolError(_) => "tool-error",
+            CallOutcome::Failed { kind, .. } => *kind,
+        };
         let result = match outcome {
             CallOutcome::Success(value) => CallToolResult::structured(value),
             CallOutcome::ToolError(value) => CallToolResult::structured_error(value),
@@ -378,6 +383,7 @@ impl ServerHandler for McpSsh {
             tool = %entry.public_name,
             ms = started.elapsed().as_millis() as u64,
             error = result.is_error.unwrap_or(false),
+            outcome = outcome_kind,
             "tool call finished"
         );
         Ok(result.into())

@@ -18,5 +18,6 @@ mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
 mod python_sdk;
+mod sandbox_limits;
 mod sftp_files;
 mod tools_list;

@@ -9,6 +9,7 @@ pub mod imports;
 pub mod registry;
 pub mod runtime;
 pub mod state;
+pub mod stop;
 pub mod watch;
 
 pub use registry::{Registry, ToolEntry};

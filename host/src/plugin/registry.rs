@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::grants::{GrantFile, Scope, component_files};
@@ -122,7 +122,10 @@ impl Registry {
         component: CompiledComponent,
     ) -> Result<()> {
         let component = Arc::new(component);
-        let descriptors = runtime.describe(&component).await?;
+        let descriptors = runtime
+            .describe(&component)
+            .await
+            .with_context(|| source.clone())?;
         if descriptors.is_empty() {
             bail!("{source} describes no tool");
         }

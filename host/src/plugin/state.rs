@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::grants::Scope;
+use super::stop::{GuardedIo, WaitLimit};
 use crate::config::Settings;
 use crate::ssh::SessionPool;
 
@@ -113,6 +114,21 @@ impl CallState {
     /// The guest's own CPU time so far (wall time minus time spent in host calls).
     pub fn guest_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// The WASI resource table with what may end a wait in WASI now: the call's
+    /// cancellation and the rest of the guest's CPU budget.
+    pub fn guarded_io(&mut self) -> GuardedIo<'_> {
+        let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
+        let limit = WaitLimit {
+            cancel: self.call.cancel.clone(),
+            budget_left: cpu_limit.saturating_sub(self.guest_time()),
+            cpu_limit,
+        };
+        GuardedIo {
+            table: &mut self.table,
+            limit,
+        }
     }
 
     /// Sends what the guest printed to the log.
