@@ -7,9 +7,8 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -17,7 +16,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::plugin::{CallContext, CallOutcome, ProgressSink, Registry, Runtime, ToolEntry};
+use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::ssh::{SessionInfo, SessionPool};
 use crate::watchdog::PollWatchdog;
 
@@ -100,35 +99,6 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
         tool = tool.with_raw_output_schema(Arc::new(schema.clone()));
     }
     tool
-}
-
-/// A progress sink that forwards to the client, in order, at most every 100 ms
-/// (the final report of a transfer always goes through).
-fn progress_sink(context: &RequestContext<RoleServer>) -> Option<ProgressSink> {
-    let token = context.meta.get_progress_token()?;
-    let peer = context.peer.clone();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
-    tokio::spawn(async move {
-        while let Some(param) = rx.recv().await {
-            let _ = peer.notify_progress(param).await;
-        }
-    });
-    let last = std::sync::Mutex::new(None::<std::time::Instant>);
-    Some(Arc::new(
-        move |done: f64, total: Option<f64>, message: Option<String>| {
-            let now = std::time::Instant::now();
-            let mut last = last.lock().unwrap();
-            let complete = total.is_some_and(|t| done >= t);
-            if !complete && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
-                return;
-            }
-            *last = Some(now);
-            let mut param = ProgressNotificationParam::new(token.clone(), done);
-            param.total = total;
-            param.message = message;
-            let _ = tx.send(param);
-        },
-    ))
 }
 
 /// The URI of a session's resource.
@@ -350,7 +320,7 @@ impl ServerHandler for McpSsh {
         let cancel = self.shutdown.child_token();
         let call = CallContext {
             cancel: cancel.clone(),
-            progress: progress_sink(&context),
+            progress: crate::progress::sink(&context),
         };
         let started = std::time::Instant::now();
         let run = self

@@ -1,6 +1,7 @@
 //! Hostile components against the sandbox's hang and exhaustion limits: a `describe()` that
-//! never answers, and a guest sleeping in WASI through a cancellation and past its
-//! limits. In every case the server must keep serving.
+//! never answers, a guest sleeping in WASI through a cancellation and past its limits,
+//! and floods of progress reports and log messages. In every case the server must keep
+//! serving.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -186,6 +187,76 @@ async fn cancelling_a_guest_sleeping_in_wasi_stops_it() {
                 && l.contains("sleep_forever")
                 && l.contains("cancelled")),
         "the call ended as cancelled"
+    );
+    h.assert_still_serving().await;
+}
+
+/// A memory figure of process `pid` from /proc/PID/status (`VmRSS`: now, `VmHWM`: the
+/// peak so far), in KiB.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// How much more memory than at the start the server may ever hold during a flood.
+const FLOOD_GROWTH_BOUND_KIB: u64 = 256 * 1024;
+
+#[tokio::test]
+#[allow(deprecated)] // MCP logging is deprecated from 2026-07-28 on; 2025 clients use it.
+async fn floods_of_progress_and_log_messages_do_not_grow_the_server() {
+    use mcpssh_testbed::rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    let dir = tools_dir(&[("flood_tool.wasm", Some("grants = [\"host-log\"]\n"))]);
+    let mut h = harness_with_tools(dir.path(), &[NO_CPU_LIMIT]).await;
+    h.server.set_call_timeout(Duration::from_secs(170));
+    h.server
+        .peer()
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    let pid = h.server.pid().unwrap();
+    let before = memory_kib(pid, "VmRSS");
+    for (kind, calls, message_bytes) in [
+        ("complete", 10_000, 65_536),
+        ("progress", 10_000, 65_536),
+        ("log", 100_000, 8_192),
+    ] {
+        let call = h
+            .server
+            .start_call(
+                "flood",
+                json!({"kind": kind, "calls": calls, "message_bytes": message_bytes}),
+            )
+            .await
+            .unwrap();
+        let token = call.progress_token().clone();
+        let result = call.wait().await.unwrap();
+        assert!(!result.is_error.unwrap_or(false), "{kind}: {result:?}");
+        let peak = memory_kib(pid, "VmHWM");
+        assert!(
+            peak.saturating_sub(before) < FLOOD_GROWTH_BOUND_KIB,
+            "{kind}: the server grew from {before} KiB to a peak of {peak} KiB"
+        );
+        let forwarded = h.server.progress_for(&token);
+        assert!(
+            forwarded.len() < calls / 10,
+            "{kind}: {} of {calls} progress reports were forwarded",
+            forwarded.len()
+        );
+        assert!(
+            forwarded
+                .iter()
+                .all(|p| p.message.as_ref().is_none_or(|m| m.len() <= 2048)),
+            "{kind}: progress messages are capped"
+        );
+    }
+    let logged = h.server.log_messages().len();
+    assert!(
+        logged < 10_000,
+        "{logged} log notifications reached the client for 100000 guest log calls"
     );
     h.assert_still_serving().await;
 }

@@ -11,11 +11,19 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use super::grants::Scope;
 use super::stop::{GuardedIo, WaitLimit};
+use crate::bounded::TokenBucket;
 use crate::config::Settings;
 use crate::ssh::SessionPool;
 
 /// Bytes of guest stdout/stderr kept per call (they go to the log, never to MCP).
 const GUEST_OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Log messages a call may send at once, then per second; more are dropped.
+const LOG_BURST: u32 = 200;
+const LOG_PER_SECOND: u32 = 50;
+
+/// Why a guest's log messages were dropped, for the log line that says so.
+pub const LOG_RATE_NOTE: &str = "a tool may log 200 messages at once, then 50 a second";
 
 /// Services shared by every call.
 pub struct HostServices {
@@ -62,6 +70,8 @@ pub struct CallState {
     /// their difference is the guest's own CPU time, which the epoch callback limits.
     pub started: Instant,
     pub host_time: Duration,
+    /// The rate of the guest's log messages.
+    pub log_budget: TokenBucket,
 }
 
 impl CallState {
@@ -108,6 +118,7 @@ impl CallState {
             stderr,
             started: Instant::now(),
             host_time: Duration::ZERO,
+            log_budget: TokenBucket::new(LOG_BURST, LOG_PER_SECOND),
         }
     }
 
@@ -131,8 +142,13 @@ impl CallState {
         }
     }
 
-    /// Sends what the guest printed to the log.
+    /// Sends what the guest printed to the log, and how many of its log messages were
+    /// dropped at the end.
     pub fn flush_guest_output(&self) {
+        let dropped = self.log_budget.refused();
+        if dropped > 0 {
+            tracing::warn!(tool = %self.tool, "{dropped} log messages of this tool were dropped: {LOG_RATE_NOTE}");
+        }
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
