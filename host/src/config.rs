@@ -140,6 +140,15 @@ pub struct Settings {
     /// in `mcpssh tools list`; the other tools are served.
     #[arg(long, env = "MCP_SSH_TOOL_LOAD_TIMEOUT", default_value_t = 10)]
     pub tool_load_timeout: u64,
+
+    /// Tool calls run at the same time; further calls wait for a free slot.
+    #[arg(long, env = "MCP_SSH_MAX_CONCURRENT_CALLS", default_value_t = 64)]
+    pub max_concurrent_calls: usize,
+
+    /// Tool calls that may wait for a free slot; beyond them a call is refused at once
+    /// with a "busy" error.
+    #[arg(long, env = "MCP_SSH_MAX_QUEUED_CALLS", default_value_t = 256)]
+    pub max_queued_calls: usize,
 }
 
 impl Settings {
@@ -188,6 +197,9 @@ impl Settings {
         }
         if self.tool_load_timeout == 0 {
             return Err("MCP_SSH_TOOL_LOAD_TIMEOUT must be greater than 0 seconds".into());
+        }
+        if self.max_concurrent_calls == 0 {
+            return Err("MCP_SSH_MAX_CONCURRENT_CALLS must be at least 1".into());
         }
         Ok(())
     }

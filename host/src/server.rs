@@ -15,6 +15,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::ssh::{SessionInfo, SessionPool};
@@ -44,6 +45,8 @@ pub struct McpSsh {
     watchdog: Arc<PollWatchdog>,
     /// Cancelled at shutdown: every in-flight call is cancelled with it.
     shutdown: CancellationToken,
+    /// The cap on calls running at once.
+    slots: Arc<CallSlots>,
 }
 
 impl McpSsh {
@@ -58,6 +61,10 @@ impl McpSsh {
         McpSsh {
             runtime,
             published: Arc::new(std::sync::RwLock::new(Published::new(registry))),
+            slots: Arc::new(CallSlots::new(
+                settings.max_concurrent_calls,
+                settings.max_queued_calls,
+            )),
             settings,
             pool,
             watchdog,
@@ -313,6 +320,22 @@ impl ServerHandler for McpSsh {
                 ),
                 None,
             ));
+        };
+        let slot = tokio::select! {
+            slot = self.slots.acquire() => slot,
+            _ = context.ct.cancelled() => {
+                let message = "the call was cancelled while it waited for a free slot";
+                return Ok(CallToolResult::structured_error(runtime_failure("cancelled", message)).into());
+            }
+        };
+        let _slot = match slot {
+            Ok(slot) => slot,
+            Err(Busy(message)) => {
+                tracing::info!(tool = %entry.public_name, "tool call refused: {message}");
+                return Ok(
+                    CallToolResult::structured_error(runtime_failure("busy", &message)).into(),
+                );
+            }
         };
         let arguments =
             serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();

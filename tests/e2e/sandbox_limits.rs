@@ -1,7 +1,7 @@
 //! Hostile components against the sandbox's hang and exhaustion limits: a `describe()` that
 //! never answers, a guest sleeping in WASI through a cancellation and past its limits,
-//! and floods of progress reports and log messages. In every case the server must keep
-//! serving.
+//! floods of progress reports and log messages, and a burst of parallel calls. In every
+//! case the server must keep serving.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -258,5 +258,103 @@ async fn floods_of_progress_and_log_messages_do_not_grow_the_server() {
         logged < 10_000,
         "{logged} log notifications reached the client for 100000 guest log calls"
     );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn calls_beyond_the_cap_wait_and_beyond_the_waiting_line_are_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness_with_tools(
+        dir.path(),
+        &[
+            ("MCP_SSH_MAX_CONCURRENT_CALLS", "2"),
+            ("MCP_SSH_MAX_QUEUED_CALLS", "1"),
+        ],
+    )
+    .await;
+    h.exec("true").await; // connect first
+    let exec = h.name("ssh_execute");
+    let first = h
+        .server
+        .start_call(&exec, json!({"command": "sleep 41.1"}))
+        .await
+        .unwrap();
+    let second = h
+        .server
+        .start_call(&exec, json!({"command": "sleep 41.2"}))
+        .await
+        .unwrap();
+    assert!(h.wait_present("sleep 41.1", Duration::from_secs(20)).await);
+    assert!(h.wait_present("sleep 41.2", Duration::from_secs(20)).await);
+    // Both slots are taken: the next call waits.
+    let waiting = h
+        .server
+        .start_call(&exec, json!({"command": "echo waited"}))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), async || h
+            .server
+            .stderr()
+            .contains("waiting for a free slot"))
+        .await,
+        "the third call does not wait"
+    );
+    // The waiting line is full: the next one is refused at once, naming the settings.
+    let busy = h
+        .tool_error("ssh_execute", json!({"command": "echo refused"}))
+        .await;
+    assert_eq!(busy["error_kind"], "busy", "{busy}");
+    let message = busy["error"].as_str().unwrap();
+    assert!(
+        message.contains("MCP_SSH_MAX_CONCURRENT_CALLS")
+            && message.contains("MCP_SSH_MAX_QUEUED_CALLS"),
+        "{message}"
+    );
+    // A slot frees up: the waiting call runs.
+    first.cancel(None).await.unwrap();
+    let out = waiting.wait().await.unwrap();
+    assert!(!out.is_error.unwrap_or(false), "{out:?}");
+    second.cancel(None).await.unwrap();
+    assert!(h.wait_gone("sleep 41.", Duration::from_secs(10)).await);
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn a_thousand_parallel_calls_are_capped_not_all_run() {
+    const CALLS: usize = 1000;
+    let dir = tools_dir(&[("sleep_tool.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[NO_CPU_LIMIT]).await;
+    let pid = h.server.pid().unwrap();
+    let before = memory_kib(pid, "VmRSS");
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        calls.push(
+            h.server
+                .start_call("sleep_forever", json!({}))
+                .await
+                .unwrap(),
+        );
+    }
+    // The default cap: 64 running and 256 waiting; the rest are refused as busy.
+    let refused = || {
+        h.server
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("tool call refused"))
+            .count()
+    };
+    let expected = CALLS - 64 - 256;
+    assert!(
+        eventually(Duration::from_secs(60), async || refused() >= expected).await,
+        "{} of {CALLS} parallel calls were refused as busy, expected {expected}",
+        refused()
+    );
+    let peak = memory_kib(pid, "VmHWM");
+    eprintln!("{CALLS} parallel calls: {before} KiB before, peak {peak} KiB");
+    for call in calls {
+        call.cancel(None).await.unwrap();
+    }
+    assert_eq!(refused(), expected, "no more than the excess is refused");
     h.assert_still_serving().await;
 }
