@@ -13,6 +13,7 @@ mod connections;
 mod custom_tools;
 mod example_tool;
 mod execute;
+mod generated_components;
 mod host_keys;
 mod lifecycle;
 mod limits;

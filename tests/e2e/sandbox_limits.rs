@@ -1,7 +1,7 @@
 //! Hostile components against the sandbox's hang and exhaustion limits: a `describe()` that
 //! never answers, a guest sleeping in WASI through a cancellation and past its limits,
-//! floods of progress reports and log messages, and a burst of parallel calls. In every
-//! case the server must keep serving.
+//! floods of progress reports and log messages, a burst of parallel calls, several linear
+//! memories and table growth. In every case the server must keep serving.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::common::bin;
 use crate::custom_tools::{component, eventually, harness_with_tools, tools_dir};
+use crate::generated_components::{Attack, hostile_component};
 
 /// `mcpssh tools list` with the tools folder `dir` and `env`; the listing, or a failure
 /// when it does not finish within a generous bound.
@@ -356,5 +357,55 @@ async fn a_thousand_parallel_calls_are_capped_not_all_run() {
         call.cancel(None).await.unwrap();
     }
     assert_eq!(refused(), expected, "no more than the excess is refused");
+    h.assert_still_serving().await;
+}
+
+/// A tools folder holding one generated component, `<tool>.wasm`.
+fn generated_tools_dir(tool: &str, attack: &Attack) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(format!("{tool}.wasm")),
+        hostile_component(tool, attack),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn several_memories_share_one_memory_limit() {
+    // Twelve memories of 60 MiB each: every one fits a 64 MiB limit, all of them do not.
+    let attack = Attack::ManyMemories {
+        count: 12,
+        pages: 960,
+    };
+    let dir = generated_tools_dir("many_memories", &attack);
+    let h = harness_with_tools(dir.path(), &[]).await;
+    let error = h.tool_error("many_memories", json!({})).await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("64 MiB"),
+        "{error}"
+    );
+    h.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn table_growth_counts_against_the_memory_limit() {
+    // 32 million table elements: 256 MiB of host memory behind a 64 MiB limit.
+    let attack = Attack::TableGrowth {
+        elements: 4_000_000,
+        times: 8,
+    };
+    let dir = generated_tools_dir("table_growth", &attack);
+    let h = harness_with_tools(dir.path(), &[]).await;
+    let error = h.tool_error("table_growth", json!({})).await;
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_SSH_TOOL_MEMORY_MB"),
+        "{error}"
+    );
     h.assert_still_serving().await;
 }

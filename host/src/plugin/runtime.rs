@@ -296,7 +296,7 @@ impl Runtime {
             Err(_) if store.data().limits.memory_refused => CallOutcome::Failed {
                 kind: "limit-exceeded",
                 message: format!(
-                    "the tool {name} needed more than its memory limit of {} MiB (MCP_SSH_TOOL_MEMORY_MB) and was stopped",
+                    "the tool {name} needed more than its memory limit of {} MiB (MCP_SSH_TOOL_MEMORY_MB, for all its memories and tables together) and was stopped",
                     store.data().limits.memory_limit / (1024 * 1024)
                 ),
             },
