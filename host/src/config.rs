@@ -104,7 +104,8 @@ pub struct Settings {
     pub tool_memory_mb: u64,
 
     /// CPU time a tool instance may spend in its own code per call, in milliseconds
-    /// (time spent waiting for the host, e.g. for a remote command, does not count).
+    /// (time spent waiting for the host, e.g. for a remote command, does not count; time
+    /// the tool spends sleeping or blocked in WASI does).
     #[arg(long, env = "MCP_SSH_TOOL_CPU_MS", default_value_t = 2000)]
     pub tool_cpu_ms: u64,
 
