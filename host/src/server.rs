@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
+use crate::progress::Forwarder;
 use crate::ssh::{SessionInfo, SessionPool};
 use crate::watchdog::PollWatchdog;
 
@@ -341,9 +342,10 @@ impl ServerHandler for McpSsh {
             serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
         // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
         let cancel = self.shutdown.child_token();
+        let progress = Forwarder::for_request(&context);
         let call = CallContext {
             cancel: cancel.clone(),
-            progress: crate::progress::sink(&context),
+            progress: progress.as_ref().map(Forwarder::sink),
         };
         let started = std::time::Instant::now();
         let run = self
@@ -360,6 +362,9 @@ impl ServerHandler for McpSsh {
             }
         };
         cancel.cancel();
+        if let Some(progress) = progress {
+            progress.finish().await;
+        }
         let outcome_kind = match &outcome {
             CallOutcome::Success(_) => "success",
             CallOutcome::ToolError(_) => "tool-error",
