@@ -110,7 +110,8 @@ pub struct Settings {
     pub tool_memory_mb: u64,
 
     /// CPU time a tool instance may spend in its own code per call, in milliseconds
-    /// (time spent waiting for the host, e.g. for a remote command, does not count).
+    /// (time spent waiting for the host, e.g. for a remote command, does not count; time
+    /// the tool spends sleeping or blocked in WASI does).
     #[arg(long, env = "MCP_SSH_TOOL_CPU_MS", default_value_t = 2000)]
     pub tool_cpu_ms: u64,
 
@@ -154,6 +155,21 @@ pub struct Settings {
     /// (MCP_SSH_PASSWORD); never logged, never in a result.
     #[arg(skip)]
     pub password: Option<Secret>,
+
+    /// Wall-clock limit of loading one tool component (its start-up and `describe()`), in
+    /// seconds. A component that takes longer is skipped with the reason in the log and
+    /// in `mcpssh tools list`; the other tools are served.
+    #[arg(long, env = "MCP_SSH_TOOL_LOAD_TIMEOUT", default_value_t = 10)]
+    pub tool_load_timeout: u64,
+
+    /// Tool calls run at the same time; further calls wait for a free slot.
+    #[arg(long, env = "MCP_SSH_MAX_CONCURRENT_CALLS", default_value_t = 64)]
+    pub max_concurrent_calls: usize,
+
+    /// Tool calls that may wait for a free slot; beyond them a call is refused at once
+    /// with a "busy" error.
+    #[arg(long, env = "MCP_SSH_MAX_QUEUED_CALLS", default_value_t = 256)]
+    pub max_queued_calls: usize,
 }
 
 impl Settings {
@@ -205,6 +221,12 @@ impl Settings {
         if self.tool_memory_mb == 0 || self.tool_cpu_ms == 0 || self.tool_timeout == 0 {
             return Err("tool memory and CPU limits must be greater than 0".into());
         }
+        if self.tool_load_timeout == 0 {
+            return Err("MCP_SSH_TOOL_LOAD_TIMEOUT must be greater than 0 seconds".into());
+        }
+        if self.max_concurrent_calls == 0 {
+            return Err("MCP_SSH_MAX_CONCURRENT_CALLS must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -214,6 +236,11 @@ impl Settings {
 
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout)
+    }
+
+    /// Wall-clock limit of loading one tool component.
+    pub fn tool_load_timeout(&self) -> Duration {
+        Duration::from_secs(self.tool_load_timeout)
     }
 
     /// Age after which a leftover temporary transfer file is removed.

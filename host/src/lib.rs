@@ -6,12 +6,15 @@
 
 pub mod allocator;
 pub mod app;
+pub mod bounded;
+pub mod call_slots;
 pub mod client_log;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod local;
 pub mod plugin;
+pub mod progress;
 pub mod prompts;
 pub mod remote_files;
 pub mod server;

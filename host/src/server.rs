@@ -7,17 +7,18 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
-use crate::plugin::{CallContext, CallOutcome, ProgressSink, Registry, Runtime, ToolEntry};
+use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
+use crate::progress::Forwarder;
 use crate::ssh::{SessionInfo, SessionPool};
 use crate::watchdog::PollWatchdog;
 
@@ -45,6 +46,8 @@ pub struct McpSsh {
     watchdog: Arc<PollWatchdog>,
     /// Cancelled at shutdown: every in-flight call is cancelled with it.
     shutdown: CancellationToken,
+    /// The cap on calls running at once.
+    slots: Arc<CallSlots>,
 }
 
 impl McpSsh {
@@ -59,6 +62,10 @@ impl McpSsh {
         McpSsh {
             runtime,
             published: Arc::new(std::sync::RwLock::new(Published::new(registry))),
+            slots: Arc::new(CallSlots::new(
+                settings.max_concurrent_calls,
+                settings.max_queued_calls,
+            )),
             settings,
             pool,
             watchdog,
@@ -100,35 +107,6 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
         tool = tool.with_raw_output_schema(Arc::new(schema.clone()));
     }
     tool
-}
-
-/// A progress sink that forwards to the client, in order, at most every 100 ms
-/// (the final report of a transfer always goes through).
-fn progress_sink(context: &RequestContext<RoleServer>) -> Option<ProgressSink> {
-    let token = context.meta.get_progress_token()?;
-    let peer = context.peer.clone();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
-    tokio::spawn(async move {
-        while let Some(param) = rx.recv().await {
-            let _ = peer.notify_progress(param).await;
-        }
-    });
-    let last = std::sync::Mutex::new(None::<std::time::Instant>);
-    Some(Arc::new(
-        move |done: f64, total: Option<f64>, message: Option<String>| {
-            let now = std::time::Instant::now();
-            let mut last = last.lock().unwrap();
-            let complete = total.is_some_and(|t| done >= t);
-            if !complete && last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
-                return;
-            }
-            *last = Some(now);
-            let mut param = ProgressNotificationParam::new(token.clone(), done);
-            param.total = total;
-            param.message = message;
-            let _ = tx.send(param);
-        },
-    ))
 }
 
 /// The URI of a session's resource.
@@ -344,13 +322,30 @@ impl ServerHandler for McpSsh {
                 None,
             ));
         };
+        let slot = tokio::select! {
+            slot = self.slots.acquire() => slot,
+            _ = context.ct.cancelled() => {
+                let message = "the call was cancelled while it waited for a free slot";
+                return Ok(CallToolResult::structured_error(runtime_failure("cancelled", message)).into());
+            }
+        };
+        let _slot = match slot {
+            Ok(slot) => slot,
+            Err(Busy(message)) => {
+                tracing::info!(tool = %entry.public_name, "tool call refused: {message}");
+                return Ok(
+                    CallToolResult::structured_error(runtime_failure("busy", &message)).into(),
+                );
+            }
+        };
         let arguments =
             serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
         // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
         let cancel = self.shutdown.child_token();
+        let progress = Forwarder::for_request(&context);
         let call = CallContext {
             cancel: cancel.clone(),
-            progress: progress_sink(&context),
+            progress: progress.as_ref().map(Forwarder::sink),
         };
         let started = std::time::Instant::now();
         let run = self
@@ -367,6 +362,14 @@ impl ServerHandler for McpSsh {
             }
         };
         cancel.cancel();
+        if let Some(progress) = progress {
+            progress.finish().await;
+        }
+        let outcome_kind = match &outcome {
+            CallOutcome::Success(_) => "success",
+            CallOutcome::ToolError(_) => "tool-error",
+            CallOutcome::Failed { kind, .. } => *kind,
+        };
         let result = match outcome {
             CallOutcome::Success(value) => CallToolResult::structured(value),
             CallOutcome::ToolError(value) => CallToolResult::structured_error(value),
@@ -378,6 +381,7 @@ impl ServerHandler for McpSsh {
             tool = %entry.public_name,
             ms = started.elapsed().as_millis() as u64,
             error = result.is_error.unwrap_or(false),
+            outcome = outcome_kind,
             "tool call finished"
         );
         Ok(result.into())

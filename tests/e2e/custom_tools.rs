@@ -20,7 +20,7 @@ pub(crate) fn component(file: &str) -> PathBuf {
 }
 
 /// A tools folder holding `files`, each with an optional grant file.
-fn tools_dir(files: &[(&str, Option<&str>)]) -> tempfile::TempDir {
+pub(crate) fn tools_dir(files: &[(&str, Option<&str>)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (file, grants) in files {
         std::fs::copy(component(file), dir.path().join(file)).unwrap();
@@ -32,7 +32,7 @@ fn tools_dir(files: &[(&str, Option<&str>)]) -> tempfile::TempDir {
     dir
 }
 
-async fn harness_with_tools(dir: &Path, extra: &[(&str, &str)]) -> Harness {
+pub(crate) async fn harness_with_tools(dir: &Path, extra: &[(&str, &str)]) -> Harness {
     let dir = dir.display().to_string();
     let mut env = vec![("MCP_SSH_TOOLS_DIR", dir.as_str())];
     env.extend_from_slice(extra);
@@ -135,7 +135,7 @@ async fn a_component_importing_an_ungranted_interface_is_not_loaded() {
 }
 
 /// Waits until `check` holds, polling for up to `timeout`.
-async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if check().await {

@@ -451,6 +451,8 @@ async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
         1,
         "a 1 MiB transfer used more than the shared SFTP session"
     );
+    // Sessions that ended before the big transfer: the login-shell probe's exec.
+    let ended_before = ended_sessions(&f.h.sshd);
     f.round_trip("big.bin", 40 * MIB).await;
     assert_eq!(
         sftp_sessions(&f.h.sshd),
@@ -461,15 +463,19 @@ async fn large_transfers_spread_over_extra_sftp_sessions_small_ones_do_not() {
     // `session_exit_message: session N channel N pid P` when it reaps one); the shared
     // session stays open.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while ended_sessions(&f.h.sshd) < 4 {
+    while ended_sessions(&f.h.sshd) < ended_before + 4 {
         assert!(
             Instant::now() < deadline,
             "extra lanes still running: {} of 4 ended",
-            ended_sessions(&f.h.sshd)
+            ended_sessions(&f.h.sshd) - ended_before
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(ended_sessions(&f.h.sshd), 4, "the shared session ended too");
+    assert_eq!(
+        ended_sessions(&f.h.sshd),
+        ended_before + 4,
+        "the shared session ended too"
+    );
 }
 
 /// Sessions whose process sshd has reaped (`session_exit_message: session` lines).
@@ -1558,6 +1564,8 @@ async fn disk_usage_df_fallback_is_exact_and_safe() {
     let _mount = Tmpfs::mount(&mnt, "8m");
     random_file(&mnt.join("three"), 3 * MIB);
     let (bsize, blocks, _, bavail) = statfs(&mnt);
+    // Connected first: opening the session runs the login-shell probe over exec.
+    f.h.ok("ssh_connect", json!({})).await;
     let execs = exec_sessions(&f.h.sshd);
     let out = f.h.ok("scp_disk_usage", json!({"path": s(&mnt)})).await;
     assert_eq!(

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::bindings::WitError;
 use super::bindings::mcpssh::plugin::{exec, host_log, session, types};
-use super::state::CallState;
+use super::state::{CallState, LOG_RATE_NOTE};
+use crate::bounded::cap_message;
 use crate::error::{HostError, HostResult};
 use crate::ssh::exec::{CapturedStream, ExecRequest};
 use crate::ssh::pool::{Connected, TargetRequest};
@@ -28,6 +29,9 @@ pub const IMPLEMENTED_INTERFACES: &[&str] = &[
 /// The most output a call may keep per stream, whatever it asks for: results travel
 /// through guest memory and the MCP stream.
 const MAX_OUTPUT_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// The longest log message of a guest, in bytes.
+const MAX_LOG_MESSAGE_BYTES: usize = 4096;
 
 /// The most bytes a guest may send as a command's standard input.
 const MAX_STDIN_BYTES: usize = 16 * 1024 * 1024;
@@ -218,8 +222,14 @@ impl exec::Host for CallState {
 
 impl host_log::Host for CallState {
     fn log(&mut self, level: host_log::Level, message: String) -> wasmtime::Result<()> {
-        let message: String = message.chars().take(4096).collect();
+        let Some(dropped) = self.log_budget.take(Instant::now()) else {
+            return Ok(());
+        };
+        let message = cap_message(message, MAX_LOG_MESSAGE_BYTES);
         let tool = &self.tool;
+        if dropped > 0 {
+            tracing::warn!(%tool, "{dropped} log messages of this tool were dropped: {LOG_RATE_NOTE}");
+        }
         match level {
             host_log::Level::Trace => tracing::trace!(%tool, "{message}"),
             host_log::Level::Debug => tracing::debug!(%tool, "{message}"),

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod runtime;
 pub mod selection;
 pub mod state;
+pub mod stop;
 pub mod trust;
 pub mod watch;
 

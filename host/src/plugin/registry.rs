@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::annotations::advertised;
@@ -137,7 +137,10 @@ impl Registry {
         component: CompiledComponent,
     ) -> Result<()> {
         let component = Arc::new(component);
-        let descriptors = runtime.describe(&component).await?;
+        let descriptors = runtime
+            .describe(&component)
+            .await
+            .with_context(|| source.clone())?;
         if descriptors.is_empty() {
             bail!("{source} describes no tool");
         }

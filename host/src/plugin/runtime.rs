@@ -17,6 +17,7 @@ use super::bindings::{ToolComponent, ToolComponentPre};
 use super::code_cache::CodeCache;
 use super::grants::Scope;
 use super::state::{CallContext, CallState, HostServices};
+use super::stop::{StopReason, guard_wasi_poll};
 
 /// How often the engine's epoch advances: the granularity of CPU limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -61,6 +62,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        guard_wasi_poll(&mut linker)?;
         type D = HasSelf<CallState>;
         wit::types::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
         wit::session::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
@@ -196,16 +198,28 @@ impl Runtime {
         store
     }
 
-    /// Asks a component for its tool descriptors.
+    /// Asks a component for its tool descriptors, within the load-time limit.
     pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<tool::Descriptor>> {
+        let limit = self.services.settings.tool_load_timeout();
         let mut store = self.new_store(component, CallContext::detached(), "describe");
-        let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
-        let descriptors = instance
-            .mcpssh_plugin_tool()
-            .call_describe(&mut store)
-            .await?;
+        let run = async {
+            let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
+            instance
+                .mcpssh_plugin_tool()
+                .call_describe(&mut store)
+                .await
+        };
+        let Ok(result) = tokio::time::timeout(limit, run).await else {
+            return Err(anyhow!(
+                "describe() did not finish within the load-time limit of {} s (MCP_SSH_TOOL_LOAD_TIMEOUT); the component is skipped",
+                limit.as_secs()
+            ));
+        };
         store.data().flush_guest_output();
-        Ok(descriptors)
+        result.map_err(|e| match e.downcast_ref::<StopReason>() {
+            Some(reason) => anyhow!("describe() was stopped: {reason}"),
+            None => anyhow!("describe() failed: {e:#}"),
+        })
     }
 
     /// Runs tool `name` of `component` with `arguments` (a JSON object, as text) in a
@@ -268,7 +282,7 @@ impl Runtime {
             Err(_) if store.data().limits.memory_refused => CallOutcome::Failed {
                 kind: "limit-exceeded",
                 message: format!(
-                    "the tool {name} needed more than its memory limit of {} MiB (MCP_SSH_TOOL_MEMORY_MB) and was stopped",
+                    "the tool {name} needed more than its memory limit of {} MiB (MCP_SSH_TOOL_MEMORY_MB, for all its memories and tables together) and was stopped",
                     store.data().limits.memory_limit / (1024 * 1024)
                 ),
             },
@@ -283,37 +297,11 @@ impl Drop for Runtime {
     }
 }
 
-/// Why the host stopped a guest.
-#[derive(Debug)]
-enum StopReason {
-    Cancelled,
-    CpuLimit(Duration),
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StopReason::Cancelled => write!(f, "the call was cancelled"),
-            StopReason::CpuLimit(d) => write!(
-                f,
-                "the tool used more than its CPU time limit of {} ms (MCP_SSH_TOOL_CPU_MS) and was stopped",
-                d.as_millis()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StopReason {}
-
 /// Turns a runtime error into a failed outcome with a clear kind.
 fn failure(name: &str, e: &wasmtime::Error) -> CallOutcome {
     if let Some(reason) = e.downcast_ref::<StopReason>() {
-        let kind = match reason {
-            StopReason::Cancelled => "cancelled",
-            StopReason::CpuLimit(_) => "limit-exceeded",
-        };
         return CallOutcome::Failed {
-            kind,
+            kind: reason.kind(),
             message: reason.to_string(),
         };
     }

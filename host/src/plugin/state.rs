@@ -5,16 +5,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::grants::Scope;
+use super::stop::{GuardedIo, WaitLimit};
+use crate::bounded::TokenBucket;
 use crate::config::Settings;
 use crate::ssh::SessionPool;
 
 /// Bytes of guest stdout/stderr kept per call (they go to the log, never to MCP).
 const GUEST_OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Log messages a call may send at once, then per second; more are dropped.
+const LOG_BURST: u32 = 200;
+const LOG_PER_SECOND: u32 = 50;
+
+/// Why a guest's log messages were dropped, for the log line that says so.
+pub const LOG_RATE_NOTE: &str = "a tool may log 200 messages at once, then 50 a second";
 
 /// Services shared by every call.
 pub struct HostServices {
@@ -61,6 +70,8 @@ pub struct CallState {
     /// their difference is the guest's own CPU time, which the epoch callback limits.
     pub started: Instant,
     pub host_time: Duration,
+    /// The rate of the guest's log messages.
+    pub log_budget: TokenBucket,
 }
 
 impl CallState {
@@ -83,18 +94,7 @@ impl CallState {
             .build();
         let memory =
             usize::try_from(services.settings.tool_memory_mb * 1024 * 1024).unwrap_or(usize::MAX);
-        let inner = StoreLimitsBuilder::new()
-            .memory_size(memory)
-            .instances(16)
-            .tables(64)
-            .memories(16)
-            .trap_on_grow_failure(false)
-            .build();
-        let limits = CallLimiter {
-            inner,
-            memory_limit: memory,
-            memory_refused: false,
-        };
+        let limits = CallLimiter::new(memory);
         CallState {
             wasi,
             table: ResourceTable::new(),
@@ -107,6 +107,7 @@ impl CallState {
             stderr,
             started: Instant::now(),
             host_time: Duration::ZERO,
+            log_budget: TokenBucket::new(LOG_BURST, LOG_PER_SECOND),
         }
     }
 
@@ -115,8 +116,28 @@ impl CallState {
         self.started.elapsed().saturating_sub(self.host_time)
     }
 
-    /// Sends what the guest printed to the log.
+    /// The WASI resource table with what may end a wait in WASI now: the call's
+    /// cancellation and the rest of the guest's CPU budget.
+    pub fn guarded_io(&mut self) -> GuardedIo<'_> {
+        let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
+        let limit = WaitLimit {
+            cancel: self.call.cancel.clone(),
+            budget_left: cpu_limit.saturating_sub(self.guest_time()),
+            cpu_limit,
+        };
+        GuardedIo {
+            table: &mut self.table,
+            limit,
+        }
+    }
+
+    /// Sends what the guest printed to the log, and how many of its log messages were
+    /// dropped at the end.
     pub fn flush_guest_output(&self) {
+        let dropped = self.log_budget.refused();
+        if dropped > 0 {
+            tracing::warn!(tool = %self.tool, "{dropped} log messages of this tool were dropped: {LOG_RATE_NOTE}");
+        }
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
@@ -127,12 +148,48 @@ impl CallState {
     }
 }
 
-/// The store's resource limits, remembering whether memory growth was refused so a
-/// failed call can name the limit it hit.
+/// Instances, tables and linear memories one call's store may create.
+const MAX_INSTANCES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+
+/// What one table element costs the host, in bytes (a pointer, as wasmtime documents).
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+/// The store's resource limits. The memory limit covers the instance as a whole: every
+/// linear memory and every table of the store together (a component may hold several
+/// of each), not each one alone. Remembers whether growth was refused so a failed call
+/// can name the limit it hit.
 pub struct CallLimiter {
-    inner: StoreLimits,
     pub memory_limit: usize,
+    /// Bytes of every memory and table created or grown so far (they never shrink).
+    used: usize,
     pub memory_refused: bool,
+}
+
+impl CallLimiter {
+    pub fn new(memory_limit: usize) -> Self {
+        CallLimiter {
+            memory_limit,
+            used: 0,
+            memory_refused: false,
+        }
+    }
+
+    /// Grants growth from `current` to `desired` bytes when the store's total stays within
+    /// the limit. Growth past the item's own maximum fails anyway and is not counted.
+    fn grow(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool {
+        if maximum.is_some_and(|max| desired > max) {
+            return false;
+        }
+        let total = self.used.saturating_add(desired.saturating_sub(current));
+        if total > self.memory_limit {
+            self.memory_refused = true;
+            return false;
+        }
+        self.used = total;
+        true
+    }
 }
 
 impl ResourceLimiter for CallLimiter {
@@ -142,11 +199,7 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if !allowed {
-            self.memory_refused = true;
-        }
-        Ok(allowed)
+        Ok(self.grow(current, desired, maximum))
     }
 
     fn table_growing(
@@ -155,19 +208,20 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
+        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(self.grow(bytes(current), bytes(desired), maximum.map(bytes)))
     }
 
     fn instances(&self) -> usize {
-        self.inner.instances()
+        MAX_INSTANCES
     }
 
     fn tables(&self) -> usize {
-        self.inner.tables()
+        MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        self.inner.memories()
+        MAX_MEMORIES
     }
 }
 
@@ -177,5 +231,44 @@ impl WasiView for CallState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_limit_covers_every_memory_and_table_together() {
+        let mut limits = CallLimiter::new(100 * TABLE_ELEMENT_BYTES);
+        assert!(
+            limits
+                .memory_growing(0, 40 * TABLE_ELEMENT_BYTES, None)
+                .unwrap()
+        );
+        assert!(
+            limits
+                .memory_growing(0, 40 * TABLE_ELEMENT_BYTES, None)
+                .unwrap()
+        );
+        assert!(!limits.memory_refused);
+        // A third memory, or a table, would take the store past the limit.
+        assert!(
+            !limits
+                .memory_growing(0, 40 * TABLE_ELEMENT_BYTES, None)
+                .unwrap()
+        );
+        assert!(limits.memory_refused);
+        assert!(!limits.table_growing(0, 21, None).unwrap());
+        assert!(limits.table_growing(0, 20, None).unwrap());
+        assert!(!limits.table_growing(20, 21, None).unwrap());
+    }
+
+    #[test]
+    fn growth_past_its_own_maximum_is_not_counted() {
+        let mut limits = CallLimiter::new(1000);
+        assert!(!limits.memory_growing(0, 500, Some(100)).unwrap());
+        assert!(!limits.memory_refused);
+        assert!(limits.memory_growing(0, 1000, None).unwrap());
     }
 }

@@ -1,0 +1,99 @@
+//! The cap on tool calls running at once. Up to `max_running` calls run; up to
+//! `max_waiting` more wait for a free slot, in arrival order; any further call is refused
+//! at once as busy. Every running call holds a tool instance with its own memory and,
+//! often, an SSH channel: the cap keeps a burst of calls from exhausting either.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The running and waiting calls.
+pub struct CallSlots {
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_running: usize,
+    max_waiting: usize,
+}
+
+/// A call was refused because every slot is taken and the waiting line is full.
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+/// Counts a call in the waiting line while it exists.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl CallSlots {
+    pub fn new(max_running: usize, max_waiting: usize) -> Self {
+        CallSlots {
+            running: Arc::new(Semaphore::new(max_running)),
+            waiting: AtomicUsize::new(0),
+            max_running,
+            max_waiting,
+        }
+    }
+
+    /// A slot for one call, held until the permit is dropped. Waits while every slot is
+    /// taken, unless the waiting line is full: then the call is refused as busy.
+    pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, Busy> {
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy(format!(
+                "the server is busy: {} tool calls are running (MCP_SSH_MAX_CONCURRENT_CALLS) and {} more are waiting (MCP_SSH_MAX_QUEUED_CALLS); try again when some have finished",
+                self.max_running, self.max_waiting
+            )));
+        }
+        let _in_line = InLine(&self.waiting);
+        tracing::info!(
+            running = self.max_running,
+            "tool call waiting for a free slot (MCP_SSH_MAX_CONCURRENT_CALLS)"
+        );
+        Ok(self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the call semaphore is never closed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_beyond_the_slots_wait_and_beyond_the_line_are_busy() {
+        let slots = Arc::new(CallSlots::new(1, 1));
+        let first = slots.acquire().await.unwrap();
+        let waiting = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.acquire().await.map(|_| ()) })
+        };
+        while slots.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let busy = slots.acquire().await.unwrap_err();
+        assert!(busy.0.contains("MCP_SSH_MAX_CONCURRENT_CALLS"), "{busy:?}");
+        drop(first);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(slots.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_gives_up_waiting_leaves_the_line() {
+        let slots = CallSlots::new(1, 1);
+        let _first = slots.acquire().await.unwrap();
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(10), slots.acquire());
+        assert!(gave_up.await.is_err());
+        assert_eq!(slots.waiting.load(Ordering::SeqCst), 0);
+    }
+}
