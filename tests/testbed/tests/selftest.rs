@@ -64,35 +64,56 @@ fn host_key_facts_are_consistent() {
     assert!(scanned.contains(key), "{scanned}");
 }
 
+/// The plain OpenSSH client, with nothing but the arguments (no config file), trusting a
+/// new host key on first use: runs `command` as `user` at `host`:`port` with `key`,
+/// recording host keys in `known_hosts`. Fails unless it exits 0; returns stdout.
+fn ssh_accept_new(
+    known_hosts: &str,
+    key: &str,
+    port: &str,
+    user: &str,
+    host: &str,
+    command: &str,
+) -> String {
+    stdout_of(
+        std::process::Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={known_hosts}"))
+            .args(["-i", key, "-p", port])
+            .arg(format!("{user}@{host}"))
+            .args(["--", command])
+            .stdin(Stdio::null()),
+    )
+}
+
+/// Runs `cmd`; fails unless it exits 0. Returns its stdout.
+fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn accept_new_records_the_key_in_the_given_known_hosts() {
     let sshd = Sshd::start().unwrap();
-    let out = std::process::Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-        ])
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            sshd.known_hosts_path().display()
-        ))
-        .arg("-i")
-        .arg(sshd.client_key_path())
-        .args(["-p", &sshd.port().to_string()])
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("true")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ssh_accept_new(
+        &sshd.known_hosts_path().display().to_string(),
+        &sshd.client_key_path().display().to_string(),
+        &sshd.port().to_string(),
+        TEST_USER,
+        "127.0.0.1",
+        "true",
     );
     let known = std::fs::read_to_string(sshd.known_hosts_path()).unwrap();
     assert!(
@@ -159,38 +180,27 @@ fn extra_config_lines_apply() {
         .start()
         .unwrap();
     // sshd's own reading of its configuration (not the text the builder wrote).
-    let out = std::process::Command::new(SSHD)
-        .arg("-T")
-        .arg("-f")
-        .arg(sshd.config_path())
-        .output()
-        .unwrap();
-    let effective = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sshd -T: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let effective = stdout_of(
+        std::process::Command::new(SSHD)
+            .arg("-T")
+            .arg("-f")
+            .arg(sshd.config_path()),
     );
     assert!(
         effective.lines().any(|l| l == "maxsessions 3"),
         "{effective}"
     );
     // AcceptEnv in effect on the running daemon: a variable it names arrives, another not.
-    let out = ssh_with(
-        &sshd,
-        &["-o", "SendEnv=MCPSSH_PROBE OTHER_PROBE"],
-        "printf '%s|%s' \"$MCPSSH_PROBE\" \"$OTHER_PROBE\"",
-    )
-    .env("MCPSSH_PROBE", "sent")
-    .env("OTHER_PROBE", "sent")
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let received = stdout_of(
+        ssh_with(
+            &sshd,
+            &["-o", "SendEnv=MCPSSH_PROBE OTHER_PROBE"],
+            "printf '%s|%s' \"$MCPSSH_PROBE\" \"$OTHER_PROBE\"",
+        )
+        .env("MCPSSH_PROBE", "sent")
+        .env("OTHER_PROBE", "sent"),
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "sent|");
+    assert_eq!(received, "sent|");
 }
 
 #[test]
@@ -252,39 +262,15 @@ fn daemons_start_in_parallel() {
 fn mcp_env_points_at_the_daemon() {
     let sshd = Sshd::start().unwrap();
     let env: std::collections::HashMap<_, _> = sshd.mcp_env().into_iter().collect();
-    let out = std::process::Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "StrictHostKeyChecking=accept-new"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", env["MCP_SSH_KNOWN_HOSTS"]))
-        .arg("-i")
-        .arg(&env["MCP_SSH_KEY_FILENAME"])
-        .arg("-p")
-        .arg(&env["MCP_SSH_PORT"])
-        .arg(format!(
-            "{}@{}",
-            env["MCP_SSH_USERNAME"], env["MCP_SSH_HOSTNAME"]
-        ))
-        .args(["--", "id -un"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let who = ssh_accept_new(
+        &env["MCP_SSH_KNOWN_HOSTS"],
+        &env["MCP_SSH_KEY_FILENAME"],
+        &env["MCP_SSH_PORT"],
+        &env["MCP_SSH_USERNAME"],
+        &env["MCP_SSH_HOSTNAME"],
+        "id -un",
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{TEST_USER}\n")
-    );
+    assert_eq!(who, format!("{TEST_USER}\n"));
     assert!(
         sshd.log()
             .contains(&format!("Accepted publickey for {TEST_USER}")),
