@@ -136,6 +136,8 @@ mod tests {
             .settings();
         assert_eq!(s.hostname.as_deref(), Some("h.example"));
         assert_eq!(s.port, Some(2200));
+        assert_eq!(s.username.as_deref(), Some("u"));
+        assert_eq!(s.key_filename.as_deref(), Some("/k"));
         assert_eq!(
             (s.server_name.as_str(), s.tool_prefix.as_str()),
             ("N", "p_")

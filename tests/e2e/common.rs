@@ -96,12 +96,24 @@ impl Harness {
     /// JSON. Returns the structured content.
     pub async fn ok(&self, tool: &str, args: Value) -> Value {
         let result = self.call(tool, args.clone()).await;
+        self.expect_ok(tool, &args, &result)
+    }
+
+    /// [`Harness::ok`] for a call whose remote command matches `pattern`, which must show
+    /// up on the server while the call runs (see [`Harness::call_seen_running`]).
+    pub async fn ok_seen_running(&self, tool: &str, args: Value, pattern: &str) -> Value {
+        let result = self.call_seen_running(tool, args.clone(), pattern).await;
+        self.expect_ok(tool, &args, &result)
+    }
+
+    /// `isError` false, and the shape [`Harness::check_result_shape`] checks.
+    fn expect_ok(&self, tool: &str, args: &Value, result: &CallToolResult) -> Value {
         assert!(
             !result.is_error(),
             "{tool} {args} failed: {}",
             result.summary()
         );
-        self.check_result_shape(tool, &result);
+        self.check_result_shape(tool, result);
         result.structured()
     }
 
@@ -134,12 +146,14 @@ impl Harness {
     /// shape. Returns the structured error.
     pub async fn tool_error(&self, tool: &str, args: Value) -> Value {
         let result = self.call(tool, args.clone()).await;
-        assert!(
-            result.is_error(),
-            "{tool} {args} should have failed: {}",
-            result.summary()
-        );
-        check_error_shape(&result)
+        expect_tool_error(tool, &args, &result)
+    }
+
+    /// [`Harness::tool_error`] for a call whose remote command matches `pattern`, which must
+    /// show up on the server while the call runs (see [`Harness::call_seen_running`]).
+    pub async fn tool_error_seen_running(&self, tool: &str, args: Value, pattern: &str) -> Value {
+        let result = self.call_seen_running(tool, args.clone(), pattern).await;
+        expect_tool_error(tool, &args, &result)
     }
 
     /// `ssh_execute` of a command that must come back as a result (exit code aside).
@@ -159,6 +173,29 @@ impl Harness {
     /// `pattern`. True when none is left within `timeout`.
     pub async fn wait_gone(&self, pattern: &str, timeout: Duration) -> bool {
         wait_gone(&self.sshd, pattern, timeout).await
+    }
+
+    /// `tools/call` whose remote command matches `pattern`: asserts that the command shows
+    /// up on the server while the call runs (so that a later "gone" means stopped, not
+    /// never started), then returns the result. A protocol error fails the test.
+    pub async fn call_seen_running(
+        &self,
+        tool: &str,
+        args: Value,
+        pattern: &str,
+    ) -> CallToolResult {
+        let call = self
+            .server
+            .start_call(&self.name(tool), args.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e:#}"));
+        assert!(
+            self.wait_present(pattern, Duration::from_secs(10)).await,
+            "`{pattern}` never ran on the server during {tool} {args}"
+        );
+        call.wait()
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e:#}"))
     }
 
     /// Wait until a process of the test user matches `pattern`.
@@ -188,6 +225,17 @@ pub async fn wait_gone(sshd: &Sshd, pattern: &str, timeout: Duration) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `isError` true, with the contract's error shape. Returns the structured error.
+#[track_caller]
+fn expect_tool_error(tool: &str, args: &Value, result: &CallToolResult) -> Value {
+    assert!(
+        result.is_error(),
+        "{tool} {args} should have failed: {}",
+        result.summary()
+    );
+    check_error_shape(result)
 }
 
 /// The contract's error shape: `success: false`, `error_kind`, `error`, the same JSON as
@@ -235,4 +283,15 @@ pub fn assert_invalid_params(err: &ServiceError) {
         ServiceError::McpError(e) => assert_eq!(e.code.0, -32602, "{e:?}"),
         other => panic!("expected JSON-RPC error -32602, got: {other}"),
     }
+}
+
+/// The first and last 100 characters of `s`, for failure messages about long texts.
+pub fn shorten(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 200 {
+        return s.to_owned();
+    }
+    let head: String = chars[..100].iter().collect();
+    let tail: String = chars[chars.len() - 100..].iter().collect();
+    format!("{head}[...]{tail}")
 }

@@ -116,8 +116,24 @@ fn local_disks() -> Vec<(String, String, u64)> {
         .collect()
 }
 
-/// Checks `facts` (a `host_facts` result) against this machine.
-fn assert_local_facts(facts: &Value) {
+/// The three load averages in the local /proc/loadavg.
+fn local_loadavg() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap();
+    let mut words = text.split_whitespace().map(|w| w.parse::<f64>().unwrap());
+    [(); 3].map(|_| words.next().unwrap())
+}
+
+/// Whether the test user can reach `mount` (`df` skips a mount point it cannot).
+fn test_user_reaches(sshd: &Sshd, mount: &str) -> bool {
+    sshd.ssh_command(&format!("stat -f -- '{mount}' >/dev/null"))
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Checks `facts` (a `host_facts` result) against this machine, served by `sshd`, with the
+/// load averages read just before the call.
+fn assert_local_facts(facts: &Value, sshd: &Sshd, load_before: [f64; 3]) {
     assert_eq!(facts["success"], true, "{facts}");
     assert_eq!(facts["unavailable"], json!([]), "{facts}");
     assert_eq!(facts["warnings"], json!([]), "{facts}");
@@ -168,9 +184,23 @@ fn assert_local_facts(facts: &Value) {
         (remote_uptime - uptime).abs() < 120.0,
         "uptime {remote_uptime} vs local {uptime}"
     );
-    for which in ["one", "five", "fifteen"] {
+    // /proc/loadavg as read before and after the call (the kernel updates it every 5 s),
+    // with some slack for a busy machine.
+    let load_after = local_loadavg();
+    for (i, which) in ["one", "five", "fifteen"].into_iter().enumerate() {
         let load = facts["load_average"][which].as_f64().unwrap();
         assert!(load >= 0.0, "{facts}");
+        let (low, high) = (
+            load_before[i].min(load_after[i]),
+            load_before[i].max(load_after[i]),
+        );
+        let slack = 0.5 + 0.2 * high;
+        assert!(
+            (low - slack..=high + slack).contains(&load),
+            "{which}-minute load {load}, /proc/loadavg {} before and {} after",
+            load_before[i],
+            load_after[i]
+        );
     }
 
     // Disks: only real file systems, each one the local df shows too (the remote user may see
@@ -203,6 +233,19 @@ fn assert_local_facts(facts: &Value) {
     if local.iter().any(|(m, _, _)| m == "/") {
         assert!(remote_mounts.contains("/"), "{facts}");
     }
+    // And every one the local df shows, unless the test user cannot reach it: an empty
+    // list passes only where there is no real file system to report.
+    let reachable: BTreeSet<&str> = local
+        .iter()
+        .map(|(m, _, _)| m.as_str())
+        .filter(|m| remote_mounts.contains(m) || test_user_reaches(sshd, m))
+        .collect();
+    let reported: BTreeSet<&str> = remote_mounts
+        .iter()
+        .copied()
+        .filter(|m| !m.contains(' '))
+        .collect();
+    assert_eq!(reported, reachable, "disks: {facts}");
 }
 
 #[tokio::test]
@@ -224,8 +267,9 @@ async fn host_facts_from_a_tools_folder_match_this_machine() {
     );
 
     // `ok` also checks the result against the advertised output schema.
+    let load_before = local_loadavg();
     let facts = h.ok("host_facts", json!({})).await;
-    assert_local_facts(&facts);
+    assert_local_facts(&facts, &h.sshd, load_before);
 
     // The optional `host` picks an open session, like the built-ins.
     let connect = h.ok("ssh_connect", json!({})).await;
@@ -287,6 +331,7 @@ async fn without_its_grant_file_host_facts_is_not_loaded() {
 async fn mcpssh_call_runs_host_facts_without_an_mcp_client() {
     let sshd = Sshd::start().unwrap();
     let dir = tools_dir(true);
+    let load_before = local_loadavg();
     let out = Command::new(bin())
         .args(["call", "host_facts", "{}"])
         .envs(sshd.mcp_env())
@@ -300,5 +345,5 @@ async fn mcpssh_call_runs_host_facts_without_an_mcp_client() {
         String::from_utf8_lossy(&out.stderr)
     );
     let facts: Value = serde_json::from_str(&stdout).expect("the structured result, as JSON");
-    assert_local_facts(&facts);
+    assert_local_facts(&facts, &sshd, load_before);
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use mcpssh_testbed::CallToolResultExt;
 use serde_json::json;
 
-use crate::common::{Harness, wait_gone};
+use crate::common::{Harness, assert_invalid_argument, assert_invalid_params};
 
 #[tokio::test]
 async fn disconnect_reports_whether_a_session_was_open() {
@@ -61,55 +61,77 @@ async fn a_dropped_connection_is_reopened() {
 
 #[tokio::test]
 async fn closing_stdin_shuts_the_server_down_and_stops_running_commands() {
-    let h = Harness::start().await;
+    let mut h = Harness::start().await;
     h.exec("true").await;
-    let pid = h.server.pid().unwrap();
-    let call = h
+    let _call = h
         .server
         .start_call(&h.name("ssh_execute"), json!({"command": "sleep 35.3"}))
         .await
         .unwrap();
-    assert!(h.wait_present("sleep 35.3", Duration::from_secs(10)).await);
-    drop(call);
-    let Harness { sshd, server, .. } = h;
-    let started = Instant::now();
-    server.shutdown().await.unwrap();
     assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z"),
-        "mcpssh still runs after its stdin closed"
+        h.wait_present("sleep 35.3", Duration::from_secs(10)).await,
+        "the command never started on the server"
     );
-    eprintln!("shutdown took {:?}", started.elapsed());
+    // Only stdin closes: no signal, no MCP message (rmcp's own shutdown would SIGTERM, then
+    // SIGKILL, a server that ignored end of file).
+    let (status, took) = h
+        .server
+        .close_stdin_and_wait(Duration::from_secs(10))
+        .await
+        .unwrap();
+    eprintln!("mcpssh exited {took:?} after its stdin closed");
+    assert!(status.success(), "exit status {status}");
+    // A sanity bound, not a speed test: clients kill their server 2 to 3 s after closing its
+    // stdin (the Python SDK at 2 s, rmcp at 3 s).
     assert!(
-        wait_gone(&sshd, "sleep 35.3", Duration::from_secs(5)).await,
+        took < Duration::from_millis(2500),
+        "mcpssh exited only {took:?} after its stdin closed"
+    );
+    assert!(
+        h.wait_gone("sleep 35.3", Duration::from_secs(5)).await,
         "a command outlived the server: {:?}",
-        sshd.processes_matching("sleep 35.3")
+        h.sshd.processes_matching("sleep 35.3")
     );
 }
 
 #[tokio::test]
 async fn the_server_survives_a_string_of_failures() {
     let h = Harness::start().await;
-    let _ = h.protocol_error("nope", json!({})).await;
-    let _ = h.tool_error("ssh_execute", json!({})).await;
-    let _ = h.tool_error("ssh_connect", json!({"port": 1})).await;
-    let _ = h
-        .ok(
+    let unknown = h.protocol_error("nope", json!({})).await;
+    assert_invalid_params(&unknown);
+    let missing = h.tool_error("ssh_execute", json!({})).await;
+    assert_invalid_argument(&missing, "command");
+    let refused = h.tool_error("ssh_connect", json!({"port": 1})).await;
+    assert_eq!(refused["error_kind"], "connection", "{refused}");
+    let timed_out = h
+        .call_seen_running(
             "ssh_execute",
             json!({"command": "sleep 36.1", "timeout_seconds": 0.5}),
+            "sleep 36.1",
         )
         .await;
+    assert_eq!(
+        timed_out.structured()["timed_out"],
+        true,
+        "{}",
+        timed_out.summary()
+    );
     let call = h
         .server
         .start_call(&h.name("ssh_execute"), json!({"command": "sleep 36.2"}))
         .await
         .unwrap();
-    h.wait_present("sleep 36.2", Duration::from_secs(10)).await;
+    assert!(
+        h.wait_present("sleep 36.2", Duration::from_secs(10)).await,
+        "the command to cancel never started"
+    );
     call.cancel(None).await.unwrap();
-    let _ = h.exec("exit 255").await;
-    let _ = h.exec("kill -KILL $$").await;
+    let failed = h.exec("exit 255").await;
+    assert_eq!(failed["exit_code"], 255, "{failed}");
+    assert_eq!(failed["success"], false, "{failed}");
+    let killed = h.exec("kill -KILL $$").await;
+    assert_eq!(killed["exit_signal"], "KILL", "{killed}");
+    assert_eq!(killed["exit_code"], json!(null), "{killed}");
     let big = h
         .ok(
             "ssh_execute",

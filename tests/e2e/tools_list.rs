@@ -110,22 +110,24 @@ async fn every_tool_declares_schemas_and_honest_annotations() {
         assert!(tool.annotations.is_some(), "{name} has no annotations");
     }
     let hints = |name: &str| {
-        h.tools
+        let annotations = h
+            .tools
             .get(name)
-            .and_then(|t| t.annotations.clone())
-            .map(|a| (a.read_only_hint, a.destructive_hint))
+            .unwrap_or_else(|| panic!("the built-in {name} is not listed"))
+            .annotations
+            .clone()
+            .unwrap_or_else(|| panic!("{name} has no annotations"));
+        (annotations.read_only_hint, annotations.destructive_hint)
     };
-    // The file tools, where present: reading is read-only, removing and writing are not.
+    // The file tools (all built in): reading is read-only, removing and writing are not.
     for name in ["scp_listdir", "scp_disk_usage"] {
-        if let Some((read_only, _)) = hints(name) {
-            assert_eq!(read_only, Some(true), "{name} only reads");
-        }
+        let (read_only, _) = hints(name);
+        assert_eq!(read_only, Some(true), "{name} only reads");
     }
     for name in ["scp_remove", "scp_upload", "scp_download"] {
-        if let Some((read_only, destructive)) = hints(name) {
-            assert_eq!(read_only, Some(false), "{name} writes");
-            assert_eq!(destructive, Some(true), "{name} can delete or replace data");
-        }
+        let (read_only, destructive) = hints(name);
+        assert_eq!(read_only, Some(false), "{name} writes");
+        assert_eq!(destructive, Some(true), "{name} can delete or replace data");
     }
 }
 

@@ -74,6 +74,10 @@ BUILTIN_TOOLS = [
     "scp_disk_usage",
 ]
 INVALID_PARAMS = -32602
+RESOURCE_NOT_FOUND = -32002
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+REQUEST_TIMEOUT = -32001  # the SDK's own error for a request it stopped waiting for
+CONNECTION_CLOSED = -32000  # the SDK's own error for a request to a server that went away
 
 
 class CheckFailed(Exception):
@@ -267,13 +271,24 @@ async def scenario_tools() -> None:
         check(out.get("stdout") == "hi\n", 'stdout "hi\\n"', out)
         check(out.get("stderr") == "err\n", 'stderr "err\\n"', out)
 
+        pattern = "sleep 30.41"
+        outcome: list[types.CallToolResult] = []
+
+        async def run_timed_out() -> None:
+            outcome.append(await session.call_tool(execute, {"command": pattern, "timeout_seconds": 1}))
+
         started = time.monotonic()
-        result = await session.call_tool(execute, {"command": "sleep 30", "timeout_seconds": 1})
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_timed_out)
+            check(await wait_present(pattern, 10), f"`{pattern}` runs on the server")
         took = time.monotonic() - started
-        check(took < 3.0, f"sleep 30 with timeout_seconds 1 answered within 3 s ({took:.2f} s)")
+        check(took < 3.0, f"{pattern} with timeout_seconds 1 answered within 3 s ({took:.2f} s)")
         # docs/tool-contract.md: a timeout is a normal result (timed_out true, success false).
-        out = check_result(execute, result, schemas)
+        out = check_result(execute, outcome[0], schemas)
         check(out.get("timed_out") is True, "timed_out true", out)
+        check(out.get("success") is False, "success false", out)
+        check(await wait_gone(pattern, 5), f"the timed-out `{pattern}` is killed on the server",
+              remote_processes(pattern))
 
         # The SDK validates against the outputSchema (it raises RuntimeError otherwise): make
         # sure it really knows the schema it validates with.
@@ -345,7 +360,10 @@ async def scenario_resources_prompts() -> None:
         try:
             await session.read_resource(uri + "-nope")
         except MCPError as e:
-            check(True, f"reading an unknown resource is a JSON-RPC error ({e.code})")
+            check(e.code == RESOURCE_NOT_FOUND,
+                  f"reading an unknown resource: JSON-RPC error {RESOURCE_NOT_FOUND}",
+                  f"{e.code} {e.message}")
+            check(uri + "-nope" in e.message, "the error names the resource", e.message)
         else:
             raise CheckFailed("reading an unknown resource succeeded")
 
@@ -373,7 +391,9 @@ async def scenario_resources_prompts() -> None:
         try:
             await session.get_prompt("no_such_prompt", {})
         except MCPError as e:
-            check(True, f"an unknown prompt is a JSON-RPC error ({e.code})")
+            check(e.code == INVALID_PARAMS, "an unknown prompt: JSON-RPC error -32602",
+                  f"{e.code} {e.message}")
+            check("no_such_prompt" in e.message, "the error names the prompt", e.message)
         else:
             raise CheckFailed("an unknown prompt rendered")
 
@@ -406,6 +426,8 @@ async def cancel_checks(call_tool, execute: str, schemas: dict, tag: str) -> Non
     try:
         result = await call_tool(execute, {"command": pattern, "timeout_seconds": 120}, 1.5)
     except MCPError as e:
+        check(e.code == REQUEST_TIMEOUT, "read timeout: the SDK's own timeout error, not the server's",
+              f"{e.code} {e.message}")
         check(time.monotonic() - started < 5, f"read timeout: the SDK gave up ({e.code} {e.message})")
     else:
         raise CheckFailed(f"a 1.5 s read timeout on `{pattern}` returned: {dump(result)}")
@@ -452,8 +474,9 @@ async def scenario_poll_shutdown() -> None:
         try:
             with anyio.fail_after(5):
                 await session.list_tools()
-        except (MCPError, TimeoutError, anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
-            check(True, f"the SDK sees the connection closed ({type(e).__name__})")
+        except MCPError as e:
+            check(e.code == CONNECTION_CLOSED, f"the SDK sees the connection closed ({CONNECTION_CLOSED})",
+                  f"{e.code} {e.message}")
         else:
             raise CheckFailed("tools/list answered after the server exited")
 
@@ -517,9 +540,12 @@ async def forced_handshake(version: str) -> None:
         out = check_result(execute, await session.call_tool(execute, {"command": "echo v; exit 2"}),
                            output_schemas(tools))
         check(out.get("stdout") == "v\n" and out.get("exit_code") == 2, f"{version}: tools/call", out)
-        await session.list_resources()
-        await session.list_prompts()
-        check(True, f"{version}: resources/list and prompts/list")
+        resources = (await session.list_resources()).resources
+        check(len(resources) == 1, f"{version}: resources/list shows the one open session",
+              [str(r.uri) for r in resources])
+        prompts = [p.name for p in (await session.list_prompts()).prompts]
+        check("diagnose_host" in prompts and "investigate_service" in prompts,
+              f"{version}: prompts/list", prompts)
 
 
 async def scenario_handshake() -> None:
@@ -630,7 +656,7 @@ class RawServer:
                 continue
             if msg.get("id") == rid:
                 return msg
-            print(f"   (a response to another request: {msg})", flush=True)
+            raise CheckFailed(f"a response to another request while waiting for {rid}: {msg}")
 
     def request(self, method: str, params: dict | None = None, timeout: float = 30) -> dict:
         return self.response(self.request_start(method, params), timeout)
@@ -674,6 +700,17 @@ def raw_check_result(name: str, result: dict, schemas: dict) -> dict:
     return structured
 
 
+def raw_check_listings(server: RawServer, params: dict, label: str) -> None:
+    """resources/list and prompts/list after a tools/call opened the session: the session's
+    resource, and the two prompts."""
+    resources = server.result("resources/list", params).get("resources")
+    check(isinstance(resources, list) and len(resources) == 1,
+          f"{label}: resources/list shows the one open session", resources)
+    prompts = [p.get("name") for p in server.result("prompts/list", params).get("prompts", [])]
+    check("diagnose_host" in prompts and "investigate_service" in prompts,
+          f"{label}: prompts/list", prompts)
+
+
 def raw_handshake(version: str) -> None:
     server = RawServer(f"raw-{version}")
     try:
@@ -695,9 +732,7 @@ def raw_handshake(version: str) -> None:
         unknown = server.request("tools/call", {"name": "nope", "arguments": {}})
         check(unknown.get("error", {}).get("code") == INVALID_PARAMS,
               f"raw {version}: unknown tool is -32602", unknown)
-        server.result("resources/list", {})
-        server.result("prompts/list", {})
-        check(True, f"raw {version}: resources/list, prompts/list")
+        raw_check_listings(server, {}, f"raw {version}")
     finally:
         server.close()
 
@@ -727,14 +762,16 @@ def raw_discover() -> None:
         })
         out = raw_check_result(execute, result, schemas)
         check(out.get("stdout") == "stateless\n", "raw 2026-07-28: tools/call", out)
-        server.result("resources/list", {"_meta": modern_meta()})
-        server.result("prompts/list", {"_meta": modern_meta()})
-        check(True, "raw 2026-07-28: resources/list, prompts/list")
+        raw_check_listings(server, {"_meta": modern_meta()}, "raw 2026-07-28")
         missing = server.request("tools/list", {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}})
         print(f"   tools/list without clientCapabilities: {json.dumps(missing)[:300]}", flush=True)
-        check("error" in missing, "raw 2026-07-28: a request missing clientCapabilities is refused", missing)
+        error = missing.get("error", {})
+        check(error.get("code") == INVALID_PARAMS and "clientCapabilities" in error.get("message", ""),
+              "raw 2026-07-28: a request missing clientCapabilities is refused (-32602, naming it)", missing)
         bad = server.request("tools/list", {"_meta": modern_meta("2019-01-01")})
-        check("error" in bad, "raw: a request at an unknown revision is refused", bad)
+        print(f"   tools/list at 2019-01-01: {json.dumps(bad)[:300]}", flush=True)
+        check(bad.get("error", {}).get("code") == UNSUPPORTED_PROTOCOL_VERSION,
+              f"raw: a request at an unknown revision is refused ({UNSUPPORTED_PROTOCOL_VERSION})", bad)
     finally:
         server.close()
 

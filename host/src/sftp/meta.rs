@@ -195,10 +195,15 @@ pub async fn space(conn: &Arc<Connection>, sftp: &SftpChannel, path: &str) -> Ho
     space_from_df(conn, path).await
 }
 
-/// Free space from `df -Pk -- PATH` (the path shell-quoted, never interpreted).
+/// `df -Pk -- PATH`, the path shell-quoted (never interpreted); a NUL in it is refused.
+fn df_command(path: &str) -> HostResult<String> {
+    Ok(format!("df -Pk -- {}", shell_quote(&remote_arg(path)?)))
+}
+
+/// Free space from [`df_command`] run over an exec channel.
 pub async fn space_from_df(conn: &Arc<Connection>, path: &str) -> HostResult<Space> {
     let request = ExecRequest {
-        command: format!("df -Pk -- {}", shell_quote(&remote_arg(path)?)),
+        command: df_command(path)?,
         stdin: None,
         env: vec![("LC_ALL".into(), "C".into())],
         working_directory: None,
@@ -557,7 +562,10 @@ mod tests {
     #[test]
     fn df_paths_are_quoted() {
         let evil = "x'; touch /tmp/pwned #";
-        let cmd = format!("df -Pk -- {}", shell_quote(&remote_arg(evil).unwrap()));
-        assert_eq!(cmd, r"df -Pk -- 'x'\''; touch /tmp/pwned #'");
+        assert_eq!(
+            df_command(evil).unwrap(),
+            r"df -Pk -- 'x'\''; touch /tmp/pwned #'"
+        );
+        assert_eq!(df_command("a\0b").unwrap_err().kind(), "invalid");
     }
 }

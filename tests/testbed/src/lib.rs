@@ -21,6 +21,7 @@
 pub mod mcp;
 pub mod schema;
 pub mod sshd;
+pub mod transport;
 
 use std::path::{Path, PathBuf};
 

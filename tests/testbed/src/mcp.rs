@@ -1,17 +1,18 @@
 //! An MCP client (rmcp 3.11) driving the `mcpssh` binary over stdio, the way an AI
 //! assistant's client would. Keeps the server's stderr (printed when a test panics),
-//! the progress notifications per progress token and the log notifications.
+//! the progress notifications per progress token and the log notifications (recorded in
+//! wire order by [`crate::transport`]), and the process itself, so that a test can close
+//! its stdin by hand and watch it exit.
 
 // MCP log notifications are deprecated by SEP-2577, but servers still send them.
 #![allow(deprecated)]
 
 use std::{
-    collections::HashMap,
     ffi::OsStr,
     path::Path,
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -24,27 +25,25 @@ use rmcp::{
         ServerPeerInfo, ServerResult, Tool,
     },
     service::{NotificationContext, PeerRequestOptions, RequestHandle, RunningService},
-    transport::TokioChildProcess,
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::sshd::tail;
+use crate::transport::{Received, RecordingTransport, ServerStdin};
 
 /// How long a call may take before the harness gives up on it (a hung server must fail
 /// the test, not hang it).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(180);
 /// Keep at most this much of the server's stderr.
 const STDERR_KEEP: usize = 4 << 20;
+/// How long [`McpServer::shutdown`] waits for the server to exit after closing its stdin.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-type ProgressLog = Arc<Mutex<HashMap<ProgressToken, Vec<ProgressNotificationParam>>>>;
-
-/// The client side handler: records what the server tells us.
+/// The client side handler: counts `notifications/tools/list_changed`. (Progress and log
+/// notifications are recorded by the transport, in wire order.)
 #[derive(Clone, Default)]
 struct Recorder {
-    progress: ProgressLog,
-    logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
-    cancelled: Arc<Mutex<Vec<CancelledNotificationParam>>>,
     tool_list_changes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -53,41 +52,16 @@ impl ClientHandler for Recorder {
         self.tool_list_changes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.progress
-            .lock()
-            .unwrap()
-            .entry(params.progress_token.clone())
-            .or_default()
-            .push(params);
-    }
-
-    async fn on_logging_message(
-        &self,
-        params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.logs.lock().unwrap().push(params);
-    }
-
-    async fn on_cancelled(
-        &self,
-        params: CancelledNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.cancelled.lock().unwrap().push(params);
-    }
 }
 
 /// A running `mcpssh` with an initialised MCP client session.
 pub struct McpServer {
     client: Option<RunningService<RoleClient, Recorder>>,
     recorder: Recorder,
+    received: Received,
+    /// The server process (killed when this is dropped).
+    child: tokio::process::Child,
+    stdin: ServerStdin,
     stderr: Arc<Mutex<String>>,
     pid: Option<u32>,
     call_timeout: Duration,
@@ -127,13 +101,20 @@ impl McpServer {
             }
         }
         cmd.envs(envs);
-        // If the runtime goes away before rmcp's own cleanup task runs, still kill it.
-        cmd.kill_on_drop(true);
-        let (transport, stderr_pipe) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::piped())
+        // A test that ends (or panics) without shutting the server down kills it.
+        cmd.kill_on_drop(true)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", bin.display()))?;
-        let pid = transport.id();
+        let pid = child.id();
+        let stdin = ServerStdin::new(child.stdin.take().context("the server's stdin")?);
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let stderr_pipe = child.stderr.take();
+        let received = Received::default();
+        let transport = RecordingTransport::new(stdout, stdin.clone(), received.clone());
 
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(mut pipe) = stderr_pipe {
@@ -179,6 +160,9 @@ impl McpServer {
         Ok(McpServer {
             client: Some(client),
             recorder,
+            received,
+            child,
+            stdin,
             stderr,
             pid,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -231,18 +215,39 @@ impl McpServer {
 
     /// Log notifications (`notifications/message`) received so far.
     pub fn log_messages(&self) -> Vec<LoggingMessageNotificationParam> {
-        self.recorder.logs.lock().unwrap().clone()
+        self.received.logs()
     }
 
-    /// Progress notifications received for `token` so far.
+    /// Log notifications once `done` holds for them, or an error (with what did arrive)
+    /// after `timeout`. The server forwards log events from a task of its own, so they may
+    /// arrive after the response of the call that caused them.
+    pub async fn log_messages_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[LoggingMessageNotificationParam]) -> bool,
+    ) -> Result<Vec<LoggingMessageNotificationParam>> {
+        poll_until(timeout, || self.received.logs(), |logs| done(logs))
+            .await
+            .map_err(|logs| anyhow!("the awaited log notifications did not arrive: {logs:?}"))
+    }
+
+    /// Progress notifications received for `token` so far, in the order they arrived.
     pub fn progress_for(&self, token: &ProgressToken) -> Vec<ProgressNotificationParam> {
-        self.recorder
-            .progress
-            .lock()
-            .unwrap()
-            .get(token)
-            .cloned()
-            .unwrap_or_default()
+        self.received.progress_for(token)
+    }
+
+    /// Progress notifications for `token` once `done` holds for them, or an error (with what
+    /// did arrive) after `timeout`. The server forwards progress from a task of its own, so
+    /// the last report may arrive after the response.
+    pub async fn progress_until(
+        &self,
+        token: &ProgressToken,
+        timeout: Duration,
+        done: impl Fn(&[ProgressNotificationParam]) -> bool,
+    ) -> Result<Vec<ProgressNotificationParam>> {
+        poll_until(timeout, || self.progress_for(token), |p| done(p))
+            .await
+            .map_err(|p| anyhow!("the awaited progress notifications did not arrive: {p:?}"))
     }
 
     /// Whether the transport to the server is still open.
@@ -334,7 +339,7 @@ impl McpServer {
             .map_err(|e| self.fail(&format!("sending tools/call {name}"), e))?;
         Ok(PendingCall {
             handle,
-            progress: self.recorder.progress.clone(),
+            received: self.received.clone(),
             stderr: self.stderr.clone(),
             timeout: self.call_timeout,
             name: name.to_owned(),
@@ -352,16 +357,35 @@ impl McpServer {
             .map_err(|e| self.fail("sending notifications/cancelled", e))
     }
 
-    /// Close the client's side (stdin) and wait for the server to exit (SIGTERM, then
-    /// SIGKILL after a few seconds, as rmcp's child process transport does).
-    pub async fn shutdown(mut self) -> Result<()> {
-        if let Some(mut client) = self.client.take() {
-            client
-                .close_with_timeout(Duration::from_secs(10))
-                .await
-                .context("closing the MCP session")?;
+    /// Close the server's stdin, nothing else (no signal, no MCP message), as a client
+    /// that goes away does, and wait up to `timeout` for the process to exit. Returns its
+    /// exit status and how long after the close it exited; an error if it still runs then
+    /// (it is killed when the `McpServer` is dropped).
+    pub async fn close_stdin_and_wait(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(ExitStatus, Duration)> {
+        self.stdin.close();
+        let closed = Instant::now();
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => Ok((status.context("waiting for the server")?, closed.elapsed())),
+            Err(_) => Err(self.fail_msg(&format!(
+                "the server still runs {timeout:?} after its stdin closed"
+            ))),
         }
-        Ok(())
+    }
+
+    /// Close the server's stdin and wait for it to exit; kill it (and fail) if it does not
+    /// within a few seconds.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let result = self.close_stdin_and_wait(SHUTDOWN_TIMEOUT).await;
+        if result.is_err() {
+            let _ = self.child.kill().await;
+        }
+        if let Some(client) = self.client.take() {
+            let _ = client.cancel().await;
+        }
+        result.map(|_| ())
     }
 
     fn fail(&self, what: &str, e: ServiceError) -> anyhow::Error {
@@ -388,10 +412,30 @@ impl Drop for McpServer {
     }
 }
 
+/// Calls `read` until `done` holds for what it returns (`Ok`), or `timeout` passes (`Err`
+/// with the last value).
+async fn poll_until<T>(
+    timeout: Duration,
+    read: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> Result<T, T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let value = read();
+        if done(&value) {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(value);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A `tools/call` in flight.
 pub struct PendingCall {
     handle: RequestHandle<RoleClient>,
-    progress: ProgressLog,
+    received: Received,
     stderr: Arc<Mutex<String>>,
     timeout: Duration,
     name: String,
@@ -410,12 +454,7 @@ impl PendingCall {
 
     /// Progress notifications received for this call so far.
     pub fn progress(&self) -> Vec<ProgressNotificationParam> {
-        self.progress
-            .lock()
-            .unwrap()
-            .get(&self.handle.progress_token)
-            .cloned()
-            .unwrap_or_default()
+        self.received.progress_for(&self.handle.progress_token)
     }
 
     /// Send `notifications/cancelled` for this call. The server should then stop the work

@@ -667,17 +667,26 @@ pub fn generate_key_with(
     Ok((path, public))
 }
 
-/// Processes of the test user matching `pattern` (`pgrep -u mcpssh-test -f -a`).
+/// Processes of the test user matching `pattern` (`pgrep -u mcpssh-test -f -a`), as
+/// `pid command line` strings. Panics when `pgrep` is missing or fails (a bad pattern): an
+/// empty answer must mean "no such process", never "could not look".
 pub fn processes_matching(pattern: &str) -> Vec<String> {
     let out = Command::new("pgrep")
         .args(["-u", TEST_USER, "-f", "-a", pattern])
-        .output();
-    match out {
-        Ok(out) => String::from_utf8_lossy(&out.stdout)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pgrep (procps) to look for `{pattern}`: {e}"));
+    match out.status.code() {
+        Some(0) => String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_owned)
             .collect(),
-        Err(_) => Vec::new(),
+        // 1: no process matched.
+        Some(1) => Vec::new(),
+        _ => panic!(
+            "pgrep -u {TEST_USER} -f -a {pattern:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcpssh_testbed::{Sshd, TEST_USER, fingerprint_of, generate_key};
+use mcpssh_testbed::{Sshd, TEST_USER, fingerprint_of, generate_key, sshd::SSHD};
 
 #[test]
 fn plain_ssh_logs_in_as_the_test_user_with_sh() {
@@ -19,18 +19,18 @@ fn plain_ssh_logs_in_as_the_test_user_with_sh() {
     assert_eq!(lines[2], format!("/home/{TEST_USER}"), "{out}");
 }
 
+/// A sanity bound (a hung login, not a slow one): exec latency is measured by
+/// `cargo xtask bench` (the OpenSSH row).
 #[test]
-fn an_exec_is_fast() {
+fn an_exec_round_trip_completes() {
     let sshd = Sshd::start().unwrap();
     sshd.ssh_run("true").unwrap();
-    // No ~/.bashrc to source: a whole ssh round trip (handshake included) stays well
-    // under a second even on a slow machine.
-    let start = Instant::now();
     for _ in 0..3 {
+        let start = Instant::now();
         sshd.ssh_run("true").unwrap();
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(10), "an ssh exec took {took:?}");
     }
-    let each = start.elapsed() / 3;
-    assert!(each < Duration::from_secs(1), "an ssh exec took {each:?}");
 }
 
 #[test]
@@ -64,35 +64,56 @@ fn host_key_facts_are_consistent() {
     assert!(scanned.contains(key), "{scanned}");
 }
 
+/// The plain OpenSSH client, with nothing but the arguments (no config file), trusting a
+/// new host key on first use: runs `command` as `user` at `host`:`port` with `key`,
+/// recording host keys in `known_hosts`. Fails unless it exits 0; returns stdout.
+fn ssh_accept_new(
+    known_hosts: &str,
+    key: &str,
+    port: &str,
+    user: &str,
+    host: &str,
+    command: &str,
+) -> String {
+    stdout_of(
+        std::process::Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={known_hosts}"))
+            .args(["-i", key, "-p", port])
+            .arg(format!("{user}@{host}"))
+            .args(["--", command])
+            .stdin(Stdio::null()),
+    )
+}
+
+/// Runs `cmd`; fails unless it exits 0. Returns its stdout.
+fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn accept_new_records_the_key_in_the_given_known_hosts() {
     let sshd = Sshd::start().unwrap();
-    let out = std::process::Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-        ])
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            sshd.known_hosts_path().display()
-        ))
-        .arg("-i")
-        .arg(sshd.client_key_path())
-        .args(["-p", &sshd.port().to_string()])
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("true")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ssh_accept_new(
+        &sshd.known_hosts_path().display().to_string(),
+        &sshd.client_key_path().display().to_string(),
+        &sshd.port().to_string(),
+        TEST_USER,
+        "127.0.0.1",
+        "true",
     );
     let known = std::fs::read_to_string(sshd.known_hosts_path()).unwrap();
     assert!(
@@ -143,6 +164,14 @@ fn the_scratch_dir_belongs_to_the_test_user() {
     );
 }
 
+/// `remote_command` through the plain ssh client with `extra` options first.
+fn ssh_with(sshd: &Sshd, extra: &[&str], remote_command: &str) -> std::process::Command {
+    let plain = sshd.ssh_command(remote_command);
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args(extra).args(plain.get_args()).stdin(Stdio::null());
+    cmd
+}
+
 #[test]
 fn extra_config_lines_apply() {
     let sshd = Sshd::builder()
@@ -150,10 +179,28 @@ fn extra_config_lines_apply() {
         .config_line("AcceptEnv MCPSSH_*")
         .start()
         .unwrap();
-    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
-    assert!(config.contains("MaxSessions 3"));
-    assert!(config.contains("AcceptEnv MCPSSH_*"));
-    sshd.ssh_run("true").unwrap();
+    // sshd's own reading of its configuration (not the text the builder wrote).
+    let effective = stdout_of(
+        std::process::Command::new(SSHD)
+            .arg("-T")
+            .arg("-f")
+            .arg(sshd.config_path()),
+    );
+    assert!(
+        effective.lines().any(|l| l == "maxsessions 3"),
+        "{effective}"
+    );
+    // AcceptEnv in effect on the running daemon: a variable it names arrives, another not.
+    let received = stdout_of(
+        ssh_with(
+            &sshd,
+            &["-o", "SendEnv=MCPSSH_PROBE OTHER_PROBE"],
+            "printf '%s|%s' \"$MCPSSH_PROBE\" \"$OTHER_PROBE\"",
+        )
+        .env("MCPSSH_PROBE", "sent")
+        .env("OTHER_PROBE", "sent"),
+    );
+    assert_eq!(received, "sent|");
 }
 
 #[test]
@@ -209,20 +256,31 @@ fn daemons_start_in_parallel() {
     }
 }
 
+/// The environment works: the plain OpenSSH client, given only what `mcp_env` says (host,
+/// port, user, key, known_hosts), logs in to this daemon and records its key in that file.
 #[test]
 fn mcp_env_points_at_the_daemon() {
     let sshd = Sshd::start().unwrap();
     let env: std::collections::HashMap<_, _> = sshd.mcp_env().into_iter().collect();
-    assert_eq!(env["MCP_SSH_HOSTNAME"], "127.0.0.1");
-    assert_eq!(env["MCP_SSH_PORT"], sshd.port().to_string());
-    assert_eq!(env["MCP_SSH_USERNAME"], TEST_USER);
-    assert_eq!(
-        env["MCP_SSH_KEY_FILENAME"],
-        sshd.client_key_path().display().to_string()
+    let who = ssh_accept_new(
+        &env["MCP_SSH_KNOWN_HOSTS"],
+        &env["MCP_SSH_KEY_FILENAME"],
+        &env["MCP_SSH_PORT"],
+        &env["MCP_SSH_USERNAME"],
+        &env["MCP_SSH_HOSTNAME"],
+        "id -un",
     );
-    assert_eq!(
-        env["MCP_SSH_KNOWN_HOSTS"],
-        sshd.known_hosts_path().display().to_string()
+    assert_eq!(who, format!("{TEST_USER}\n"));
+    assert!(
+        sshd.log()
+            .contains(&format!("Accepted publickey for {TEST_USER}")),
+        "this daemon did not see the login"
+    );
+    let key = sshd.host_public_key().split_whitespace().nth(1).unwrap();
+    let known = std::fs::read_to_string(&env["MCP_SSH_KNOWN_HOSTS"]).unwrap();
+    assert!(
+        known.contains(key),
+        "this daemon's key is not recorded: {known}"
     );
     assert!(std::path::Path::new(&env["MCP_SSH_CACHE_DIR"]).is_dir());
 }
