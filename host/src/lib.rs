@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod local;
 pub mod plugin;
+pub mod policy;
 pub mod prompts;
 pub mod remote_files;
 pub mod server;
