@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::plugin::selection::BuiltinSelection;
 use crate::plugin::watch::FolderSnapshot;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
+use crate::policy::{AuditLog, Gate, Policy};
 use crate::server::McpSsh;
 use crate::ssh::SessionPool;
 use crate::watchdog::PollWatchdog;
@@ -22,6 +23,9 @@ pub struct App {
     pub pool: Arc<SessionPool>,
     pub runtime: Arc<Runtime>,
     pub registry: Arc<Registry>,
+    /// The user's policy (`MCP_SSH_POLICY`) and audit log (`MCP_SSH_AUDIT_LOG`).
+    pub policy: Arc<Policy>,
+    pub audit: Option<Arc<AuditLog>>,
     tools_snapshot: FolderSnapshot,
 }
 
@@ -33,6 +37,14 @@ impl App {
         let local = crate::local::LocalPolicy::from_settings(&settings)
             .map_err(|e| anyhow::Error::msg(e.message().to_string()))?;
         tracing::info!(roots = ?local.roots(), "local paths of transfers are confined to these roots");
+        // A bad policy file or audit log stops start-up with one clear line.
+        let policy = Arc::new(Policy::from_settings(&settings).map_err(anyhow::Error::msg)?);
+        let audit = AuditLog::from_settings(&settings)
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new);
+        if let Some(file) = &policy.source {
+            tracing::info!(policy = %file.display(), "enforcing the policy file");
+        }
         let selection = BuiltinSelection::of_embedded(settings.builtin_tools.as_deref())
             .map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
@@ -53,12 +65,15 @@ impl App {
                 .load_folder(&runtime, &settings.tool_prefix, &dir)
                 .await?;
         }
+        registry.apply_policy(&policy, &settings.tool_prefix);
         let registry = Arc::new(registry);
         Ok(App {
             settings,
             pool,
             runtime,
             registry,
+            policy,
+            audit,
             tools_snapshot,
         })
     }
@@ -78,7 +93,8 @@ impl App {
             self.pool.clone(),
             watchdog.clone(),
             shutdown.clone(),
-        );
+        )
+        .with_policy(self.policy.clone(), self.audit.clone());
         // When the client closes stdin, cancel running calls at once: rmcp would otherwise
         // wait for them (up to 5 s) before its serve loop returns, and clients kill a
         // server 2 s after closing its stdin.
@@ -143,14 +159,21 @@ impl App {
                 names.join(", ")
             )
         })?;
+        // No client to ask: what needs approval is refused (unless the policy allows it).
+        let tool = public_name
+            .strip_prefix(&self.settings.tool_prefix)
+            .unwrap_or(public_name);
+        let mut call = CallContext::detached();
+        call.gate = Gate::new(self.policy.clone(), tool, None, call.cancel.clone(), false);
+        if let Err(e) = call.gate.check_served().await {
+            return Ok(CallOutcome::Failed {
+                kind: e.kind(),
+                message: e.message().to_string(),
+            });
+        }
         Ok(self
             .runtime
-            .call(
-                &entry.component,
-                &entry.name,
-                arguments,
-                CallContext::detached(),
-            )
+            .call(&entry.component, &entry.name, arguments, call)
             .await)
     }
 }

@@ -135,6 +135,29 @@ pub struct Settings {
     #[arg(long = "tools", env = "MCP_SSH_TOOLS")]
     pub builtin_tools: Option<String>,
 
+    /// Policy file (TOML): what the tools may do on which host, which commands need the
+    /// user's approval, limits. Read once at start-up. Default: none (everything allowed).
+    #[arg(long, env = "MCP_SSH_POLICY")]
+    pub policy: Option<String>,
+
+    /// Audit log: one JSON line per tool call (secrets redacted). Default: none.
+    #[arg(long, env = "MCP_SSH_AUDIT_LOG")]
+    pub audit_log: Option<String>,
+
+    /// Size at which the audit log is rotated (to FILE.1 ... FILE.5), in bytes.
+    #[arg(long, env = "MCP_SSH_AUDIT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub audit_max_bytes: u64,
+
+    /// Chain the audit log's lines by hash, so `mcpssh audit verify` detects an edited,
+    /// removed or reordered line.
+    #[arg(long, env = "MCP_SSH_AUDIT_CHAIN")]
+    pub audit_chain: bool,
+
+    /// File holding an HMAC key for the audit chain (then only its holder can forge a
+    /// line). Implies --audit-chain.
+    #[arg(long, env = "MCP_SSH_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<String>,
+
     /// Hosts besides the configured one that may be offered MCP_SSH_PASSWORD, as a
     /// comma-separated list of `host`, `host:port` or `[host]:port` (`*` and `?`
     /// wildcards allowed; without a port, any port). The password is never sent to a

@@ -14,6 +14,7 @@ pub mod embed;
 pub mod error;
 pub mod local;
 pub mod plugin;
+pub mod policy;
 pub mod progress;
 pub mod prompts;
 pub mod remote_files;

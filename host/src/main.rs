@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         action: ToolsAction,
     },
+    /// Work with an audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Run one tool against the configured host and print its structured result.
     Call {
         /// The tool's name (with the configured prefix).
@@ -37,6 +42,19 @@ enum Command {
         /// The arguments, a JSON object.
         #[arg(default_value = "{}")]
         arguments: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check a hash-chained audit log: exit 0 when every line is intact and in order,
+    /// else 1 naming the first bad line.
+    Verify {
+        /// The audit log file.
+        file: std::path::PathBuf,
+        /// The HMAC key file the log was written with (MCP_SSH_AUDIT_KEY_FILE).
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -87,6 +105,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Audit {
+        action: AuditAction::Verify { file, key_file },
+    }) = &cli.command
+    {
+        return verify_audit_log(file, key_file.as_deref());
+    }
     let settings = cli.settings.with_environment_secrets();
     init_logging(&settings);
     let app = match App::start(settings).await {
@@ -125,6 +149,7 @@ async fn main() -> ExitCode {
             }
             print_out(&lines.join("\n"), ExitCode::SUCCESS)
         }
+        Command::Audit { .. } => unreachable!("handled before start-up"),
         Command::Call { tool, arguments } => {
             let outcome = app.call(&tool, &arguments).await;
             app.pool.close_all().await;
@@ -140,6 +165,42 @@ async fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// `mcpssh audit verify FILE`: one line, exit 0 when the chain is intact.
+fn verify_audit_log(file: &std::path::Path, key_file: Option<&std::path::Path>) -> ExitCode {
+    use mcpssh::policy::{audit, verify};
+    let key = match key_file.map(audit::read_key).transpose() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("mcpssh: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("mcpssh: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match verify::verify(&text, key.as_deref()) {
+        Ok(v) => print_out(
+            &format!(
+                "{}: intact: {} lines, seq {} to {}; last hash {}",
+                file.display(),
+                v.lines,
+                v.first_seq,
+                v.first_seq + v.lines - 1,
+                v.last_hash
+            ),
+            ExitCode::SUCCESS,
+        ),
+        Err(e) => {
+            eprintln!("mcpssh: {}: NOT intact: {e}", file.display());
+            ExitCode::from(1)
         }
     }
 }

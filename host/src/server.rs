@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
+use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
 use crate::progress::Forwarder;
 use crate::ssh::{SessionInfo, SessionPool};
 use crate::watchdog::PollWatchdog;
@@ -48,6 +49,9 @@ pub struct McpSsh {
     shutdown: CancellationToken,
     /// The cap on calls running at once.
     slots: Arc<CallSlots>,
+    /// The user's policy and audit log (see `policy`).
+    policy: Arc<Policy>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl McpSsh {
@@ -70,7 +74,16 @@ impl McpSsh {
             pool,
             watchdog,
             shutdown,
+            policy: Arc::new(Policy::open()),
+            audit: None,
         }
+    }
+
+    /// Enforces `policy` on every call and records every call in `audit`.
+    pub fn with_policy(mut self, policy: Arc<Policy>, audit: Option<Arc<AuditLog>>) -> Self {
+        self.policy = policy;
+        self.audit = audit;
+        self
     }
 }
 
@@ -107,6 +120,40 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
         tool = tool.with_raw_output_schema(Arc::new(schema.clone()));
     }
     tool
+}
+
+/// Asks the user through MCP elicitation (form mode, no fields: the user accepts or
+/// declines what the message shows; nothing secret is ever asked for).
+struct ElicitationApprover {
+    peer: rmcp::service::Peer<RoleServer>,
+}
+
+impl Approver for ElicitationApprover {
+    fn approve(&self, message: String) -> futures::future::BoxFuture<'static, Approval> {
+        use rmcp::model::{ElicitRequestParams, ElicitationAction};
+        use rmcp::service::ElicitationMode;
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            if !peer
+                .supported_elicitation_modes()
+                .contains(&ElicitationMode::Form)
+            {
+                return Approval::Unavailable("this client cannot ask the user".into());
+            }
+            let schema = serde_json::from_value(json!({"type": "object", "properties": {}}))
+                .expect("an empty object schema");
+            let request = ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message,
+                requested_schema: schema,
+            };
+            match peer.create_elicitation(request).await {
+                Ok(result) if result.action == ElicitationAction::Accept => Approval::Accepted,
+                Ok(_) => Approval::Declined,
+                Err(e) => Approval::Unavailable(format!("asking the user failed ({e})")),
+            }
+        })
+    }
 }
 
 /// The URI of a session's resource.
@@ -338,19 +385,44 @@ impl ServerHandler for McpSsh {
                 );
             }
         };
-        let arguments =
-            serde_json::Value::Object(request.arguments.unwrap_or_default()).to_string();
+        let argument_value = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        let arguments = argument_value.to_string();
         // The call's token: cancelled by the client's notifications/cancelled or by shutdown.
         let cancel = self.shutdown.child_token();
         let progress = Forwarder::for_request(&context);
+        let tool = entry
+            .public_name
+            .strip_prefix(&self.settings.tool_prefix)
+            .unwrap_or(&entry.public_name);
+        let gate = Gate::new(
+            self.policy.clone(),
+            tool,
+            Some(Arc::new(ElicitationApprover {
+                peer: context.peer.clone(),
+            })),
+            cancel.clone(),
+            self.audit.is_some(),
+        );
         let call = CallContext {
             cancel: cancel.clone(),
             progress: progress.as_ref().map(Forwarder::sink),
+            gate: gate.clone(),
         };
         let started = std::time::Instant::now();
-        let run = self
-            .runtime
-            .call(&entry.component, &entry.name, &arguments, call);
+        let served = gate.check_served().await;
+        let run = async {
+            match served {
+                Ok(()) => {
+                    self.runtime
+                        .call(&entry.component, &entry.name, &arguments, call)
+                        .await
+                }
+                Err(e) => CallOutcome::Failed {
+                    kind: e.kind(),
+                    message: e.message().to_string(),
+                },
+            }
+        };
         tokio::pin!(run);
         let outcome = tokio::select! {
             outcome = &mut run => outcome,
@@ -377,6 +449,26 @@ impl ServerHandler for McpSsh {
                 CallToolResult::structured_error(runtime_failure(kind, &message))
             }
         };
+        if let Some(audit) = &self.audit {
+            let client = context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .unwrap_or_default();
+            audit.write(crate::policy::audit::Entry {
+                client,
+                tool: entry.public_name.clone(),
+                arguments: argument_value,
+                record: gate.record(),
+                outcome: if result.is_error.unwrap_or(false) {
+                    "error"
+                } else {
+                    "success"
+                },
+                result: result.structured_content.clone().unwrap_or_default(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+        }
         tracing::info!(
             tool = %entry.public_name,
             ms = started.elapsed().as_millis() as u64,

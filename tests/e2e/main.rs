@@ -20,6 +20,7 @@ mod hostile_remote;
 mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
+mod policy;
 mod python_sdk;
 mod robustness;
 mod sandbox_limits;

@@ -161,6 +161,27 @@ impl ProtectedPaths {
             settings.tools_dir(),
             "the tools folder and its grant files (MCP_SSH_TOOLS_DIR)",
         );
+        let user_file = |setting: &Option<String>| {
+            setting
+                .as_deref()
+                .map(|p| std::path::absolute(crate::config::expand_tilde(p)).unwrap_or_default())
+        };
+        add(
+            user_file(&settings.policy),
+            "the policy file (MCP_SSH_POLICY)",
+        );
+        add(
+            user_file(&settings.audit_key_file),
+            "the audit log's HMAC key (MCP_SSH_AUDIT_KEY_FILE)",
+        );
+        if let Some(log) = user_file(&settings.audit_log) {
+            for path in crate::policy::audit::all_files(&log) {
+                add(
+                    Some(path),
+                    "the audit log or one of its rotations (MCP_SSH_AUDIT_LOG)",
+                );
+            }
+        }
         ProtectedPaths { entries }
     }
 

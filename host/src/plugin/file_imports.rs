@@ -63,14 +63,24 @@ impl CallState {
         result.map_err(WitError::from)
     }
 
-    /// Runs `f` with the session's connection and SFTP channel, as host time.
-    async fn with_sftp<T, F, Fut>(&mut self, session: Option<String>, f: F) -> Result<T, WitError>
+    /// Runs `f`, which changes something (`what`), with the session's connection and
+    /// SFTP channel, as host time, once the policy allows it.
+    async fn with_sftp<T, F, Fut>(
+        &mut self,
+        what: &str,
+        session: Option<String>,
+        f: F,
+    ) -> Result<T, WitError>
     where
         F: FnOnce(Arc<Connection>, Arc<sftp::SftpChannel>) -> Fut,
         Fut: Future<Output = HostResult<T>>,
     {
         let pool = self.services.pool.clone();
+        let gate = self.call.gate.clone();
+        let what = what.to_string();
         self.host_work(async move {
+            gate.check_remote(&pool, session.as_deref(), "write", Some(&what))
+                .await?;
             let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
             f(conn, channel).await
         })
@@ -90,7 +100,10 @@ impl CallState {
         Fut: Future<Output = HostResult<T>>,
     {
         let pool = self.services.pool.clone();
+        let gate = self.call.gate.clone();
         self.host_work(async move {
+            gate.check_remote(&pool, session.as_deref(), "read", None)
+                .await?;
             let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
             match f(conn, channel.clone()).await {
                 Err(HostError::Connection(_)) if !channel.is_alive() => {
@@ -227,10 +240,9 @@ impl remote_write::Host for CallState {
         let [path] = self
             .in_scope(Some("removing a file"), &session, [(&path, Access::Entry)])
             .await?;
-        self.with_sftp(
-            session,
-            |_, s| async move { sftp::remove_file(&s, &path).await },
-        )
+        self.with_sftp("removing a file", session, |_, s| async move {
+            sftp::remove_file(&s, &path).await
+        })
         .await
     }
 
@@ -242,10 +254,9 @@ impl remote_write::Host for CallState {
                 [(&path, Access::Entry)],
             )
             .await?;
-        self.with_sftp(
-            session,
-            |_, s| async move { sftp::make_dir(&s, &path).await },
-        )
+        self.with_sftp("creating a directory", session, |_, s| async move {
+            sftp::make_dir(&s, &path).await
+        })
         .await
     }
 
@@ -263,7 +274,7 @@ impl remote_write::Host for CallState {
                 [(&source, Access::Entry), (&destination, Access::Entry)],
             )
             .await?;
-        self.with_sftp(session, |_, s| async move {
+        self.with_sftp("renaming a file", session, |_, s| async move {
             sftp::rename(&s, &source, &destination, overwrite).await
         })
         .await
@@ -287,6 +298,24 @@ impl CallState {
             Direction::Upload => ("uploading a file", Access::WriteBeside),
             Direction::Download => ("downloading a file", Access::Follow),
         };
+        let pool = self.services.pool.clone();
+        let gate = self.call.gate.clone();
+        let session = request.session.clone();
+        let remote_path = request.remote_path.clone();
+        let upload = matches!(direction, Direction::Upload);
+        let mut max_size = request.max_size;
+        self.host_work(async {
+            gate.check_transfer(
+                &pool,
+                session.as_deref(),
+                upload,
+                &remote_path,
+                &mut max_size,
+            )
+            .await
+        })
+        .await?;
+        request.max_size = max_size;
         let [remote] = self
             .in_scope(
                 Some(what),
@@ -312,6 +341,7 @@ impl CallState {
             .await
             .map_err(|e| HostError::Other(format!("resolving the local path failed: {e}")))??;
         self.scope.check_local(&local)?;
+        self.call.gate.check_local(&local)?;
         let cancel = self.call.cancel.clone();
         let pool = self.services.pool.clone();
         let conn = tokio::select! {
@@ -382,10 +412,12 @@ impl local_read::Host for CallState {
     async fn stat(&mut self, path: String) -> Result<types::FileInfo, WitError> {
         let policy = self.local_policy().map_err(WitError::from)?;
         let scope = self.scope.clone();
+        let gate = self.call.gate.clone();
         self.host_work(async move {
             blocking(move || {
                 let resolved = policy.resolve(&path)?;
                 scope.check_local(&resolved)?;
+                gate.check_local(&resolved)?;
                 local::stat(&resolved, &path)
             })
             .await
@@ -397,10 +429,12 @@ impl local_read::Host for CallState {
     async fn disk_space(&mut self, path: String) -> Result<types::Space, WitError> {
         let policy = self.local_policy().map_err(WitError::from)?;
         let scope = self.scope.clone();
+        let gate = self.call.gate.clone();
         self.host_work(async move {
             blocking(move || {
                 let resolved = policy.resolve(&path)?;
                 scope.check_local(&resolved)?;
+                gate.check_local(&resolved)?;
                 local::space(&resolved)
             })
             .await

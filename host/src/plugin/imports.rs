@@ -77,6 +77,16 @@ impl session::Host for CallState {
             .into());
         }
         let since = Instant::now();
+        let default_host = self.services.settings.hostname.clone();
+        let checked = self
+            .call
+            .gate
+            .check_connect(target.host.as_deref().or(default_host.as_deref()))
+            .await;
+        if let Err(e) = checked {
+            self.count_host_time(since);
+            return Err(e.into());
+        }
         let pool = self.services.pool.clone();
         let request = TargetRequest {
             host: target.host,
@@ -171,7 +181,7 @@ impl exec::Host for CallState {
             ))
             .into());
         }
-        let req = ExecRequest {
+        let mut req = ExecRequest {
             command: request.command,
             stdin: request.stdin,
             env: request.env,
@@ -183,6 +193,22 @@ impl exec::Host for CallState {
                 .clamp(1024, MAX_OUTPUT_LIMIT),
             pty: request.pty,
         };
+        let checked = self
+            .call
+            .gate
+            .check_exec(
+                &self.services.pool,
+                request.session.as_deref(),
+                &req.command,
+                !req.env.is_empty(),
+                &mut req.timeout,
+                &mut req.output_limit,
+            )
+            .await;
+        if let Err(e) = checked {
+            self.count_host_time(since);
+            return Err(e.into());
+        }
         let progress = self.call.progress.clone().map(|sink| {
             Arc::new(move |elapsed: f64, line: Option<String>| {
                 let message = match line {

@@ -254,6 +254,44 @@ impl Registry {
         &self.load_errors
     }
 
+    /// Applies the user's policy to the built-ins: drops the tools it refuses on every
+    /// host, and serves `ssh_execute` a second time as the read-only variant when the
+    /// policy enables it (the gate then lets it run only read-only commands, so its
+    /// read-only hint is honest).
+    pub fn apply_policy(&mut self, policy: &crate::policy::Policy, prefix: &str) {
+        self.entries.retain(|e| {
+            let name = e.public_name.strip_prefix(prefix).unwrap_or(&e.public_name);
+            !policy.refuses_everywhere(name)
+        });
+        if !policy.readonly_tool {
+            return;
+        }
+        let Some(exec) = self
+            .entries
+            .iter()
+            .find(|e| e.source == "builtin:ssh_execute" && e.name == "ssh_execute")
+        else {
+            return;
+        };
+        let mut spec = exec.spec.clone();
+        spec.title = Some("Run a read-only command".into());
+        spec.description =
+            "Like ssh_execute, for read-only commands only (the policy's allow-list: \
+                            uname, df, ls, cat, systemctl status, ...; no shell operators)."
+                .into();
+        spec.read_only = true;
+        spec.destructive = false;
+        spec.idempotent = true;
+        let entry = ToolEntry {
+            public_name: format!("{prefix}{}", crate::policy::READONLY_EXEC_TOOL),
+            name: exec.name.clone(),
+            spec,
+            component: exec.component.clone(),
+            source: exec.source.clone(),
+        };
+        self.entries.push(entry);
+    }
+
     pub fn get(&self, public_name: &str) -> Option<&ToolEntry> {
         self.entries.iter().find(|e| e.public_name == public_name)
     }

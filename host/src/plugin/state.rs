@@ -41,6 +41,8 @@ pub struct CallContext {
     pub cancel: CancellationToken,
     /// Where progress goes; none when the client did not ask for progress.
     pub progress: Option<ProgressSink>,
+    /// The user's policy for this call, asked by every host function before it acts.
+    pub gate: crate::policy::Gate,
 }
 
 impl CallContext {
@@ -49,6 +51,7 @@ impl CallContext {
         CallContext {
             cancel: CancellationToken::new(),
             progress: None,
+            gate: crate::policy::Gate::open(),
         }
     }
 }

@@ -1,0 +1,366 @@
+//! The audit log (`MCP_SSH_AUDIT_LOG`): one JSON line per tool call, appended to a file
+//! readable by the user only, rotated by size, optionally chained by hash.
+//!
+//! Arguments are redacted before they are written: standard input, environment values
+//! and anything named like a secret are replaced by a note, and long values by their
+//! SHA-256 and length. Settings and secrets never reach the log.
+//!
+//! With the chain on, each line carries `seq`, `prev` (the previous line's hash) and, as
+//! its last field, `hash`: SHA-256 (or HMAC-SHA-256 with the key file) of the line's text
+//! without `hash`. [`verify`](super::verify) recomputes them.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{KeyInit, Mac};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::Settings;
+
+/// How many rotated files are kept (`FILE.1` is the newest).
+pub const ROTATIONS: usize = 5;
+
+/// Strings longer than this are logged as their hash and length.
+const LARGE_VALUE: usize = 256;
+
+/// The text between a chained line's body and its hash.
+pub(super) const HASH_FIELD: &str = ",\"hash\":\"";
+
+/// The log file and its rotations, newest first.
+pub fn all_files(path: &Path) -> Vec<PathBuf> {
+    std::iter::once(path.to_path_buf())
+        .chain((1..=ROTATIONS).map(|n| rotated(path, n)))
+        .collect()
+}
+
+fn rotated(path: &Path, n: usize) -> PathBuf {
+    PathBuf::from(format!("{}.{n}", path.display()))
+}
+
+/// The hash of a chained line's body: HMAC-SHA-256 with `key`, else SHA-256; hex.
+pub(super) fn line_hash(body: &str, key: Option<&[u8]>) -> String {
+    match key {
+        Some(key) => {
+            let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                .expect("HMAC takes keys of any length");
+            mac.update(body.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        None => hex::encode(Sha256::digest(body.as_bytes())),
+    }
+}
+
+/// Reads an HMAC key file: its bytes, at least 16.
+pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
+    let key = std::fs::read(path)
+        .map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;
+    if key.len() < 16 {
+        return Err(format!(
+            "the audit key file {} holds {} bytes; use at least 16 random bytes (e.g. `head -c 32 /dev/urandom > FILE`)",
+            path.display(),
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+struct Writer {
+    file: File,
+    size: u64,
+    seq: u64,
+    prev: String,
+}
+
+/// The audit log being written.
+pub struct AuditLog {
+    path: PathBuf,
+    max_bytes: u64,
+    chain: bool,
+    key: Option<Vec<u8>>,
+    writer: Mutex<Writer>,
+}
+
+/// One call, as the audit log records it.
+pub struct Entry {
+    pub client: String,
+    pub tool: String,
+    pub arguments: Value,
+    /// The gate's record: session, host, user and decisions.
+    pub record: super::CallRecord,
+    /// `success` or `error`.
+    pub outcome: &'static str,
+    /// The call's result (for the exit code, bytes and error kind).
+    pub result: Value,
+    pub duration_ms: u64,
+}
+
+impl AuditLog {
+    /// The log the settings ask for, opened (created with mode 0600); none without
+    /// `MCP_SSH_AUDIT_LOG`. The error is one line.
+    pub fn from_settings(settings: &Settings) -> Result<Option<AuditLog>, String> {
+        let Some(path) = settings.audit_log.as_deref() else {
+            return Ok(None);
+        };
+        let path = std::path::absolute(crate::config::expand_tilde(path))
+            .map_err(|e| format!("audit log {path}: {e}"))?;
+        let key = settings
+            .audit_key_file
+            .as_deref()
+            .map(|k| read_key(&crate::config::expand_tilde(k)))
+            .transpose()?;
+        let chain = settings.audit_chain || key.is_some();
+        let (seq, prev) = if chain {
+            chain_tail(&path)
+        } else {
+            (0, String::new())
+        };
+        let file = open_append(&path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Some(AuditLog {
+            path,
+            max_bytes: settings.audit_max_bytes.max(4096),
+            chain,
+            key,
+            writer: Mutex::new(Writer {
+                file,
+                size,
+                seq,
+                prev,
+            }),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line for `entry`. A failure to write is logged, never fatal.
+    pub fn write(&self, entry: Entry) {
+        let mut body = Map::new();
+        body.insert("time".into(), json!(rfc3339_now()));
+        body.insert("client".into(), json!(entry.client));
+        body.insert("tool".into(), json!(entry.tool));
+        for (key, value) in [
+            ("session", &entry.record.session),
+            ("host", &entry.record.host),
+            ("user", &entry.record.user),
+        ] {
+            if let Some(v) = value {
+                body.insert(key.into(), json!(v));
+            }
+        }
+        body.insert("arguments".into(), redact(&entry.arguments));
+        if !entry.record.decisions.is_empty() {
+            body.insert("policy".into(), json!(entry.record.decisions));
+        }
+        body.insert("outcome".into(), json!(entry.outcome));
+        for key in ["error_kind", "exit_code", "timed_out", "bytes"] {
+            if let Some(v) = entry.result.get(key).filter(|v| !v.is_null()) {
+                body.insert(key.into(), v.clone());
+            }
+        }
+        body.insert("duration_ms".into(), json!(entry.duration_ms));
+        let mut writer = self.writer.lock().unwrap();
+        if let Err(e) = self.append(&mut writer, body) {
+            tracing::error!("cannot write the audit log {}: {e}", self.path.display());
+        }
+    }
+
+    fn append(&self, writer: &mut Writer, mut body: Map<String, Value>) -> std::io::Result<()> {
+        let line = if self.chain {
+            body.insert("seq".into(), json!(writer.seq));
+            body.insert("prev".into(), json!(writer.prev));
+            let text = Value::Object(body).to_string();
+            let hash = line_hash(&text, self.key.as_deref());
+            let line = format!("{}{HASH_FIELD}{hash}\"}}", &text[..text.len() - 1]);
+            writer.seq += 1;
+            writer.prev = hash;
+            line
+        } else {
+            Value::Object(body).to_string()
+        };
+        if writer.size > 0 && writer.size + line.len() as u64 + 1 > self.max_bytes {
+            self.rotate(writer)?;
+        }
+        writer.file.write_all(format!("{line}\n").as_bytes())?;
+        writer.size += line.len() as u64 + 1;
+        Ok(())
+    }
+
+    /// Moves `FILE` to `FILE.1` (and so on, dropping the oldest) and starts a new file;
+    /// the chain continues across files.
+    fn rotate(&self, writer: &mut Writer) -> std::io::Result<()> {
+        for n in (1..ROTATIONS).rev() {
+            let from = rotated(&self.path, n);
+            if from.exists() {
+                std::fs::rename(&from, rotated(&self.path, n + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, rotated(&self.path, 1))?;
+        writer.file = open_append(&self.path).map_err(std::io::Error::other)?;
+        writer.size = 0;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, String> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "cannot open the audit log {} (MCP_SSH_AUDIT_LOG): {e}",
+                path.display()
+            )
+        })
+}
+
+/// Where an existing chained log left off: the next `seq` and the last hash.
+fn chain_tail(path: &Path) -> (u64, String) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return (0, String::new());
+    };
+    let value: Value = serde_json::from_str(last).unwrap_or(Value::Null);
+    match (value["seq"].as_u64(), value["hash"].as_str()) {
+        (Some(seq), Some(hash)) => (seq + 1, hash.to_string()),
+        _ => (0, String::new()),
+    }
+}
+
+/// Whether an argument named `key` holds a secret.
+fn secret_name(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+        "private_key",
+        "api_key",
+        "apikey",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// The arguments as the log shows them: standard input, environment values and
+/// secret-named values replaced, long strings hashed.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| {
+                    let shown = match key.as_str() {
+                        "stdin" => json!(format!("[redacted: {} bytes]", byte_len(v))),
+                        "env" => match v {
+                            Value::Object(vars) => Value::Object(
+                                vars.keys()
+                                    .map(|k| (k.clone(), json!("[redacted]")))
+                                    .collect(),
+                            ),
+                            _ => json!("[redacted]"),
+                        },
+                        k if secret_name(k) => json!("[redacted]"),
+                        _ => redact(v),
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        Value::String(s) if s.len() > LARGE_VALUE => json!(format!(
+            "[sha256:{} {} bytes]",
+            hex::encode(Sha256::digest(s.as_bytes())),
+            s.len()
+        )),
+        other => other.clone(),
+    }
+}
+
+fn byte_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Null => 0,
+        other => other.to_string().len(),
+    }
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn rfc3339_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_large_values_are_redacted() {
+        let args = json!({
+            "command": "ls",
+            "stdin": "the-stdin-secret",
+            "env": {"API": "the-env-secret"},
+            "password": "pw-secret",
+            "nested": {"db_token": "tok-secret", "list": ["x".repeat(300)]},
+            "timeout": 5
+        });
+        let shown = redact(&args).to_string();
+        for secret in [
+            "the-stdin-secret",
+            "the-env-secret",
+            "pw-secret",
+            "tok-secret",
+            &"x".repeat(300),
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("\"command\":\"ls\"") && shown.contains("\"API\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("[sha256:") && shown.contains("300 bytes"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_time_is_rfc3339() {
+        let t = rfc3339_now();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(
+            t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T",
+            "{t}"
+        );
+    }
+}

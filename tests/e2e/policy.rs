@@ -1,0 +1,365 @@
+//! The user's policy file and audit log: the read-only preset refuses every write path
+//! (exec, upload, remove, a custom tool's remote writes) for built-in and custom tools
+//! alike, the read-only exec tool runs only read-only commands, a bad policy stops
+//! start-up, and the audit log records every call with no secret in it and a hash chain
+//! `mcpssh audit verify` checks. Approval through elicitation is in `python_sdk`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mcpssh_testbed::Sshd;
+use serde_json::{Value, json};
+
+use crate::common::{Harness, bin};
+use crate::custom_tools::component;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A policy file in a fresh directory under the temp dir (the testbed's local root).
+fn policy_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, s(&path))
+}
+
+fn assert_denied_by_policy(error: &Value, policy: &str) {
+    assert_eq!(error["error_kind"], "denied", "{error}");
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains(policy), "names the policy file: {error}");
+}
+
+#[tokio::test]
+async fn the_read_only_preset_refuses_every_write_path() {
+    let sshd = Sshd::start().unwrap();
+    let scratch = sshd.scratch_dir().to_path_buf();
+    let existing = scratch.join("keep.txt");
+    std::fs::write(&existing, "kept").unwrap();
+    let marker = scratch.join("written-by-a-command");
+    let (_pdir, policy) = policy_file("preset = \"read-only\"\n");
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        component("remote_ops_tool.wasm"),
+        tools.path().join("remote_ops_tool.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        tools.path().join("remote_ops_tool.toml"),
+        "grants = [\"remote-read\", \"remote-write\"]\n",
+    )
+    .unwrap();
+    let tools_dir = s(tools.path());
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_POLICY", policy.as_str()),
+            ("MCP_SSH_TOOLS_DIR", tools_dir.as_str()),
+        ],
+    )
+    .await;
+
+    // Commands that write, chain or redirect are refused before they run.
+    for command in [
+        format!("touch {}", s(&marker)),
+        format!("ls; touch {}", s(&marker)),
+        format!("cat {} > {}", s(&existing), s(&marker)),
+        format!("echo $(touch {})", s(&marker)),
+    ] {
+        let error = h
+            .tool_error("ssh_execute", json!({ "command": command }))
+            .await;
+        assert_denied_by_policy(&error, &policy);
+    }
+    assert!(!marker.exists(), "no refused command ran");
+    // A read-only command runs.
+    let out = h.ok("ssh_execute", json!({"command": "uname -s"})).await;
+    assert_eq!(out["exit_code"], 0, "{out}");
+
+    // Upload, remove and a custom tool's rename are refused; nothing changed.
+    let local = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(local.path(), "new").unwrap();
+    let error = h
+        .tool_error(
+            "scp_upload",
+            json!({"local_path": s(local.path()), "remote_path": s(&scratch.join("up.txt"))}),
+        )
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    assert!(!scratch.join("up.txt").exists());
+    let error = h
+        .tool_error("scp_remove", json!({"path": s(&existing)}))
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    let error = h
+        .tool_error(
+            "remote_op",
+            json!({"op": "rename", "path": s(&existing), "to": s(&scratch.join("moved"))}),
+        )
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept");
+    // Reading is allowed.
+    let listed = h
+        .ok("remote_op", json!({"op": "list", "path": s(&scratch)}))
+        .await;
+    assert!(listed["entries"].as_u64().unwrap() >= 1, "{listed}");
+
+    // The read-only exec tool is served, honestly annotated, and runs only read-only
+    // commands.
+    let readonly = h
+        .tools
+        .get(&h.name("ssh_execute_readonly"))
+        .expect("ssh_execute_readonly is served under a policy");
+    let hints = readonly.annotations.as_ref().unwrap();
+    assert_eq!(hints.read_only_hint, Some(true));
+    assert_eq!(hints.destructive_hint, Some(false));
+    let out = h
+        .ok("ssh_execute_readonly", json!({"command": "df -k /"}))
+        .await;
+    assert_eq!(out["exit_code"], 0, "{out}");
+    let error = h
+        .tool_error(
+            "ssh_execute_readonly",
+            json!({"command": format!("touch {}", s(&marker))}),
+        )
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn host_rules_refuse_a_tool_on_one_host_and_cap_limits() {
+    let sshd = Sshd::start().unwrap();
+    let scratch = sshd.scratch_dir().to_path_buf();
+    let victim = scratch.join("victim.txt");
+    std::fs::write(&victim, "still here").unwrap();
+    let host = sshd.host().to_string();
+    let (_pdir, policy) = policy_file(&format!(
+        "preset = \"standard\"\nreadonly_tool = false\n[limits]\nmax_output_bytes = 2048\n\
+         [[hosts]]\nmatch = [{host:?}]\nrefuse_tools = [\"scp_remove\"]\n[hosts.commands]\ndeny = [\"re:.*\\\\bshred\\\\b.*\"]\n"
+    ));
+    let h = Harness::start_with(sshd, &[("MCP_SSH_POLICY", policy.as_str())]).await;
+    assert!(
+        !h.tools.contains_key(&h.name("ssh_execute_readonly")),
+        "readonly_tool = false"
+    );
+    let error = h
+        .tool_error("scp_remove", json!({"path": s(&victim)}))
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    assert!(
+        error["error"].as_str().unwrap().contains("refuse_tools"),
+        "{error}"
+    );
+    assert!(victim.exists());
+    let error = h
+        .tool_error(
+            "ssh_execute",
+            json!({"command": format!("shred -u {}", s(&victim))}),
+        )
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    assert!(victim.exists());
+    // The preset's deny-list holds too.
+    let error = h
+        .tool_error("ssh_execute", json!({"command": "sudo reboot"}))
+        .await;
+    assert_denied_by_policy(&error, &policy);
+    // Output is capped at the policy's limit whatever the call asks for.
+    let out = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "head -c 100000 /dev/zero | tr '\\0' x", "max_output_bytes": 1000000}),
+        )
+        .await;
+    assert!(out["stdout"].as_str().unwrap().len() < 4096, "capped");
+    assert!(
+        out["stdout_cut_bytes"].as_u64().unwrap() > 90_000,
+        "{}",
+        out["stdout_cut_bytes"]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_policy_file_stops_start_up_with_one_line() {
+    let sshd = Sshd::start().unwrap();
+    for (text, expect) in [
+        ("preset = \"lenient\"\n", "line 1"),
+        ("[commands]\nallow = [\"re:(\"]\n", "commands.allow"),
+        ("local_roots = [\"/proc\"]\n", "local_roots"),
+    ] {
+        let (_dir, policy) = policy_file(text);
+        let mut env: std::collections::HashMap<String, String> =
+            sshd.mcp_env().into_iter().collect();
+        env.insert("MCP_SSH_POLICY".into(), policy.clone());
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(bin())
+                .envs(env)
+                .stdin(std::process::Stdio::null())
+                .output(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("mcpssh: cannot start"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(
+            line.contains(&format!("policy file {policy}")) && line.contains(expect),
+            "{text:?}: {line}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_call_without_secrets_and_verify_detects_an_edit() {
+    const SECRETS: &[&str] = &[
+        "pw-audit-secret-1",
+        "kp-audit-secret-2",
+        "stdin-audit-secret-3",
+        "env-audit-secret-4",
+    ];
+    let sshd = Sshd::start().unwrap();
+    let scratch = sshd.scratch_dir().to_path_buf();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("audit.log");
+    let log_s = s(&log);
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_AUDIT_LOG", log_s.as_str()),
+            ("MCP_SSH_AUDIT_CHAIN", "true"),
+            ("MCP_SSH_PASSWORD", SECRETS[0]),
+            ("MCP_SSH_KEY_PASSPHRASE", SECRETS[1]),
+        ],
+    )
+    .await;
+    h.ok(
+        "ssh_execute",
+        json!({"command": "cat; echo \"$AUDITVAR\"", "stdin": SECRETS[2], "env": {"AUDITVAR": SECRETS[3]}}),
+    )
+    .await;
+    h.ok("ssh_execute", json!({"command": "exit 3"})).await;
+    let local = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(local.path(), "0123456789").unwrap();
+    h.ok(
+        "scp_upload",
+        json!({"local_path": s(local.path()), "remote_path": s(&scratch.join("a.txt"))}),
+    )
+    .await;
+    h.tool_error("scp_remove", json!({"path": s(&scratch.join("missing"))}))
+        .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "one line per call:\n{text}");
+    for secret in SECRETS {
+        assert!(
+            !text.contains(secret),
+            "{secret} is in the audit log:\n{text}"
+        );
+    }
+    let tools: Vec<&str> = lines.iter().map(|l| l["tool"].as_str().unwrap()).collect();
+    assert_eq!(
+        tools,
+        [
+            h.name("ssh_execute"),
+            h.name("ssh_execute"),
+            h.name("scp_upload"),
+            h.name("scp_remove")
+        ]
+    );
+    assert_eq!(lines[0]["arguments"]["command"], "cat; echo \"$AUDITVAR\"");
+    assert_eq!(lines[0]["arguments"]["env"]["AUDITVAR"], "[redacted]");
+    assert_eq!(lines[0]["user"], mcpssh_testbed::TEST_USER);
+    assert!(lines[0]["client"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(lines[1]["exit_code"], 3);
+    assert_eq!(lines[2]["bytes"], 10);
+    assert_eq!(lines[3]["outcome"], "error");
+    assert_eq!(lines[3]["error_kind"], "not-found");
+    drop(h);
+
+    let verify = |path: &Path| {
+        std::process::Command::new(bin())
+            .args(["audit", "verify"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 lines"));
+    // An edited line is found.
+    let edited = logs.path().join("edited.log");
+    std::fs::write(&edited, text.replacen("exit 3", "exit 0", 1)).unwrap();
+    let out = verify(&edited);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 2") && stderr.contains("edited"),
+        "{stderr}"
+    );
+    // So is a removed one.
+    let removed: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(&edited, removed.join("\n") + "\n").unwrap();
+    assert_eq!(verify(&edited).status.code(), Some(1));
+}
+
+/// Approval through MCP elicitation with the official Python SDK as the client
+/// (`tests/python/policy_approval.py`): accept runs the command, decline does not (the
+/// file it would create never appears), a client without elicitation is refused unless
+/// the policy says `when_no_elicitation = "allow"`.
+#[test]
+fn approval_through_elicitation_with_the_python_sdk() {
+    let sshd = Sshd::start().unwrap();
+    let log_path = sshd.dir().join("python-policy-approval.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new("python3")
+        .arg("-u")
+        .arg(mcpssh_testbed::workspace_root().join("tests/python/policy_approval.py"))
+        .env("MCPSSH_BIN", bin())
+        .env("MCPSSH_TEST_USER", mcpssh_testbed::TEST_USER)
+        .env_remove("PYTHONPATH")
+        .envs(sshd.mcp_env())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("running python3 (scripts/setup installs it and the `mcp` SDK)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the approval scenario failed ({status:?}):\n{output}"
+    );
+    eprintln!("{output}");
+}

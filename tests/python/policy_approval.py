@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Approval through MCP elicitation, with the official Python MCP SDK as the client.
+
+Usage: python3 tests/python/policy_approval.py
+
+Run by tests/e2e/python_sdk.rs with the same environment as sdk_interop.py (whose helpers
+it uses). A policy asks before `touch` runs:
+
+  - a client that answers the elicitation with accept: the command runs (the file exists);
+  - one that declines: the call is refused (`denied`) and the file never appears;
+  - a client without elicitation: refused, naming elicitation, the file never appears;
+  - the same with `when_no_elicitation = "allow"`: it runs without asking.
+
+The elicitation is form mode with no fields (accept or decline; no secret is asked for)
+and its message shows the command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sdk_interop as sdk  # noqa: E402
+from sdk_interop import PREFIX, check, dump, types  # noqa: E402
+
+SCRATCH = tempfile.mkdtemp(prefix="mcpssh-approval-")
+os.chmod(SCRATCH, 0o777)  # the remote user writes here
+POLICIES: list[str] = []
+
+
+def policy(extra: str = "") -> str:
+    fd, path = tempfile.mkstemp(prefix="mcpssh-policy-", suffix=".toml")
+    with os.fdopen(fd, "w") as f:
+        f.write('preset = "standard"\n' + extra + '[commands]\nask = ["touch *"]\n')
+    POLICIES.append(path)
+    return path
+
+
+@asynccontextmanager
+async def session(label: str, policy_path: str, answer: str | None, seen: list[Any]):
+    """A ClientSession whose elicitation callback answers `answer` (none: the client
+    declares no elicitation support); every request it gets is appended to `seen`."""
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        seen.append(params)
+        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
+
+    errlog = sdk.new_errlog(label)
+    extra = {"MCP_SSH_POLICY": policy_path}
+    async with sdk.stdio_client(sdk.params(extra), errlog=errlog) as (read, write):
+        kwargs = {"elicitation_callback": on_elicit} if answer else {}
+        async with sdk.ClientSession(read, write, **kwargs) as s:
+            await s.initialize()
+            yield s
+
+
+async def touch(s: Any, name: str) -> tuple[types.CallToolResult, str]:
+    path = os.path.join(SCRATCH, name)
+    result = await s.call_tool(f"{PREFIX}ssh_execute", {"command": f"touch {path}"})
+    return result, path
+
+
+async def scenario() -> None:
+    path_policy = policy()
+    seen: list[Any] = []
+    async with session("accept", path_policy, "accept", seen) as s:
+        result, path = await touch(s, "accepted")
+        check(not result.is_error, "accepted: the command ran", dump(result))
+        check(os.path.exists(path), "accepted: the remote file exists")
+        check(len(seen) == 1, "accepted: the user was asked once", seen)
+        params = seen[0]
+        check(getattr(params, "mode", "form") == "form", "the request is form mode", params)
+        check(f"touch {path}" in params.message, "the message shows the command", params.message)
+        check(path_policy in params.message, "the message names the policy file", params.message)
+        schema = params.requested_schema
+        props = schema.get("properties") if isinstance(schema, dict) else schema.properties
+        check(not props, "no field is asked for (never a secret)", schema)
+        # A command no rule asks about runs without asking.
+        result = await s.call_tool(f"{PREFIX}ssh_execute", {"command": "true"})
+        check(not result.is_error and len(seen) == 1, "an ordinary command is not asked about", seen)
+
+    seen = []
+    async with session("decline", path_policy, "decline", seen) as s:
+        result, path = await touch(s, "declined")
+        check(result.is_error, "declined: the call is an error", dump(result))
+        err = result.structured_content or {}
+        check(err.get("error_kind") == "denied", "declined: error_kind denied", err)
+        check("declined" in err.get("error", ""), "declined: the message says so", err)
+        check(len(seen) == 1, "declined: the user was asked", seen)
+        check(not os.path.exists(path), "declined: the command never ran")
+
+    seen = []
+    async with session("no-elicitation", path_policy, None, seen) as s:
+        result, path = await touch(s, "unasked")
+        err = result.structured_content or {}
+        check(result.is_error and err.get("error_kind") == "denied", "no elicitation: refused", dump(result))
+        check("elicitation" in err.get("error", ""), "no elicitation: the message names it", err)
+        check("when_no_elicitation" in err.get("error", ""), "no elicitation: the message names the fix", err)
+        check(not os.path.exists(path), "no elicitation: the command never ran")
+
+    allow_policy = policy('when_no_elicitation = "allow"\n')
+    async with session("no-elicitation-allowed", allow_policy, None, []) as s:
+        result, path = await touch(s, "allowed")
+        check(not result.is_error, "when_no_elicitation = allow: it runs", dump(result))
+        check(os.path.exists(path), "when_no_elicitation = allow: the file exists")
+
+
+def main() -> int:
+    if not sdk.BIN or not os.access(sdk.BIN, os.X_OK):
+        print(f"FAIL: MCPSSH_BIN is not an executable: {sdk.BIN!r}", flush=True)
+        return 2
+    try:
+        anyio.run(scenario)
+    except BaseException as e:  # noqa: BLE001 - any escape is a failure
+        leaf = sdk.check_failure(e)
+        print(f"FAIL: {leaf if leaf is not None else repr(e)}", flush=True)
+        if leaf is None:
+            traceback.print_exc(file=sys.stdout)
+        sdk.print_stderr_tails()
+        return 1
+    finally:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+        for path in POLICIES:
+            os.unlink(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
