@@ -173,6 +173,7 @@ fn session_json(info: &SessionInfo) -> serde_json::Value {
         "host_key_algorithm": info.host_key_algorithm,
         "host_key_fingerprint": info.host_key_fingerprint,
         "connected_at": info.connected_at,
+        "shell": {"family": info.shell.family.name(), "path": info.shell.path},
     })
 }
 

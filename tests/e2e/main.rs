@@ -19,6 +19,7 @@ mod host_keys;
 mod hostile_remote;
 mod lifecycle;
 mod limits;
+mod login_shells;
 mod mcp_lifecycle;
 mod policy;
 mod python_sdk;
