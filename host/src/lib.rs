@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod app;
 pub mod bounded;
 pub mod call_slots;
+pub mod cleanup;
 pub mod client_log;
 pub mod config;
 pub mod embed;

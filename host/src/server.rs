@@ -93,6 +93,11 @@ impl McpSsh {
         *self.published.write().unwrap() = Published::new(registry);
     }
 
+    /// Waits until no tool call is running.
+    pub async fn calls_finished(&self) {
+        self.slots.idle().await;
+    }
+
     fn current(&self) -> Arc<Published> {
         self.published.read().unwrap().clone()
     }

@@ -153,10 +153,8 @@ struct KillOnDrop {
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let (Some(conn), Some(pgid)) = (self.conn.take(), self.pgid)
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move { kill_process_group(&conn, pgid).await });
+        if let (Some(conn), Some(pgid)) = (self.conn.take(), self.pgid) {
+            crate::cleanup::spawn(async move { kill_process_group(&conn, pgid).await });
         }
     }
 }
@@ -330,7 +328,7 @@ pub async fn run(
                 // TERM now, KILL a second later if needed; the KILL pass runs on while
                 // this call returns as soon as the command's channel closes.
                 let conn = conn.clone();
-                tokio::spawn(async move { kill_process_group(&conn, pgid).await });
+                crate::cleanup::spawn(async move { kill_process_group(&conn, pgid).await });
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Some(msg) = reader.wait().await {
