@@ -386,7 +386,7 @@ impl HostPattern {
     /// True when `host` (case-insensitively) and `port` match this pattern.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         self.port.is_none_or(|p| p == port)
-            && crate::ssh::ssh_config::glob(&self.host, &host.to_ascii_lowercase())
+            && crate::pattern::glob(&self.host, &host.to_ascii_lowercase())
     }
 }
 

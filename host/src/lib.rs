@@ -14,6 +14,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod local;
+pub mod pattern;
 pub mod plugin;
 pub mod policy;
 pub mod progress;

@@ -4,6 +4,7 @@
 
 mod policy;
 mod protected;
+mod resolve;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

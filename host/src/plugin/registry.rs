@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::annotations::advertised;
+use super::builtin;
 use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
@@ -17,11 +18,6 @@ use super::trust;
 
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// The built-in components, compiled for wasm32-wasip2 by the build script.
-pub mod builtin {
-    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-}
 
 /// A tool's description: as its component gave it, with the behaviour hints the host
 /// advertises (see `annotations`).

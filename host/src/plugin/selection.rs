@@ -68,7 +68,7 @@ impl BuiltinSelection {
 
     /// The embedded built-ins that `setting` (`MCP_SSH_TOOLS`) chooses.
     pub fn of_embedded(setting: Option<&str>) -> Result<BuiltinSelection, String> {
-        let known: Vec<&str> = super::registry::builtin::COMPONENTS
+        let known: Vec<&str> = super::builtin::COMPONENTS
             .iter()
             .map(|(name, _)| *name)
             .collect();
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn every_group_names_embedded_tools_and_every_tool_has_a_group() {
-        let embedded: Vec<&str> = crate::plugin::registry::builtin::COMPONENTS
+        let embedded: Vec<&str> = crate::plugin::builtin::COMPONENTS
             .iter()
             .map(|(name, _)| *name)
             .collect();

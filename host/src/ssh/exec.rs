@@ -111,12 +111,6 @@ impl Capture {
     }
 }
 
-/// Quotes a string for a POSIX shell (and for csh and fish, which read `'...'\''...'`
-/// the same way).
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Kills the remote process group `pgid`: TERM, then KILL after up to a second. Groups
 /// 0 and 1 (and numbers past the largest PID) are never signalled: see
 /// [`parse_process_group`].
@@ -555,6 +549,6 @@ mod tests {
 
     #[test]
     fn quoting_survives_single_quotes() {
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(super::super::shell::shell_quote("it's"), r"'it'\''s'");
     }
 }
