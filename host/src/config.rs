@@ -1,4 +1,4 @@
-//! Configuration: the seed's `MCP_SSH_*` environment variables, mirrored as command-line
+//! Configuration: the Python server's `MCP_SSH_*` environment variables, mirrored as command-line
 //! flags, with their defaults. Secrets (the key passphrase) are read from the environment
 //! only, never from the command line, and never printed.
 

@@ -567,7 +567,7 @@ fn first_match_ref<'a>(
 /// Tool names as MCP allows them (without the configured prefix).
 fn check_tool_names(names: &[String], key: &str) -> Result<(), String> {
     for name in names {
-        crate::plugin::registry::check_tool_name(name).map_err(|e| format!("{key}: {e}"))?;
+        crate::tool_name::check_tool_name(name).map_err(|e| format!("{key}: {e}"))?;
     }
     Ok(())
 }

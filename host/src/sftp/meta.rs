@@ -12,7 +12,7 @@ use russh_sftp::protocol::{FileAttributes, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
-use super::{FileInfo, FileKind, POSIX_RENAME, SftpChannel, Space, remote_arg};
+use super::{FileInfo, FileKind, FromAttrs, POSIX_RENAME, SftpChannel, Space, remote_arg};
 use crate::error::{HostError, HostResult};
 use crate::ssh::Connection;
 use crate::ssh::exec::{self, ExecRequest};
