@@ -777,99 +777,78 @@ fn prepare_system_inner() -> Result<()> {
     ensure_test_user()
 }
 
-/// Create the `mcpssh-test` user (shell `/bin/sh`) if missing, and make sure its account
-/// is not locked (sshd without PAM refuses even key logins to a `!` password).
+/// Create the `mcpssh-test` user (shell `/bin/sh`, so no `~/.bashrc` slows every command)
+/// if missing, and make sure its account is not locked.
 pub fn ensure_test_user() -> Result<()> {
-    let exists = Command::new("id")
-        .arg("-u")
-        .arg(TEST_USER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !exists {
-        let out = Command::new("useradd")
-            .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+    ensure_account(TEST_USER, "/bin/sh")
+}
+
+/// An account named `mcpssh-<name>` whose login shell is `shell` (an absolute path),
+/// created if missing. Returns the account name. Shells are installed by `scripts/setup`.
+pub fn ensure_shell_user(name: &str, shell: &str) -> Result<String> {
+    let user = format!("mcpssh-{name}");
+    if !Path::new(shell).exists() {
+        bail!("{shell} is missing: run scripts/setup (installs zsh, fish and tcsh)");
+    }
+    ensure_account(&user, shell)?;
+    Ok(user)
+}
+
+/// Creates `user` with login shell `shell` (as root) or sets its shell, and unlocks its
+/// password field: sshd without PAM refuses even key logins into a locked (`!`) account.
+fn ensure_account(user: &str, shell: &str) -> Result<()> {
+    // One account change at a time: tests run in parallel threads.
+    static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let run = |args: &[&str], what: &str| -> Result<std::process::Output> {
+        Command::new(args[0])
+            .args(&args[1..])
             .output()
-            .context("running useradd")?;
-        // 9: the name is taken (another process created it meanwhile).
-        if !out.status.success() && out.status.code() != Some(9) {
-            bail!(
-                "useradd {TEST_USER} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            .with_context(|| format!("running {what}"))
+    };
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(user))
+        .map(str::to_owned);
+    match entry {
+        None => {
+            let out = run(
+                &["useradd", "--create-home", "--shell", shell, user],
+                "useradd",
+            )?;
+            // 9: the name is taken (another process created it meanwhile).
+            if !out.status.success() && out.status.code() != Some(9) {
+                bail!(
+                    "useradd {user} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
+        Some(line) if line.rsplit(':').next() != Some(shell) => {
+            let out = run(&["usermod", "--shell", shell, user], "usermod")?;
+            if !out.status.success() {
+                bail!("usermod --shell {shell} {user} failed");
+            }
+        }
+        Some(_) => {}
     }
     let shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
     let locked = shadow.lines().any(|l| {
         let mut f = l.split(':');
-        f.next() == Some(TEST_USER) && f.next().is_some_and(|p| p.starts_with('!'))
+        f.next() == Some(user) && f.next().is_some_and(|p| p.starts_with('!'))
     });
     if locked {
-        let out = Command::new("usermod")
-            .args(["-p", "*", TEST_USER])
-            .output()
-            .context("running usermod")?;
+        let out = run(&["usermod", "-p", "*", user], "usermod")?;
         if !out.status.success() {
             bail!(
-                "usermod -p '*' {TEST_USER} failed: {}",
+                "usermod -p '*' {user} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
     }
     Ok(())
-}
-
-/// An account named `mcpssh-<name>` whose login shell is `shell` (an absolute path),
-/// created if missing (as root), its password field unlocked as for the test user.
-/// Returns the account name. Shells are installed by `scripts/setup`.
-pub fn ensure_shell_user(name: &str, shell: &str) -> Result<String> {
-    // One account change at a time: tests run in parallel threads.
-    static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
-    let user = format!("mcpssh-{name}");
-    if !Path::new(shell).exists() {
-        bail!("{shell} is missing: run scripts/setup (installs zsh, fish and tcsh)");
-    }
-    let exists = Command::new("id")
-        .arg("-u")
-        .arg(&user)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !exists {
-        let out = Command::new("useradd")
-            .args(["--create-home", "--shell", shell, &user])
-            .output()
-            .context("running useradd")?;
-        if !out.status.success() && out.status.code() != Some(9) {
-            bail!(
-                "useradd {user} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    } else {
-        let out = Command::new("usermod")
-            .args(["--shell", shell, &user])
-            .output()
-            .context("running usermod")?;
-        if !out.status.success() {
-            bail!("usermod --shell {shell} {user} failed");
-        }
-    }
-    let out = Command::new("usermod")
-        .args(["-p", "*", &user])
-        .output()
-        .context("running usermod")?;
-    if !out.status.success() {
-        bail!("usermod -p '*' {user} failed");
-    }
-    Ok(user)
 }
 
 /// The test user's password: a random one, set once per process with `chpasswd` (as
