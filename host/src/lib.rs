@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod app;
 pub mod client_log;
 pub mod config;
+pub mod doctor;
 pub mod embed;
 pub mod error;
 pub mod local;

@@ -12,6 +12,7 @@ mod connect;
 mod connections;
 mod context_budget;
 mod custom_tools;
+mod doctor;
 mod example_tool;
 mod execute;
 mod host_keys;
