@@ -24,6 +24,7 @@ mod python_sdk;
 mod robustness;
 mod scope;
 mod sftp_files;
+mod startup;
 mod tools_list;
 mod trust;
 mod untrusted_model;

@@ -8,6 +8,7 @@
 pub mod annotations;
 pub mod bindings;
 pub mod code_cache;
+pub mod engine_config;
 pub mod file_imports;
 pub mod grants;
 pub mod imports;

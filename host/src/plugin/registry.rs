@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::annotations::advertised;
-use super::grants::{GrantFile, Scope, component_files};
+use super::grants::{GrantFile, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 use super::selection::BuiltinSelection;
@@ -18,9 +18,18 @@ use super::trust;
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
 
-/// The built-in components, compiled for wasm32-wasip2 by the build script.
+/// The built-in components, compiled for wasm32-wasip2 by the build script, and their
+/// code precompiled for this binary's target (when the build could).
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+    /// The precompiled code of the built-in component `label`, if embedded.
+    pub fn precompiled(label: &str) -> Option<&'static [u8]> {
+        PRECOMPILED
+            .iter()
+            .find(|(name, _)| *name == label)
+            .map(|(_, code)| *code)
+    }
 }
 
 /// A tool's description: as its component gave it, with the behaviour hints the host
@@ -102,11 +111,11 @@ impl Registry {
                 .map(|(label, bytes)| {
                     let runtime = &runtime;
                     scope.spawn(move || {
-                        runtime.prepare(
+                        runtime.prepare_builtin(
                             &format!("builtin:{label}"),
                             bytes,
+                            builtin::precompiled(label),
                             &implemented,
-                            Scope::default(),
                         )
                     })
                 })
