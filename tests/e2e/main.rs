@@ -20,6 +20,7 @@ mod hostile_remote;
 mod lifecycle;
 mod limits;
 mod mcp_lifecycle;
+mod packages;
 mod python_sdk;
 mod robustness;
 mod scope;
