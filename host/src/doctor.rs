@@ -153,12 +153,6 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
         ),
     );
     known_hosts_files(&target, list);
-    // The first hop is what this machine connects to; later hops are reached through it.
-    let first = target.proxy_jump.first().unwrap_or(&target);
-    if !reachable(first, list).await {
-        list.add(Mark::Skipped, "login", "the host is not reachable");
-        return;
-    }
     let creds = Credentials::for_target(&target, settings);
     for identity in auth::planned_identities(&target, &creds).await {
         let mark = match identity.availability {
@@ -167,6 +161,12 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
             Availability::Broken => Mark::Warn,
         };
         list.add(mark, "identity", identity.description);
+    }
+    // The first hop is what this machine connects to; later hops are reached through it.
+    let first = target.proxy_jump.first().unwrap_or(&target);
+    if !reachable(first, list).await {
+        skip_session_checks("the host is not reachable", list);
+        return;
     }
     let conn = match Connection::probe(target.clone(), settings).await {
         Ok(conn) => conn,
@@ -331,6 +331,13 @@ fn login_failed(e: &HostError, list: &mut Checklist) {
     }
     list.add(Mark::Skipped, "sftp", "no connection");
     list.add(Mark::Skipped, "login shell", "no connection");
+}
+
+/// The checks that need a session, skipped for `why`.
+fn skip_session_checks(why: &str, list: &mut Checklist) {
+    for subject in ["login", "sftp", "login shell"] {
+        list.add(Mark::Skipped, subject, why);
+    }
 }
 
 /// The tools the server would serve, and the custom components it would refuse.
