@@ -1,6 +1,16 @@
 //! Builds the built-in tool components (`guest-tools/`) for wasm32-wasip2 and embeds
 //! them in the binary, so `cargo build` / `cargo install --path host` gives one
-//! self-contained `mcpssh`.
+//! self-contained `mcpssh`. Also precompiles them to native code for the target, with
+//! the engine settings the host uses (`src/plugin/engine_config.rs`), and embeds that
+//! too, so the first start does not spend a second compiling them; the host falls back
+//! to compiling when the embedded code does not suit the running engine.
+//!
+//! The precompiling wasmtime is the host's own: the build-dependency asks for the same
+//! features, and the dev profile builds dependencies the same way for build scripts, so
+//! cargo compiles wasmtime once for both (see the workspace Cargo.toml).
+
+#[path = "src/plugin/engine_config.rs"]
+mod engine_config;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +49,7 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!("cargo:rerun-if-changed=src/plugin/engine_config.rs");
 
     check_wasm_target();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -104,7 +115,52 @@ fn main() {
         ));
     }
     source.push_str("];\n");
+    source.push_str(&precompiled_source(&out_dir));
     std::fs::write(out_dir.join("builtins.rs"), source).unwrap();
+}
+
+/// Precompiles every built-in component in `out_dir` and returns the source of
+/// `PRECOMPILED`: (tool component name, native code). Empty when cross-compiling (the
+/// host's cranelift targets only its own architecture) or when precompiling fails;
+/// the host then compiles at start-up as it would without this step.
+fn precompiled_source(out_dir: &Path) -> String {
+    let mut source = String::from(
+        "/// (tool component name, code precompiled by the build script)\npub const PRECOMPILED: &[(&str, &[u8])] = &[\n",
+    );
+    let target = std::env::var("TARGET").unwrap();
+    if std::env::var("HOST").unwrap() != target {
+        println!(
+            "cargo:warning=cross-compiling for {target}: the built-in tools are compiled at first start instead of at build time"
+        );
+        return source + "];\n";
+    }
+    let mut config = engine_config::engine_config();
+    // An explicit target: baseline CPU features, not the build machine's, so the code
+    // runs on any CPU of the architecture.
+    let engine = config
+        .target(&target)
+        .map_err(|e| e.to_string())
+        .and_then(|c| wasmtime::Engine::new(c).map_err(|e| e.to_string()));
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(e) => {
+            println!("cargo:warning=not precompiling the built-in tools: {e}");
+            return source + "];\n";
+        }
+    };
+    for name in BUILTIN_COMPONENTS {
+        let wasm = std::fs::read(out_dir.join(format!("{name}.wasm"))).unwrap();
+        let code = engine
+            .precompile_component(&wasm)
+            .unwrap_or_else(|e| panic!("precompiling the built-in {name}: {e}"));
+        let file = out_dir.join(format!("{name}.cwasm"));
+        std::fs::write(&file, code).unwrap();
+        source.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    source + "];\n"
 }
 
 /// Fails early, with the fix, when the wasm32-wasip2 standard library is missing.

@@ -11,6 +11,7 @@ pub mod call_slots;
 pub mod cleanup;
 pub mod client_log;
 pub mod config;
+pub mod doctor;
 pub mod embed;
 pub mod error;
 pub mod files;

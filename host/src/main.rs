@@ -43,6 +43,10 @@ enum Command {
         #[arg(default_value = "{}")]
         arguments: String,
     },
+    /// Check the configuration the way the server would use it (config files, host,
+    /// host key, identities, login, SFTP, tools, local roots) and print a checklist.
+    /// Records nothing and prints no secret; exits 0 only when the host works.
+    Doctor,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +117,15 @@ async fn main() -> ExitCode {
     }
     let settings = cli.settings.with_environment_secrets();
     init_logging(&settings);
+    if matches!(cli.command, Some(Command::Doctor)) {
+        let checklist = mcpssh::doctor::run(settings).await;
+        let code = if checklist.failed() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+        return print_out(checklist.render().trim_end(), code);
+    }
     let app = match App::start(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -150,6 +163,7 @@ async fn main() -> ExitCode {
             print_out(&lines.join("\n"), ExitCode::SUCCESS)
         }
         Command::Audit { .. } => unreachable!("handled before start-up"),
+        Command::Doctor => unreachable!("handled before start-up"),
         Command::Call { tool, arguments } => {
             let outcome = app.call(&tool, &arguments).await;
             app.pool.close_all().await;

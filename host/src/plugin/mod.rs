@@ -9,6 +9,7 @@ pub mod annotations;
 pub mod bindings;
 pub mod builtin;
 pub mod code_cache;
+pub mod engine_config;
 pub mod file_imports;
 pub mod grants;
 pub mod imports;

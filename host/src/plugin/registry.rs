@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::annotations::advertised;
 use super::builtin;
-use super::grants::{GrantFile, Scope, component_files};
+use super::grants::{GrantFile, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 use super::selection::BuiltinSelection;
@@ -84,11 +84,11 @@ impl Registry {
                 .map(|(label, bytes)| {
                     let runtime = &runtime;
                     scope.spawn(move || {
-                        runtime.prepare(
+                        runtime.prepare_builtin(
                             &format!("builtin:{label}"),
                             bytes,
+                            builtin::precompiled(label),
                             &implemented,
-                            Scope::default(),
                         )
                     })
                 })

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, Precompiled, Store, UpdateDeadline};
 
 use super::bindings::exports::mcpssh::plugin::tool;
 use super::bindings::mcpssh::plugin as wit;
 use super::bindings::{ToolComponent, ToolComponentPre};
 use super::code_cache::CodeCache;
+use super::engine_config::engine_config;
 use super::grants::Scope;
 use super::state::{CallContext, CallState, HostServices};
 use super::stop::{StopReason, guard_wasi_poll};
@@ -56,10 +57,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(services: Arc<HostServices>) -> Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&engine_config())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         guard_wasi_poll(&mut linker)?;
@@ -115,6 +113,52 @@ impl Runtime {
         let component = self
             .compile(bytes)
             .with_context(|| format!("{label}: not a valid component"))?;
+        self.link(label, component, allowed, scope)
+    }
+
+    /// As [`Runtime::prepare`] for a built-in tool: its code precompiled by the build
+    /// script and embedded in the binary is used when this engine accepts it (same
+    /// wasmtime, same settings, a CPU with the features it needs); otherwise the
+    /// component is compiled as a custom one is.
+    pub fn prepare_builtin(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        precompiled: Option<&[u8]>,
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> Result<CompiledComponent> {
+        let embedded = precompiled
+            .filter(|code| Engine::detect_precompiled(code) == Some(Precompiled::Component))
+            .and_then(|code| {
+                // SAFETY: the code is part of this binary (as trusted as the binary
+                // itself): the build script wrote it with `Engine::precompile_component`
+                // from the component embedded beside it. `deserialize` checks that it
+                // was compiled by this wasmtime with compatible settings.
+                match unsafe { Component::deserialize(&self.engine, code) } {
+                    Ok(component) => Some(component),
+                    Err(e) => {
+                        tracing::debug!("{label}: embedded code not usable here, compiling: {e:#}");
+                        None
+                    }
+                }
+            });
+        let component = match embedded {
+            Some(component) => component,
+            None => self
+                .compile(bytes)
+                .with_context(|| format!("{label}: not a valid component"))?,
+        };
+        self.link(label, component, allowed, Scope::default())
+    }
+
+    /// Checks a compiled component's imports against `allowed` and links it.
+    fn link(
+        &self,
+        label: &str,
+        component: Component,
+        allowed: &dyn Fn(&str) -> bool,
+        scope: Scope,
+    ) -> Result<CompiledComponent> {
         let mut capabilities = Vec::new();
         let mut refused = Vec::new();
         for (name, _) in component.component_type().imports(&self.engine) {
@@ -321,4 +365,68 @@ fn parse_object(text: &str) -> Result<serde_json::Value> {
         return Err(anyhow!("expected a JSON object"));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::plugin::builtin;
+    use crate::ssh::SessionPool;
+
+    fn runtime() -> Runtime {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let settings = Arc::new(Cli::parse_from(["mcpssh", "--cache-dir", "off"]).settings);
+        let pool = Arc::new(SessionPool::new(settings.clone()));
+        Runtime::new(Arc::new(HostServices { settings, pool })).unwrap()
+    }
+
+    fn wasm(label: &str) -> &'static [u8] {
+        builtin::COMPONENTS
+            .iter()
+            .find(|(name, _)| *name == label)
+            .map(|(_, bytes)| *bytes)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_running_engine_accepts_every_embedded_precompiled_builtin() {
+        let runtime = runtime();
+        assert_eq!(
+            builtin::PRECOMPILED.len(),
+            builtin::COMPONENTS.len(),
+            "the build precompiles every built-in"
+        );
+        for (label, code) in builtin::PRECOMPILED {
+            // SAFETY: code the build script wrote for this binary.
+            let loaded = unsafe { Component::deserialize(runtime.engine(), code) };
+            assert!(loaded.is_ok(), "{label}: {:#}", loaded.err().unwrap());
+        }
+    }
+
+    #[test]
+    fn precompiled_code_this_engine_cannot_use_falls_back_to_compiling() {
+        let runtime = runtime();
+        let allow_all = |_: &str| true;
+        // Compiled under other settings (no epoch interruption): deserialize refuses it.
+        let other = Engine::new(&wasmtime::Config::new()).unwrap();
+        let foreign = other.precompile_component(wasm("ssh_execute")).unwrap();
+        for (what, code) in [
+            ("other settings", &foreign[..]),
+            ("not code", &b"\x7fELF garbage"[..]),
+        ] {
+            let prepared = runtime.prepare_builtin(
+                "builtin:ssh_execute",
+                wasm("ssh_execute"),
+                Some(code),
+                &allow_all,
+            );
+            assert!(prepared.is_ok(), "{what}: {:#}", prepared.err().unwrap());
+        }
+    }
 }

@@ -13,7 +13,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
 use super::connection::{ClientHandler, Target, describe_russh_error};
 use super::key_file;
-use crate::config::{Secret, home_dir};
+use crate::config::{Secret, Settings, home_dir};
 use crate::error::{HostError, HostResult};
 
 /// The secrets authentication may use for one target. The caller leaves out what the
@@ -26,8 +26,34 @@ pub struct Credentials<'a> {
     pub password_withheld: Option<String>,
 }
 
+impl<'a> Credentials<'a> {
+    /// What the user's settings allow `target` to use.
+    pub fn for_target(target: &Target, settings: &'a Settings) -> Credentials<'a> {
+        Credentials {
+            passphrase: settings
+                .key_passphrase
+                .as_ref()
+                .filter(|_| !target.key_from_request),
+            password: settings
+                .password
+                .as_ref()
+                .filter(|_| target.password_allowed),
+            password_withheld: (settings.password.is_some() && !target.password_allowed).then(
+                || {
+                    format!(
+                        "MCP_SSH_PASSWORD was not offered: {}:{} is neither the configured host \
+                         (MCP_SSH_HOSTNAME) nor listed in MCP_SSH_PASSWORD_HOSTS, and the password \
+                         goes only to hosts the user named",
+                        target.host, target.port
+                    )
+                },
+            ),
+        }
+    }
+}
+
 /// The key files to try: the target's own, else the default `~/.ssh/id_*` that exist.
-fn key_files(target: &Target) -> Vec<PathBuf> {
+pub fn key_files(target: &Target) -> Vec<PathBuf> {
     if !target.identity_files.is_empty() {
         return target.identity_files.clone();
     }
@@ -176,4 +202,112 @@ pub async fn authenticate(
 /// A short name for an agent key: its fingerprint.
 fn known(key: &PublicKey) -> String {
     super::known_hosts::fingerprint(key)
+}
+
+/// Whether a way to authenticate is there to be tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// It will be offered.
+    Ready,
+    /// Not configured or not present: nothing to fix unless it was meant to be there.
+    Absent,
+    /// Configured but unusable (an unreadable key file, an agent that does not answer).
+    Broken,
+}
+
+/// One way [`authenticate`] would try, described without any secret.
+#[derive(Debug, Clone)]
+pub struct PlannedIdentity {
+    pub availability: Availability,
+    pub description: String,
+}
+
+/// The ways [`authenticate`] would try for `target`, in its order, without connecting:
+/// the agent and how many keys it holds, each key file (opened with the configured
+/// passphrase, as a login would) and its certificate, and whether a password would be
+/// offered. Fingerprints and paths only: no secret is part of a description.
+pub async fn planned_identities(target: &Target, creds: &Credentials<'_>) -> Vec<PlannedIdentity> {
+    let entry = |availability, description: String| PlannedIdentity {
+        availability,
+        description,
+    };
+    let mut plan = Vec::new();
+    match std::env::var_os("SSH_AUTH_SOCK") {
+        None => plan.push(entry(
+            Availability::Absent,
+            "ssh-agent: none (SSH_AUTH_SOCK is not set)".into(),
+        )),
+        Some(socket) => {
+            let socket = PathBuf::from(socket);
+            match russh::keys::agent::client::AgentClient::connect_env().await {
+                Ok(mut agent) => {
+                    let keys = agent.request_identities().await.map_or(0, |i| i.len());
+                    let only = if target.identities_only {
+                        ", only those matching the configured key files (IdentitiesOnly)"
+                    } else {
+                        ""
+                    };
+                    plan.push(entry(
+                        if keys > 0 {
+                            Availability::Ready
+                        } else {
+                            Availability::Absent
+                        },
+                        format!("ssh-agent at {}: {keys} key(s){only}", socket.display()),
+                    ));
+                }
+                Err(e) => plan.push(entry(
+                    Availability::Broken,
+                    format!(
+                        "ssh-agent at {}: not reachable ({e}); check SSH_AUTH_SOCK",
+                        socket.display()
+                    ),
+                )),
+            }
+        }
+    }
+    let files = key_files(target);
+    if files.is_empty() {
+        plan.push(entry(
+            Availability::Absent,
+            "key files: none (no MCP_SSH_KEY_FILENAME or IdentityFile, and no \
+             ~/.ssh/id_ed25519, id_ecdsa or id_rsa)"
+                .into(),
+        ));
+    }
+    for path in &files {
+        match key_file::load_private_key(path, creds.passphrase).await {
+            Ok(key) => {
+                let certificate = match key_file::load_certificate(path).await {
+                    Some(_) => format!(", with the certificate {}-cert.pub", path.display()),
+                    None => String::new(),
+                };
+                plan.push(entry(
+                    Availability::Ready,
+                    format!(
+                        "key file {} ({} {}){certificate}",
+                        path.display(),
+                        key.algorithm(),
+                        known(key.public_key())
+                    ),
+                ));
+            }
+            Err(e) => plan.push(entry(
+                Availability::Broken,
+                format!("key file {}: {}", path.display(), e.message()),
+            )),
+        }
+    }
+    plan.push(match (creds.password, &creds.password_withheld) {
+        (Some(_), _) => entry(
+            Availability::Ready,
+            "password: MCP_SSH_PASSWORD is set and is offered to this host".into(),
+        ),
+        (None, Some(why)) => entry(Availability::Absent, format!("password: {why}")),
+        (None, None) => entry(
+            Availability::Absent,
+            "password: none (MCP_SSH_PASSWORD is not set)".into(),
+        ),
+    });
+    plan
 }

@@ -72,6 +72,8 @@ pub struct Connection {
     pub info: SessionInfo,
     /// True when this connection recorded a new host key.
     pub new_host_key_recorded: bool,
+    /// What host key verification concluded.
+    pub host_key_verdict: Verdict,
     /// Set when this connection replaced one that dropped, until a call reports it.
     reconnected: std::sync::atomic::AtomicBool,
     handle: Handle<ClientHandler>,
@@ -85,12 +87,27 @@ pub struct Connection {
 impl Connection {
     /// Connects, verifies the host key and authenticates, all within the connect timeout.
     pub async fn open(target: Target, settings: &Settings) -> HostResult<Connection> {
-        Box::pin(Self::open_timed(target, settings)).await
+        Box::pin(Self::open_timed(target, settings, Recording::Record)).await
     }
 
-    async fn open_timed(target: Target, settings: &Settings) -> HostResult<Connection> {
+    /// As [`Connection::open`], but a new host key is not recorded (the verdict says
+    /// [`Verdict::WouldRecord`] instead): for checking a configuration without changing it.
+    pub async fn probe(target: Target, settings: &Settings) -> HostResult<Connection> {
+        Box::pin(Self::open_timed(target, settings, Recording::DryRun)).await
+    }
+
+    async fn open_timed(
+        target: Target,
+        settings: &Settings,
+        recording: Recording,
+    ) -> HostResult<Connection> {
         let timeout = target.connect_timeout;
-        match tokio::time::timeout(timeout, Self::open_inner(target.clone(), settings)).await {
+        match tokio::time::timeout(
+            timeout,
+            Self::open_inner(target.clone(), settings, recording),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(HostError::TimedOut(format!(
                 "connecting to {}@{}:{} took longer than {:.0} s (MCP_SSH_CONNECT_TIMEOUT); check that the host is up and reachable",
@@ -102,11 +119,16 @@ impl Connection {
         }
     }
 
-    async fn open_inner(target: Target, settings: &Settings) -> HostResult<Connection> {
+    async fn open_inner(
+        target: Target,
+        settings: &Settings,
+        recording: Recording,
+    ) -> HostResult<Connection> {
         known_hosts::check_host_name(&target.host)?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
         let handler = ClientHandler {
             policy: settings.strict_host_key_checking,
+            recording,
             known_hosts: target.known_hosts.clone(),
             host: target.host.clone(),
             port: target.port,
@@ -143,7 +165,7 @@ impl Connection {
                 let mut hop = last.clone();
                 hop.proxy_jump = before.to_vec();
                 let jump = Arc::new(
-                    Box::pin(Connection::open_inner(hop, settings))
+                    Box::pin(Connection::open_inner(hop, settings, recording))
                         .await
                         .map_err(|e| e.context(&format!("via jump host {}", last.name)))?,
                 );
@@ -176,26 +198,7 @@ impl Connection {
                 return Err(refused.unwrap_or_else(|| unreachable(&describe_russh_error(&e))));
             }
         };
-        let creds = auth::Credentials {
-            passphrase: settings
-                .key_passphrase
-                .as_ref()
-                .filter(|_| !target.key_from_request),
-            password: settings
-                .password
-                .as_ref()
-                .filter(|_| target.password_allowed),
-            password_withheld: (settings.password.is_some() && !target.password_allowed).then(
-                || {
-                    format!(
-                        "MCP_SSH_PASSWORD was not offered: {}:{} is neither the configured host \
-                         (MCP_SSH_HOSTNAME) nor listed in MCP_SSH_PASSWORD_HOSTS, and the password \
-                         goes only to hosts the user named",
-                        target.host, target.port
-                    )
-                },
-            ),
-        };
+        let creds = auth::Credentials::for_target(&target, settings);
         auth::authenticate(&mut handle, &target, creds).await?;
         let facts = facts.lock().unwrap().clone();
         let key = facts
@@ -220,6 +223,7 @@ impl Connection {
             target,
             info,
             new_host_key_recorded: facts.verdict == Some(Verdict::Recorded),
+            host_key_verdict: facts.verdict.unwrap_or(Verdict::Unchecked),
             handle,
             _jump: jump,
             reconnected: std::sync::atomic::AtomicBool::new(false),
@@ -338,9 +342,17 @@ struct HandshakeFacts {
     refusal: Option<HostError>,
 }
 
+/// Whether a new host's key is written to known_hosts when the policy accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recording {
+    Record,
+    DryRun,
+}
+
 /// russh's callback object: checks the host key and records handshake facts.
 pub struct ClientHandler {
     policy: HostKeyPolicy,
+    recording: Recording,
     known_hosts: KnownHostsFiles,
     host: String,
     port: u16,
@@ -354,7 +366,11 @@ impl client::Handler for ClientHandler {
         &mut self,
         server_public_key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let verdict = known_hosts::verify(
+        let check = match self.recording {
+            Recording::Record => known_hosts::verify,
+            Recording::DryRun => known_hosts::verify_without_recording,
+        };
+        let verdict = check(
             self.policy,
             &self.known_hosts,
             &self.host,

@@ -50,7 +50,7 @@ impl SessionPool {
 
     /// Resolves a request against the settings and `~/.ssh/config` (read afresh, so
     /// edits apply to the next connection).
-    fn resolve(&self, req: &TargetRequest) -> HostResult<Target> {
+    pub fn resolve(&self, req: &TargetRequest) -> HostResult<Target> {
         let s = &self.settings;
         let alias = req.host.clone().or_else(|| s.hostname.clone()).ok_or_else(|| {
             HostError::NotConnected(

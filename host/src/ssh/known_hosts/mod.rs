@@ -39,6 +39,9 @@ pub enum Verdict {
     Recorded,
     /// Checking is off (`no`): the key was accepted unverified.
     Unchecked,
+    /// The host is new and the policy would record its key, but this check was told
+    /// not to write anything (see [`verify_without_recording`]).
+    WouldRecord,
 }
 
 /// The `SHA256:...` fingerprint of a key, as OpenSSH prints it.
@@ -196,6 +199,30 @@ pub fn verify(
     port: u16,
     presented: &PublicKeyOrCertificate,
 ) -> HostResult<Verdict> {
+    check(policy, files, host, port, presented, true)
+}
+
+/// As [`verify`], but a new host's key is never written: where `verify` would record
+/// it, this answers [`Verdict::WouldRecord`]. For checking a configuration without
+/// changing it (`mcpssh doctor`).
+pub fn verify_without_recording(
+    policy: HostKeyPolicy,
+    files: &KnownHostsFiles,
+    host: &str,
+    port: u16,
+    presented: &PublicKeyOrCertificate,
+) -> HostResult<Verdict> {
+    check(policy, files, host, port, presented, false)
+}
+
+fn check(
+    policy: HostKeyPolicy,
+    files: &KnownHostsFiles,
+    host: &str,
+    port: u16,
+    presented: &PublicKeyOrCertificate,
+    record: bool,
+) -> HostResult<Verdict> {
     check_host_name(host)?;
     let host = host.to_ascii_lowercase();
     let pattern = host_pattern(&host, port);
@@ -290,6 +317,9 @@ pub fn verify(
             files.listing(),
         )));
     };
+    if !record {
+        return Ok(Verdict::WouldRecord);
+    }
     record::append(first, &pattern, &key, files.hash_new_entries).map_err(|e| {
         HostError::HostKey(format!(
             "cannot record the host key of {pattern} in {}: {e}",
@@ -338,6 +368,27 @@ mod tests {
 
     fn line(host_field: &str, key: &PublicKey) -> String {
         format!("{host_field} {}\n", key.to_openssh().unwrap())
+    }
+
+    #[test]
+    fn a_check_without_recording_writes_nothing_and_still_refuses_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files(&dir);
+        let k1 = key();
+        let policy = HostKeyPolicy::AcceptNew;
+        let dry = |k: &PublicKey| {
+            super::verify_without_recording(policy, &files, "h", 2222, &k.clone().into())
+        };
+        assert_eq!(dry(&k1).unwrap(), Verdict::WouldRecord);
+        assert!(!files.user[0].exists(), "nothing recorded");
+        verify(policy, &files, "h", 2222, &k1).unwrap();
+        assert_eq!(dry(&k1).unwrap(), Verdict::Known);
+        assert!(
+            dry(&key())
+                .unwrap_err()
+                .to_string()
+                .contains("HOST KEY CHANGED")
+        );
     }
 
     #[test]
