@@ -11,6 +11,7 @@ pub mod code_cache;
 pub mod file_imports;
 pub mod grants;
 pub mod imports;
+pub mod job_imports;
 pub mod registry;
 pub mod runtime;
 pub mod selection;
