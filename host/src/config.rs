@@ -131,7 +131,7 @@ pub struct Settings {
     pub local_root: Option<String>,
 
     /// The built-in tools to serve: tool names (without the prefix) and groups (`sessions`,
-    /// `exec`, `files`, `all`), comma-separated. Default: all. Custom tools are not affected.
+    /// `exec`, `files`, `jobs`, `all`), comma-separated. Default: all. Custom tools are not affected.
     #[arg(long = "tools", env = "MCP_SSH_TOOLS")]
     pub builtin_tools: Option<String>,
 

@@ -1,0 +1,290 @@
+//! Jobs: commands that outlive the call that started them, their full output read back
+//! in pages, cancel, idle timeout, many at once, and the server's memory while a job
+//! prints a lot.
+
+use std::time::Duration;
+
+use mcpssh_testbed::{CallToolResultExt, Sshd};
+use serde_json::{Value, json};
+
+use crate::common::Harness;
+
+/// A server that returns commands still running after 2 s as jobs.
+async fn harness(extra: &[(&str, &str)]) -> Harness {
+    let mut env = vec![("MCP_SSH_FOREGROUND_SECONDS", "2")];
+    env.extend_from_slice(extra);
+    Harness::start_with(Sshd::start().unwrap(), &env).await
+}
+
+/// `seq 1 n` as the remote prints it.
+fn seq(n: u32) -> String {
+    (1..=n).map(|i| format!("{i}\n")).collect()
+}
+
+/// Reads a job's whole stdout in pages of `page` bytes, waiting for the job to end;
+/// returns the text and the number of pages that carried data.
+async fn read_all(h: &Harness, job_id: &str, page: u64) -> (String, usize, Value) {
+    let mut text = String::new();
+    let mut offset = 0u64;
+    let mut pages = 0;
+    for _ in 0..2000 {
+        let out = h
+            .ok(
+                "ssh_job_output",
+                json!({"job_id": job_id, "offset": offset, "max_bytes": page, "wait_seconds": 3}),
+            )
+            .await;
+        assert_eq!(
+            out["offset"], offset,
+            "pages follow each other: {}",
+            out["job"]
+        );
+        let data = out["data"].as_str().unwrap();
+        if !data.is_empty() {
+            pages += 1;
+        }
+        text.push_str(data);
+        offset = out["next_offset"].as_u64().unwrap();
+        if out["complete"] == true {
+            return (text, pages, out["job"].clone());
+        }
+    }
+    panic!("job {job_id} never completed");
+}
+
+#[tokio::test]
+async fn a_command_outliving_the_call_becomes_a_job_whose_full_output_reads_back_exactly() {
+    let mut h = harness(&[]).await;
+    // The client gives up on any single call after 10 s; the command takes about 8 s.
+    h.server.set_call_timeout(Duration::from_secs(10));
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "sleep 8; seq 1 700000", "timeout_seconds": 120}),
+        )
+        .await;
+    assert_eq!(started["running"], true, "{started}");
+    assert_eq!(started["success"], false, "not a success while running");
+    let job_id = started["job_id"].as_str().unwrap().to_string();
+    assert!(
+        started["next"].as_str().unwrap().contains("ssh_job_output"),
+        "{started}"
+    );
+    let expected = seq(700_000);
+    assert!(expected.len() > 4_000_000);
+    let (text, pages, job) = read_all(&h, &job_id, 1024 * 1024).await;
+    assert_eq!(job["exit_code"], 0, "{job}");
+    assert_eq!(job["stdout_bytes"], expected.len());
+    assert!(pages >= 4, "read in {pages} pages");
+    assert!(text == expected, "the output read back differs from seq's");
+
+    // The last bytes, by tail.
+    let tail = h
+        .ok("ssh_job_output", json!({"job_id": job_id, "tail_bytes": 7}))
+        .await;
+    assert_eq!(tail["data"], "700000\n");
+    let listed = h.ok("ssh_job_list", json!({})).await;
+    assert!(
+        listed["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["job_id"] == job_id.as_str() && j["running"] == false),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn ten_concurrent_jobs_each_keep_their_own_output() {
+    let h = harness(&[]).await;
+    let starts = (1..=10u32).map(|i| {
+        h.ok(
+            "ssh_execute",
+            json!({"command": format!("sleep 1; seq {i} {}", 20_000 * i), "background": true}),
+        )
+    });
+    let started = futures::future::join_all(starts).await;
+    let ids: Vec<String> = started
+        .iter()
+        .map(|s| {
+            assert_eq!(s["running"], true, "{s}");
+            s["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 10, "{ids:?}");
+    let reads = ids.iter().map(|id| read_all(&h, id, 256 * 1024));
+    for (i, (text, _, job)) in (1..=10u32).zip(futures::future::join_all(reads).await) {
+        let expected: String = (i..=20_000 * i).map(|n| format!("{n}\n")).collect();
+        assert_eq!(job["exit_code"], 0, "{job}");
+        assert!(text == expected, "job {i}'s output is not its own");
+    }
+}
+
+#[tokio::test]
+async fn cancel_kills_the_remote_process_tree() {
+    let h = harness(&[]).await;
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "(sleep 3217 &); sleep 3218", "background": true, "timeout_seconds": 600}),
+        )
+        .await;
+    let job_id = started["job_id"].as_str().unwrap();
+    for pattern in ["sleep 3217", "sleep 3218"] {
+        assert!(
+            h.wait_present(pattern, Duration::from_secs(10)).await,
+            "{pattern} never ran"
+        );
+    }
+    let cancelled = h.ok("ssh_job_cancel", json!({"job_id": job_id})).await;
+    assert_eq!(cancelled["job"]["cancelled"], true, "{cancelled}");
+    assert_eq!(cancelled["job"]["running"], false, "{cancelled}");
+    for pattern in ["sleep 3217", "sleep 3218"] {
+        assert!(
+            h.wait_gone(pattern, Duration::from_secs(10)).await,
+            "{pattern} survived the cancel"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_silent_command_stops_at_its_idle_timeout_and_a_chatty_one_runs_on() {
+    let h = harness(&[("MCP_SSH_FOREGROUND_SECONDS", "60")]).await;
+    let silent = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "echo start; sleep 3219", "idle_timeout_seconds": 1, "timeout_seconds": 600}),
+        )
+        .await;
+    assert_eq!(silent["timed_out"], true, "{silent}");
+    assert_eq!(silent["idle_timed_out"], true, "{silent}");
+    assert_eq!(silent["stdout"], "start\n");
+    assert!(h.wait_gone("sleep 3219", Duration::from_secs(10)).await);
+
+    // Prints every 0.2 s for 3 s: never silent for the 2 s allowed.
+    let chatty = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "i=0; while [ $i -lt 15 ]; do echo $i; sleep 0.2; i=$((i+1)); done",
+                   "idle_timeout_seconds": 2}),
+        )
+        .await;
+    assert_eq!(chatty["exit_code"], 0, "{chatty}");
+    assert_eq!(chatty["idle_timed_out"], false, "{chatty}");
+}
+
+#[tokio::test]
+async fn a_cut_output_stays_retrievable_in_full() {
+    let h = harness(&[]).await;
+    let out = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "seq 1 100000", "max_output_bytes": 1024}),
+        )
+        .await;
+    assert_eq!(out["exit_code"], 0, "{out}");
+    assert!(out["stdout_cut_bytes"].as_u64().unwrap() > 0, "{out}");
+    let job_id = out["job_id"].as_str().expect("a cut output names its job");
+    let (text, _, _) = read_all(&h, job_id, 100_000).await;
+    assert!(text == seq(100_000));
+
+    // A command whose output was not cut leaves nothing behind.
+    let small = h.exec("echo small").await;
+    assert_eq!(small["job_id"], Value::Null, "{small}");
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_refused_naming_the_list() {
+    let h = harness(&[]).await;
+    let e = h
+        .tool_error("ssh_job_output", json!({"job_id": "job-999"}))
+        .await;
+    assert_eq!(e["error_kind"], "not-found", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("ssh_job_list"), "{e}");
+    let e = h
+        .tool_error("ssh_job_cancel", json!({"job_id": "999"}))
+        .await;
+    crate::common::assert_invalid_argument(&e, "job_id");
+}
+
+#[tokio::test]
+async fn progress_continues_while_a_client_waits_for_a_job() {
+    let h = harness(&[]).await;
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "for i in 1 2 3 4 5 6 7 8; do echo tick$i; sleep 1; done", "background": true}),
+        )
+        .await;
+    let job_id = started["job_id"].as_str().unwrap();
+    // Wait for output past everything the job will print: the call lasts until the end.
+    let call = h
+        .server
+        .start_call(
+            &h.name("ssh_job_output"),
+            json!({"job_id": job_id, "offset": 1000, "wait_seconds": 30}),
+        )
+        .await
+        .unwrap();
+    let token = call.progress_token().clone();
+    let result = call.wait().await.unwrap();
+    assert!(!result.is_error(), "{}", result.summary());
+    h.server
+        .progress_until(&token, Duration::from_secs(10), |progress| {
+            progress
+                .iter()
+                .any(|p| p.message.as_deref().is_some_and(|m| m.contains(job_id)))
+        })
+        .await
+        .expect("progress naming the job while the client waits");
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn server_memory_stays_flat_while_a_job_prints_200_mb() {
+    let h = harness(&[]).await;
+    let pid = h.server.pid().unwrap();
+    h.exec("true").await;
+    let baseline = rss_kib(pid);
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "yes 0123456789abcdef | head -c 200000000; echo; echo end",
+                   "background": true, "timeout_seconds": 600}),
+        )
+        .await;
+    let job_id = started["job_id"].as_str().unwrap();
+    let mut peak = baseline;
+    let job = loop {
+        let out = h
+            .ok(
+                "ssh_job_output",
+                json!({"job_id": job_id, "tail_bytes": 4, "wait_seconds": 1}),
+            )
+            .await;
+        peak = peak.max(rss_kib(pid));
+        if out["job"]["running"] == false {
+            break out;
+        }
+    };
+    assert_eq!(job["job"]["stdout_bytes"], 200_000_000u64 + 5, "{job}");
+    assert_eq!(job["data"], "end\n");
+    let growth_mib = (peak - baseline) / 1024;
+    println!("RSS baseline {baseline} KiB, peak {peak} KiB");
+    assert!(
+        growth_mib < 100,
+        "the server grew by {growth_mib} MiB while a job printed 200 MB"
+    );
+}
