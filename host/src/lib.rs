@@ -12,6 +12,7 @@ pub mod client_log;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod job_resources;
 pub mod jobs;
 pub mod local;
 pub mod plugin;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use mcpssh_testbed::rmcp::model::{ContentBlock, ReadResourceRequestParams, ResourceContents};
 use mcpssh_testbed::{CallToolResultExt, Sshd};
 use serde_json::{Value, json};
 
@@ -179,17 +180,49 @@ async fn a_silent_command_stops_at_its_idle_timeout_and_a_chatty_one_runs_on() {
 #[tokio::test]
 async fn a_cut_output_stays_retrievable_in_full() {
     let h = harness(&[]).await;
-    let out = h
-        .ok(
-            "ssh_execute",
-            json!({"command": "seq 1 100000", "max_output_bytes": 1024}),
-        )
-        .await;
+    let args = json!({"command": "seq 1 300000", "max_output_bytes": 1024});
+    let result = h.call("ssh_execute", args.clone()).await;
+    h.check_result_shape("ssh_execute", &result);
+    let out = result.structured();
     assert_eq!(out["exit_code"], 0, "{out}");
     assert!(out["stdout_cut_bytes"].as_u64().unwrap() > 0, "{out}");
     let job_id = out["job_id"].as_str().expect("a cut output names its job");
     let (text, _, _) = read_all(&h, job_id, 100_000).await;
-    assert!(text == seq(100_000));
+    assert!(text == seq(300_000));
+
+    // The result links the full output as a resource, read in pages.
+    let link = result
+        .content
+        .iter()
+        .find_map(|c| match c {
+            ContentBlock::ResourceLink(link) => Some(link.uri.clone()),
+            _ => None,
+        })
+        .expect("a resource link to the full output");
+    assert_eq!(link, format!("mcpssh://jobs/{job_id}/stdout"));
+    let mut from_resource = String::new();
+    let mut uri = link;
+    let mut pages = 0;
+    loop {
+        let read = h
+            .server
+            .peer()
+            .read_resource(ReadResourceRequestParams::new(uri.clone()))
+            .await
+            .unwrap();
+        let ResourceContents::TextResourceContents { text, meta, .. } = &read.contents[0] else {
+            panic!("not text: {read:?}");
+        };
+        pages += 1;
+        from_resource.push_str(text);
+        let meta = meta.as_ref().unwrap();
+        if meta["complete"] == true {
+            break;
+        }
+        uri = meta["next_page"].as_str().unwrap().to_string();
+    }
+    assert!(pages >= 2, "{pages} pages");
+    assert!(from_resource == seq(300_000));
 
     // A command whose output was not cut leaves nothing behind.
     let small = h.exec("echo small").await;
