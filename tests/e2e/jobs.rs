@@ -321,3 +321,33 @@ async fn server_memory_stays_flat_while_a_job_prints_200_mb() {
         "the server grew by {growth_mib} MiB while a job printed 200 MB"
     );
 }
+
+/// A component built against the WIT before the job functions were added to `exec`
+/// (the `ssh_execute` of that time, kept in tests/e2e/fixtures) still loads and runs.
+#[tokio::test]
+async fn a_component_built_before_the_job_functions_still_loads_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/fixtures/ssh_execute_without_jobs.wasm");
+    std::fs::copy(&fixture, dir.path().join("old_execute.wasm")).unwrap();
+    std::fs::write(dir.path().join("old_execute.toml"), "grants = [\"exec\"]\n").unwrap();
+    let dir_setting = dir.path().display().to_string();
+    // Only the file tools are built in, so the old `ssh_execute` is the one served.
+    let h = Harness::start_with(
+        Sshd::start().unwrap(),
+        &[
+            ("MCP_SSH_TOOLS_DIR", dir_setting.as_str()),
+            ("MCP_SSH_TOOLS", "files"),
+        ],
+    )
+    .await;
+    assert!(h.tools.contains_key("ssh_execute"), "{:?}", h.tools.keys());
+    assert!(
+        h.tools["ssh_execute"].input_schema["properties"]
+            .get("background")
+            .is_none(),
+        "the old component is served, not the built-in"
+    );
+    let out = h.exec("echo old").await;
+    assert_eq!(out["stdout"], "old\n", "{out}");
+}
