@@ -127,14 +127,19 @@ async fn ten_concurrent_jobs_each_keep_their_own_output() {
 #[tokio::test]
 async fn cancel_kills_the_remote_process_tree() {
     let h = harness(&[]).await;
+    // Sleeps named after this test's sshd port, so no other run's processes match.
+    let (child, parent) = (
+        format!("sleep 1{}", h.sshd.port()),
+        format!("sleep 2{}", h.sshd.port()),
+    );
     let started = h
         .ok(
             "ssh_execute",
-            json!({"command": "(sleep 3217 &); sleep 3218", "background": true, "timeout_seconds": 600}),
+            json!({"command": format!("({child} &); {parent}"), "background": true, "timeout_seconds": 600}),
         )
         .await;
     let job_id = started["job_id"].as_str().unwrap();
-    for pattern in ["sleep 3217", "sleep 3218"] {
+    for pattern in [&child, &parent] {
         assert!(
             h.wait_present(pattern, Duration::from_secs(10)).await,
             "{pattern} never ran"
@@ -143,7 +148,7 @@ async fn cancel_kills_the_remote_process_tree() {
     let cancelled = h.ok("ssh_job_cancel", json!({"job_id": job_id})).await;
     assert_eq!(cancelled["job"]["cancelled"], true, "{cancelled}");
     assert_eq!(cancelled["job"]["running"], false, "{cancelled}");
-    for pattern in ["sleep 3217", "sleep 3218"] {
+    for pattern in [&child, &parent] {
         assert!(
             h.wait_gone(pattern, Duration::from_secs(10)).await,
             "{pattern} survived the cancel"
@@ -154,16 +159,17 @@ async fn cancel_kills_the_remote_process_tree() {
 #[tokio::test]
 async fn a_silent_command_stops_at_its_idle_timeout_and_a_chatty_one_runs_on() {
     let h = harness(&[("MCP_SSH_FOREGROUND_SECONDS", "60")]).await;
+    let sleep = format!("sleep 3{}", h.sshd.port());
     let silent = h
         .ok(
             "ssh_execute",
-            json!({"command": "echo start; sleep 3219", "idle_timeout_seconds": 1, "timeout_seconds": 600}),
+            json!({"command": format!("echo start; {sleep}"), "idle_timeout_seconds": 1, "timeout_seconds": 600}),
         )
         .await;
     assert_eq!(silent["timed_out"], true, "{silent}");
     assert_eq!(silent["idle_timed_out"], true, "{silent}");
     assert_eq!(silent["stdout"], "start\n");
-    assert!(h.wait_gone("sleep 3219", Duration::from_secs(10)).await);
+    assert!(h.wait_gone(&sleep, Duration::from_secs(10)).await);
 
     // Prints every 0.2 s for 3 s: never silent for the 2 s allowed.
     let chatty = h
@@ -350,4 +356,59 @@ async fn a_component_built_before_the_job_functions_still_loads_and_runs() {
     );
     let out = h.exec("echo old").await;
     assert_eq!(out["stdout"], "old\n", "{out}");
+}
+
+#[tokio::test]
+async fn jobs_are_bounded_in_number_and_forgotten_after_the_keep_time() {
+    let h = harness(&[("MCP_SSH_MAX_JOBS", "2"), ("MCP_SSH_JOB_KEEP_SECONDS", "1")]).await;
+    let start =
+        |command: &str| json!({"command": command, "background": true, "timeout_seconds": 600});
+    let sleep = |n: u32| format!("sleep {n}{}", h.sshd.port());
+    let first = h.ok("ssh_execute", start(&sleep(4))).await;
+    h.ok("ssh_execute", start(&sleep(5))).await;
+    let refused = h.tool_error("ssh_execute", start(&sleep(6))).await;
+    assert_eq!(refused["error_kind"], "invalid", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_SSH_MAX_JOBS"),
+        "{refused}"
+    );
+    assert!(h.sshd.processes_matching(&sleep(6)).is_empty());
+
+    // A finished job makes room, and is forgotten once the keep time has passed.
+    let first_id = first["job_id"].as_str().unwrap();
+    h.ok("ssh_job_cancel", json!({"job_id": first_id})).await;
+    let done = h.ok("ssh_execute", start("echo kept")).await;
+    let done_id = done["job_id"].as_str().unwrap();
+    let (text, _, _) = read_all(&h, done_id, 1024).await;
+    assert_eq!(text, "kept\n");
+    let mut tries = 0;
+    let forgotten = loop {
+        tries += 1;
+        assert!(tries < 40, "{done_id} was never forgotten");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let listed = h.ok("ssh_job_list", json!({})).await;
+        if !listed["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["job_id"] == done_id)
+        {
+            break listed;
+        }
+    };
+    assert!(
+        forgotten["jobs"].as_array().unwrap().len() == 1,
+        "only the running job is left: {forgotten}"
+    );
+    let e = h
+        .tool_error("ssh_job_output", json!({"job_id": done_id}))
+        .await;
+    assert_eq!(e["error_kind"], "not-found", "{e}");
+    for job in forgotten["jobs"].as_array().unwrap() {
+        h.ok("ssh_job_cancel", json!({"job_id": job["job_id"]}))
+            .await;
+    }
 }

@@ -127,13 +127,17 @@ impl Job {
         self.lock().end.is_some()
     }
 
-    /// Head and tail of both streams so far.
-    pub fn captured(&self) -> (CapturedStream, CapturedStream) {
-        let state = self.lock();
-        (
+    /// Head and tail of both streams so far, for the call that started the job. They are
+    /// kept no longer: from now on the output lives in the spools only.
+    pub fn take_captured(&self) -> (CapturedStream, CapturedStream) {
+        let mut state = self.lock();
+        let captured = (
             state.stdout_capture.snapshot(),
             state.stderr_capture.snapshot(),
-        )
+        );
+        state.stdout_capture = Capture::new(0);
+        state.stderr_capture = Capture::new(0);
+        captured
     }
 
     /// Up to `max` bytes of `stream`: from `offset`, or (when `tail` is given) the last

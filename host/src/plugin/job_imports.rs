@@ -89,7 +89,7 @@ impl CallState {
             return Err(HostError::Cancelled);
         }
         let info = job.info();
-        let (stdout, stderr) = job.captured();
+        let (stdout, stderr) = job.take_captured();
         if let Some(end) = &info.end {
             let nothing_more = stdout.cut_bytes == 0 && stderr.cut_bytes == 0;
             if nothing_more || end.error.is_some() {
