@@ -136,6 +136,7 @@ impl App {
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); stop.cancel(); }
         }
         shutdown.cancel();
+        self.runtime.jobs().cancel_all(Duration::from_secs(3)).await;
         quiet.cancel();
         let _ = watch.await;
         if let Some(reload) = reload {

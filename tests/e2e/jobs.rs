@@ -412,3 +412,21 @@ async fn jobs_are_bounded_in_number_and_forgotten_after_the_keep_time() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_job_does_not_outlive_the_server() {
+    let h = harness(&[]).await;
+    let sleep = format!("sleep 7{}", h.sshd.port());
+    h.ok(
+        "ssh_execute",
+        json!({"command": sleep, "background": true, "timeout_seconds": 600}),
+    )
+    .await;
+    assert!(h.wait_present(&sleep, Duration::from_secs(10)).await);
+    let Harness { sshd, server, .. } = h;
+    server.shutdown().await.unwrap();
+    assert!(
+        crate::common::wait_gone(&sshd, &sleep, Duration::from_secs(10)).await,
+        "{sleep} survived the server"
+    );
+}

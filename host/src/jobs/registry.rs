@@ -447,6 +447,21 @@ impl Jobs {
         }
     }
 
+    /// Stops every running job (at shutdown: a job does not outlive the server), waiting
+    /// for them up to `wait` in all.
+    pub async fn cancel_all(&self, wait: Duration) {
+        let running: Vec<Arc<Job>> = self
+            .list()
+            .into_iter()
+            .filter(|job| !job.is_finished())
+            .collect();
+        for job in &running {
+            job.cancel.cancel();
+        }
+        let all = futures::future::join_all(running.iter().map(|job| job.cancel()));
+        let _ = tokio::time::timeout(wait, all).await;
+    }
+
     /// Every job kept, oldest first.
     pub fn list(&self) -> Vec<Arc<Job>> {
         let mut table = self.table();
