@@ -430,3 +430,17 @@ async fn a_job_does_not_outlive_the_server() {
         "{sleep} survived the server"
     );
 }
+
+#[tokio::test]
+async fn commands_a_call_waits_for_do_not_count_against_the_job_bound() {
+    let h = harness(&[
+        ("MCP_SSH_MAX_JOBS", "1"),
+        ("MCP_SSH_FOREGROUND_SECONDS", "60"),
+    ])
+    .await;
+    let commands: Vec<String> = (0..4).map(|i| format!("sleep 1; echo {i}")).collect();
+    let calls = commands.iter().map(|c| h.exec(c));
+    for (i, out) in futures::future::join_all(calls).await.iter().enumerate() {
+        assert_eq!(out["stdout"], format!("{i}\n"), "{out}");
+    }
+}

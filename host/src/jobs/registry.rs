@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +87,8 @@ pub struct Job {
     state: Mutex<JobState>,
     /// Bumped on every change (output or end), for waiters.
     changed: watch::Sender<u64>,
+    /// True while the call that started the job waits for it.
+    held: AtomicBool,
     cancel: CancellationToken,
     spool_dir: Arc<SpoolDir>,
 }
@@ -120,6 +122,16 @@ impl Job {
             stderr_bytes: state.stderr.total(),
             latest_line: state.latest_line.clone(),
         }
+    }
+
+    /// True while the call that started the job waits for it.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The starting call returns: the job is kept on its own from now on.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::Relaxed);
     }
 
     /// True once the command ended.
@@ -199,10 +211,16 @@ impl Job {
         }
     }
 
+    /// Asks the command to stop (TERM, then KILL, to its whole remote process group)
+    /// without waiting.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
     /// Stops the command (TERM, then KILL, to its whole remote process group) and waits
     /// briefly for it to end.
     pub async fn cancel(&self) {
-        self.cancel.cancel();
+        self.stop();
         let never = CancellationToken::new();
         self.wait_for_output(None, Duration::from_secs(5), &never, &|_| {})
             .await;
@@ -321,17 +339,20 @@ impl Jobs {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets finished jobs older than the keep time, and (to make room for one more)
-    /// the oldest finished job when the table is full. Fails when every slot holds a
-    /// running job.
-    fn make_room(&self, table: &mut BTreeMap<u64, Arc<Job>>) -> HostResult<()> {
+    /// Forgets finished jobs older than the keep time, and the oldest finished job kept
+    /// when [`JobSettings::max_jobs`] are kept. Jobs whose starting call still waits for
+    /// them do not count. When every kept job runs, a new job that would be kept at once
+    /// (`background`) is refused; one with a call waiting for it is started anyway (the
+    /// concurrent-call cap bounds those).
+    fn make_room(&self, table: &mut BTreeMap<u64, Arc<Job>>, background: bool) -> HostResult<()> {
         self.forget_expired(table);
-        if table.len() < self.settings.max_jobs {
+        let kept = table.values().filter(|job| !job.is_held()).count();
+        if kept < self.settings.max_jobs {
             return Ok(());
         }
         let oldest_finished = table
             .iter()
-            .filter(|(_, job)| job.is_finished())
+            .filter(|(_, job)| job.is_finished() && !job.is_held())
             .map(|(n, _)| *n)
             .next();
         match oldest_finished {
@@ -339,23 +360,25 @@ impl Jobs {
                 table.remove(&n);
                 Ok(())
             }
+            None if !background => Ok(()),
             None => Err(HostError::Invalid(format!(
-                "{} jobs are running, the most kept at once (MCP_SSH_MAX_JOBS): wait for one to \
-                 end or cancel one with ssh_job_cancel",
-                table.len()
+                "{kept} jobs are running, the most kept at once (MCP_SSH_MAX_JOBS): wait for one \
+                 to end or cancel one with ssh_job_cancel"
             ))),
         }
     }
 
-    /// Starts `request` on `conn` as a job of session `session`.
+    /// Starts `request` on `conn` as a job of session `session`. `held`: the starting
+    /// call waits for it (until [`Job::release`]).
     pub fn start(
         &self,
         conn: Arc<Connection>,
         session: String,
         request: ExecRequest,
+        held: bool,
     ) -> HostResult<Arc<Job>> {
         let mut table = self.table();
-        self.make_room(&mut table)?;
+        self.make_room(&mut table, !held)?;
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(Job {
             id: format!("job-{n}"),
@@ -375,6 +398,7 @@ impl Jobs {
                 ended: None,
             }),
             changed: watch::Sender::new(0),
+            held: AtomicBool::new(held),
             cancel: CancellationToken::new(),
             spool_dir: self.spool_dir.clone(),
         });
@@ -456,7 +480,7 @@ impl Jobs {
             .filter(|job| !job.is_finished())
             .collect();
         for job in &running {
-            job.cancel.cancel();
+            job.stop();
         }
         let all = futures::future::join_all(running.iter().map(|job| job.cancel()));
         let _ = tokio::time::timeout(wait, all).await;

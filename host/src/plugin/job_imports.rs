@@ -37,6 +37,19 @@ fn wit_job(info: JobInfo) -> exec::JobInfo {
     }
 }
 
+/// Stops a job whose starting call is dropped while it waits for it (the call ran past
+/// its wall-clock limit): as with any command, the remote process dies with the call.
+struct StopIfAbandoned(Arc<Job>);
+
+impl Drop for StopIfAbandoned {
+    fn drop(&mut self) {
+        if self.0.is_held() {
+            self.0.stop();
+            self.0.release();
+        }
+    }
+}
+
 impl CallState {
     /// Reports a waited-for job's progress to the client, if it asked for progress.
     fn job_progress(&self) -> impl Fn(&JobInfo) + Send + Sync + use<> {
@@ -76,11 +89,13 @@ impl CallState {
         };
         let reconnected = conn.take_reconnected();
         let jobs = self.services.jobs.clone();
-        let job = jobs.start(conn.clone(), conn.info.name.clone(), req)?;
         let foreground = options
             .foreground_ms
             .map(Duration::from_millis)
             .unwrap_or_else(|| self.services.settings.foreground());
+        let held = !foreground.is_zero();
+        let job = jobs.start(conn.clone(), conn.info.name.clone(), req, held)?;
+        let _abandoned = StopIfAbandoned(job.clone());
         let tick = self.job_progress();
         job.wait_for_output(None, foreground, &cancel, &tick).await;
         if cancel.is_cancelled() && !job.is_finished() {
@@ -88,8 +103,10 @@ impl CallState {
             jobs.forget(&job.id);
             return Err(HostError::Cancelled);
         }
+        // The state first: output after it only adds to what the job keeps.
         let info = job.info();
         let (stdout, stderr) = job.take_captured();
+        job.release();
         if let Some(end) = &info.end {
             let nothing_more = stdout.cut_bytes == 0 && stderr.cut_bytes == 0;
             if nothing_more || end.error.is_some() {
