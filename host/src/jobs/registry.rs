@@ -493,3 +493,21 @@ impl Jobs {
         table.values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_spool_directory_is_private_and_fresh() {
+        let parent = tempfile::tempdir().unwrap();
+        let a = make_private_dir(parent.path()).unwrap();
+        let b = make_private_dir(parent.path()).unwrap();
+        assert_ne!(a, b);
+        for dir in [a, b] {
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        }
+    }
+}
