@@ -444,3 +444,75 @@ async fn commands_a_call_waits_for_do_not_count_against_the_job_bound() {
         assert_eq!(out["stdout"], format!("{i}\n"), "{out}");
     }
 }
+
+/// Kills every per-connection process of `sshd`: the connections drop as in a network
+/// failure, without the client closing them.
+fn drop_connections(sshd: &Sshd) {
+    let daemon = sshd.pid().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The parent is the second field after the command in parentheses.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(daemon) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_detached_job_survives_the_connection_dropping_and_a_server_restart() {
+    let h = harness(&[]).await;
+    let sleep = format!("sleep 5.{}", h.sshd.port());
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": format!("echo begin; {sleep}; seq 1 20000"), "detached": true}),
+        )
+        .await;
+    let job_id = started["job_id"].as_str().unwrap().to_string();
+    assert!(job_id.starts_with("d-"), "{started}");
+    assert!(h.wait_present(&sleep, Duration::from_secs(10)).await);
+
+    drop_connections(&h.sshd);
+    let Harness { sshd, server, .. } = h;
+    server.shutdown().await.unwrap();
+    assert!(
+        !sshd.processes_matching(&sleep).is_empty(),
+        "the detached command died with its connection and server"
+    );
+
+    let h = Harness::start_with(sshd, &[("MCP_SSH_FOREGROUND_SECONDS", "2")]).await;
+    let (text, _, job) = read_all(&h, &job_id, 64 * 1024).await;
+    assert_eq!(job["exit_code"], 0, "{job}");
+    assert!(
+        text == format!("begin\n{}", seq(20_000)),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_detached_job_kills_it() {
+    let h = harness(&[]).await;
+    let sleep = format!("sleep 8{}", h.sshd.port());
+    let started = h
+        .ok(
+            "ssh_execute",
+            json!({"command": format!("({sleep} &); {sleep}"), "detached": true}),
+        )
+        .await;
+    let job_id = started["job_id"].as_str().unwrap();
+    assert!(h.wait_present(&sleep, Duration::from_secs(10)).await);
+    let cancelled = h.ok("ssh_job_cancel", json!({"job_id": job_id})).await;
+    assert_eq!(cancelled["job"]["running"], false, "{cancelled}");
+    assert!(
+        h.wait_gone(&sleep, Duration::from_secs(10)).await,
+        "the detached command survived the cancel"
+    );
+}

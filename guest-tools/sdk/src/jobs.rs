@@ -58,16 +58,25 @@ impl From<JobInfo> for JobSummary {
     }
 }
 
-/// Checks a `job_id` argument: `job-` and a number.
+/// Checks a `job_id` argument: `job-` and a number, or (a detached job) `d-` and 16
+/// lowercase hex digits.
 pub fn check_job_id(field: &str, id: &str) -> Result<(), ToolError> {
-    let digits = id.strip_prefix("job-").unwrap_or_default();
-    if !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+    let numbered = id
+        .strip_prefix("job-")
+        .is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()));
+    let detached = id.strip_prefix("d-").is_some_and(|h| {
+        h.len() == 16
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if numbered || detached {
         return Ok(());
     }
     Err(ToolError::invalid_argument(
         field,
         format!(
-            "`{field}` must be a job id like `job-3` (from ssh_execute or ssh_job_list), got {id:?}"
+            "`{field}` must be a job id like `job-3` or `d-0123456789abcdef` (from ssh_execute \
+             or ssh_job_list), got {id:?}"
         ),
     ))
 }
@@ -122,7 +131,17 @@ mod tests {
     #[test]
     fn job_ids_are_checked() {
         assert!(check_job_id("job_id", "job-12").is_ok());
-        for bad in ["", "job-", "job-x", "12", "job-1 ", "../job-1"] {
+        assert!(check_job_id("job_id", "d-0123456789abcdef").is_ok());
+        for bad in [
+            "",
+            "job-",
+            "job-x",
+            "12",
+            "job-1 ",
+            "../job-1",
+            "d-0123",
+            "d-0123456789ABCDEF",
+        ] {
             assert_eq!(
                 check_job_id("job_id", bad).unwrap_err().field(),
                 Some("job_id")

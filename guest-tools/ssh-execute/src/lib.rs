@@ -48,6 +48,9 @@ pub struct ExecuteArgs {
     /// Return at once with a job_id.
     #[serde(default)]
     pub background: bool,
+    /// Survive disconnects and restarts.
+    #[serde(default)]
+    pub detached: bool,
     /// Stop when silent this long.
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 86400))]
     pub idle_timeout_seconds: Option<f64>,
@@ -153,7 +156,8 @@ fn request(args: ExecuteArgs) -> Result<(ExecRequest, JobOptions), ToolError> {
 
     let session = target::session(args.host)?;
     let options = JobOptions {
-        foreground_ms: args.background.then_some(0),
+        detached: args.detached,
+        foreground_ms: (args.background || args.detached).then_some(0),
         idle_timeout_ms: args
             .idle_timeout_seconds
             .map(|s| validate::seconds_to_millis("idle_timeout_seconds", s, MAX_TIMEOUT_SECONDS))
@@ -239,6 +243,9 @@ mod tests {
         assert_eq!((o.foreground_ms, o.idle_timeout_ms), (None, None));
         let o = options(r#"{"command": "x", "background": true, "idle_timeout_seconds": 1.5}"#);
         assert_eq!((o.foreground_ms, o.idle_timeout_ms), (Some(0), Some(1500)));
+        assert!(!o.detached);
+        let o = options(r#"{"command": "x", "detached": true}"#);
+        assert!(o.detached && o.foreground_ms == Some(0));
     }
 
     fn error_of(args: &str) -> Value {
@@ -262,6 +269,7 @@ mod tests {
             [
                 "background",
                 "command",
+                "detached",
                 "env",
                 "host",
                 "idle_timeout_seconds",

@@ -2,6 +2,7 @@
 //! output kept in a bounded spool per stream ([`spool`]) so it can be read in pages
 //! while the command runs and for a while after it ended ([`registry`]).
 
+pub mod detached;
 pub mod registry;
 pub mod spool;
 

@@ -369,19 +369,24 @@ impl Jobs {
     }
 
     /// Starts `request` on `conn` as a job of session `session`. `held`: the starting
-    /// call waits for it (until [`Job::release`]).
+    /// call waits for it (until [`Job::release`]). `id`: the job's id (replacing a job of
+    /// that id), or none for a new `job-N`.
     pub fn start(
         &self,
         conn: Arc<Connection>,
         session: String,
         request: ExecRequest,
         held: bool,
+        id: Option<String>,
     ) -> HostResult<Arc<Job>> {
         let mut table = self.table();
+        if let Some(id) = &id {
+            table.retain(|_, job| &job.id != id);
+        }
         self.make_room(&mut table, !held)?;
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(Job {
-            id: format!("job-{n}"),
+            id: id.unwrap_or_else(|| format!("job-{n}")),
             session,
             command: request.command.chars().take(MAX_COMMAND_CHARS).collect(),
             started: Instant::now(),
@@ -442,9 +447,10 @@ impl Jobs {
     pub fn get(&self, id: &str) -> HostResult<Arc<Job>> {
         let mut table = self.table();
         self.forget_expired(&mut table);
-        id.strip_prefix("job-")
-            .and_then(|n| n.parse::<u64>().ok())
-            .and_then(|n| table.get(&n).cloned())
+        table
+            .values()
+            .find(|job| job.id == id)
+            .cloned()
             .ok_or_else(|| {
                 HostError::NotFound(format!(
                     "no job {id:?}: it never existed or ended more than {} s ago and was \
@@ -466,9 +472,7 @@ impl Jobs {
 
     /// Forgets job `id` now (its output is not needed any more).
     pub fn forget(&self, id: &str) {
-        if let Some(n) = id.strip_prefix("job-").and_then(|n| n.parse::<u64>().ok()) {
-            self.table().remove(&n);
-        }
+        self.table().retain(|_, job| job.id != id);
     }
 
     /// Stops every running job (at shutdown: a job does not outlive the server), waiting

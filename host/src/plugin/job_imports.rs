@@ -9,8 +9,8 @@ use super::bindings::mcpssh::plugin::exec;
 use super::imports::{MAX_OUTPUT_LIMIT, wit_stream};
 use super::state::CallState;
 use crate::error::{HostError, HostResult};
-use crate::jobs::{Job, JobInfo, OutputStream};
-use crate::ssh::exec::ExecRequest;
+use crate::jobs::{Job, JobInfo, OutputStream, detached};
+use crate::ssh::exec::{self as ssh_exec, ExecRequest};
 
 /// The longest a read may wait for new output, whatever it asks for.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -68,11 +68,100 @@ impl CallState {
         }
     }
 
-    /// The job `id`, if this tool may see its session.
-    fn visible_job(&self, id: &str) -> HostResult<Arc<Job>> {
-        let job = self.services.jobs.get(id)?;
+    /// The job `id`, if this tool may see its session. A detached job the host does not
+    /// follow (any more) is followed again, on the default session.
+    async fn visible_job(&mut self, id: &str) -> HostResult<Arc<Job>> {
+        let kept = self.services.jobs.get(id);
+        // The follower lost its connection: follow again (a cancelled one stays).
+        let lost = |job: &Arc<Job>| job.info().end.is_some_and(|end| end.error.is_some());
+        let job = match kept {
+            Ok(job) if !(detached::is_detached_id(id) && lost(&job)) => job,
+            Err(e) if !detached::is_detached_id(id) => return Err(e),
+            _ => self.follow_detached(id, None).await?,
+        };
         self.scope.check_session(Some(&job.session))?;
         Ok(job)
+    }
+
+    /// Starts (again) the job that follows detached job `id` on `session`.
+    async fn follow_detached(&mut self, id: &str, session: Option<&str>) -> HostResult<Arc<Job>> {
+        self.scope.check_session(session)?;
+        let conn = self.services.pool.get(session).await?;
+        let request = ExecRequest {
+            command: detached::follower(id),
+            stdin: None,
+            env: Vec::new(),
+            working_directory: None,
+            timeout: Duration::from_secs(365 * 86_400),
+            output_limit: 1024,
+            pty: false,
+            idle_timeout: None,
+        };
+        self.services.jobs.start(
+            conn.clone(),
+            conn.info.name.clone(),
+            request,
+            false,
+            Some(id.to_string()),
+        )
+    }
+
+    /// Starts a checked request detached on the remote host, and follows it.
+    async fn start_detached(
+        &mut self,
+        req: ExecRequest,
+        session: Option<String>,
+    ) -> HostResult<exec::JobStarted> {
+        let conn = self.services.pool.get(session.as_deref()).await?;
+        if conn.info.shell.family.is_windows() {
+            return Err(HostError::Invalid(
+                "detached jobs need a Unix login shell; this host's is Windows: run the \
+                 command without `detached`"
+                    .into(),
+            ));
+        }
+        let id = detached::new_id();
+        let launch = ExecRequest {
+            command: detached::launcher(&id, &req.command),
+            timeout: Duration::from_secs(30),
+            output_limit: 4096,
+            stdin: None,
+            pty: false,
+            idle_timeout: None,
+            ..req
+        };
+        let out = ssh_exec::run(conn.clone(), launch, self.call.cancel.clone(), None).await?;
+        let said = String::from_utf8_lossy(&[out.stderr.head, out.stderr.tail].concat())
+            .trim()
+            .to_string();
+        match out.exit_code {
+            Some(0) => {}
+            Some(detached::NO_SETSID) => {
+                return Err(HostError::Invalid(
+                    "detached jobs need `setsid` on the remote host (util-linux), and it has \
+                     none: run the command without `detached`"
+                        .into(),
+                ));
+            }
+            code => {
+                return Err(HostError::Other(format!(
+                    "starting the detached job failed (exit status {code:?}): {said}"
+                )));
+            }
+        }
+        let job = self.follow_detached(&id, Some(&conn.info.name)).await?;
+        Ok(exec::JobStarted {
+            output: exec::ExecOutput {
+                exit_code: None,
+                exit_signal: None,
+                stdout: wit_stream(Default::default()),
+                stderr: wit_stream(Default::default()),
+                timed_out: false,
+                duration_ms: 0,
+                reconnected: false,
+            },
+            job: wit_job(job.info()),
+        })
     }
 
     /// Starts a checked request as a job and waits for it up to the foreground limit.
@@ -82,6 +171,9 @@ impl CallState {
         session: Option<String>,
         options: exec::JobOptions,
     ) -> HostResult<exec::JobStarted> {
+        if options.detached {
+            return self.start_detached(req, session).await;
+        }
         let cancel = self.call.cancel.clone();
         let conn = tokio::select! {
             c = self.services.pool.get(session.as_deref()) => c?,
@@ -94,7 +186,7 @@ impl CallState {
             .map(Duration::from_millis)
             .unwrap_or_else(|| self.services.settings.foreground());
         let held = !foreground.is_zero();
-        let job = jobs.start(conn.clone(), conn.info.name.clone(), req, held)?;
+        let job = jobs.start(conn.clone(), conn.info.name.clone(), req, held, None)?;
         let _abandoned = StopIfAbandoned(job.clone());
         let tick = self.job_progress();
         job.wait_for_output(None, foreground, &cancel, &tick).await;
@@ -136,7 +228,7 @@ impl CallState {
         &mut self,
         request: exec::OutputRequest,
     ) -> HostResult<exec::OutputPage> {
-        let job = self.visible_job(&request.id)?;
+        let job = self.visible_job(&request.id).await?;
         let stream = match request.stream {
             exec::OutputStream::Stdout => OutputStream::Stdout,
             exec::OutputStream::Stderr => OutputStream::Stderr,
@@ -168,7 +260,21 @@ impl CallState {
     /// Stops job `id`.
     pub(super) async fn cancel_job_by_id(&mut self, id: &str) -> HostResult<exec::JobInfo> {
         self.scope.check_change("cancelling a job")?;
-        let job = self.visible_job(id)?;
+        let job = self.visible_job(id).await?;
+        if detached::is_detached_id(id) {
+            let conn = self.services.pool.get(Some(&job.session)).await?;
+            let kill = ExecRequest {
+                command: detached::killer(id),
+                stdin: None,
+                env: Vec::new(),
+                working_directory: None,
+                timeout: Duration::from_secs(20),
+                output_limit: 4096,
+                pty: false,
+                idle_timeout: None,
+            };
+            ssh_exec::run(conn, kill, self.call.cancel.clone(), None).await?;
+        }
         job.cancel().await;
         Ok(wit_job(job.info()))
     }
