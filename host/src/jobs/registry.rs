@@ -4,9 +4,9 @@
 //! timeouts do), lists, and forgets finished jobs after a while.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -90,7 +90,8 @@ pub struct Job {
     /// True while the call that started the job waits for it.
     held: AtomicBool,
     cancel: CancellationToken,
-    spool_dir: Arc<SpoolDir>,
+    /// Where spool files are made (each in a private directory of its own).
+    spool_parent: Arc<PathBuf>,
 }
 
 /// The longest command text kept for listings.
@@ -240,14 +241,14 @@ impl JobSink {
         {
             let mut guard = self.job.lock();
             let state = &mut *guard;
-            let dir = self.job.spool_dir.path();
+            let dir = self.job.spool_parent.as_path();
             match stream {
                 OutputStream::Stdout => {
-                    state.stdout.push(data, &dir);
+                    state.stdout.push(data, dir);
                     state.stdout_capture.push(data);
                 }
                 OutputStream::Stderr => {
-                    state.stderr.push(data, &dir);
+                    state.stderr.push(data, dir);
                     state.stderr_capture.push(data);
                 }
             }
@@ -266,57 +267,13 @@ impl OutputSink for JobSink {
     }
 }
 
-/// A directory only this user may enter, made on first use and removed with the
-/// registry. Spool files inside are unlinked as soon as they are created.
-struct SpoolDir {
-    path: OnceLock<PathBuf>,
-}
-
-impl SpoolDir {
-    /// The directory, created (mode 0700, under the system temporary directory) on first
-    /// use. When it cannot be made, the temporary directory itself is named: creating a
-    /// spool file there fails or succeeds on its own, and is logged either way.
-    fn path(&self) -> PathBuf {
-        self.path
-            .get_or_init(|| match make_private_dir(&std::env::temp_dir()) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot create a private directory for job output; output past the memory limit is not kept");
-                    PathBuf::from("/nonexistent-mcpssh-spool")
-                }
-            })
-            .clone()
-    }
-}
-
-impl Drop for SpoolDir {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.get() {
-            let _ = std::fs::remove_dir(p);
-        }
-    }
-}
-
-/// Creates a fresh directory `mcpssh-jobs-*` in `parent`, readable only by this user.
-fn make_private_dir(parent: &Path) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    for _ in 0..16 {
-        let path = parent.join(format!("mcpssh-jobs-{:016x}", rand::random::<u64>()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free directory name"))
-}
-
 /// Every job of this server.
 pub struct Jobs {
     settings: JobSettings,
     jobs: Mutex<BTreeMap<u64, Arc<Job>>>,
     next_id: AtomicU64,
-    spool_dir: Arc<SpoolDir>,
+    /// Where spool files are made (each in a private directory of its own).
+    spool_parent: Arc<PathBuf>,
 }
 
 impl Jobs {
@@ -325,9 +282,7 @@ impl Jobs {
             settings,
             jobs: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
-            spool_dir: Arc::new(SpoolDir {
-                path: OnceLock::new(),
-            }),
+            spool_parent: Arc::new(std::env::temp_dir()),
         }
     }
 
@@ -405,7 +360,7 @@ impl Jobs {
             changed: watch::Sender::new(0),
             held: AtomicBool::new(held),
             cancel: CancellationToken::new(),
-            spool_dir: self.spool_dir.clone(),
+            spool_parent: self.spool_parent.clone(),
         });
         table.insert(n, job.clone());
         drop(table);
@@ -495,23 +450,5 @@ impl Jobs {
         let mut table = self.table();
         self.forget_expired(&mut table);
         table.values().cloned().collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn the_spool_directory_is_private_and_fresh() {
-        let parent = tempfile::tempdir().unwrap();
-        let a = make_private_dir(parent.path()).unwrap();
-        let b = make_private_dir(parent.path()).unwrap();
-        assert_ne!(a, b);
-        for dir in [a, b] {
-            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
-        }
     }
 }

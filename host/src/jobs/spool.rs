@@ -1,12 +1,14 @@
 //! One output stream of a job, kept within fixed bounds: the first bytes in memory, and
 //! once they outgrow the memory limit, everything in a ring file on disk holding the
-//! latest `disk_limit` bytes. Memory stays flat however much a command prints; the file
-//! is unlinked as soon as it is created, so nothing is left behind, even after a crash.
+//! latest `disk_limit` bytes. Memory stays flat however much a command prints. The file
+//! is made in a fresh directory only this user may enter, then unlinked and the
+//! directory removed at once: it lives only as an open handle, so nothing is left
+//! behind, even after a crash, and no other local user can open it.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where one stream's bytes are kept.
 enum Store {
@@ -43,7 +45,7 @@ pub struct Chunk {
 
 impl Spool {
     /// An empty spool keeping up to `memory_limit` bytes in memory and, past that, the
-    /// latest `disk_limit` bytes (at least `memory_limit`) in a file created in `dir`.
+    /// latest `disk_limit` bytes (at least `memory_limit`) in a file.
     pub fn new(memory_limit: usize, disk_limit: u64) -> Spool {
         Spool {
             memory_limit,
@@ -64,7 +66,7 @@ impl Spool {
         self.total.saturating_sub(self.disk_limit)
     }
 
-    /// Appends `data`; the spool file, when one is needed, is created in `dir`.
+    /// Appends `data`; the spool file, when one is needed, is created under `dir`.
     pub fn push(&mut self, data: &[u8], dir: &Path) {
         if let Store::Memory(buf) = &mut self.store {
             if buf.len() + data.len() <= self.memory_limit {
@@ -150,28 +152,36 @@ impl Spool {
     }
 }
 
-/// Creates a spool file readable and writable by this user only, and unlinks it at once:
-/// it lives while the handle does.
-fn new_spool_file(dir: &Path) -> io::Result<File> {
+/// Creates a spool file readable and writable by this user only, in a fresh private
+/// directory under `parent`, and removes both names at once: the file lives while the
+/// handle does.
+fn new_spool_file(parent: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    let dir = make_private_dir(parent)?;
+    let path = dir.join("spool");
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    opened
+}
+
+/// Creates a fresh directory `mcpssh-spool-*` in `parent`, that only this user may enter.
+fn make_private_dir(parent: &Path) -> io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
     for _ in 0..16 {
-        let path = dir.join(format!("spool-{:016x}", rand::random::<u64>()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
+        let path = parent.join(format!("mcpssh-spool-{:016x}", rand::random::<u64>()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::other("no free spool file name"))
+    Err(io::Error::other("no free directory name"))
 }
 
 #[cfg(test)]
@@ -229,5 +239,18 @@ mod tests {
         assert_eq!(c.offset, 1233);
         assert_eq!(c.data, &expected[1233..]);
         assert_eq!(s.read(1300, 10).unwrap().data, &expected[1300..1310]);
+    }
+
+    #[test]
+    fn the_spool_directory_is_private_and_fresh() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let a = make_private_dir(parent.path()).unwrap();
+        let b = make_private_dir(parent.path()).unwrap();
+        assert_ne!(a, b);
+        for dir in [a, b] {
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        }
     }
 }
