@@ -108,6 +108,7 @@ impl App {
         let running = server.clone().serve((stdin, stdout)).await?;
         let stop = running.cancellation_token();
         crate::client_log::attach(running.peer().clone());
+        let calls = server.clone();
         let reload = self.settings.tools_dir().map(|dir| {
             let reloader = FolderReloader {
                 dir,
@@ -142,8 +143,18 @@ impl App {
         if let Some(reload) = reload {
             let _ = reload.await;
         }
-        // In-flight calls now stop their remote commands; give them a moment.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // In-flight calls now stop: wait for them and for their clean-up (remote kills,
+        // partial files removed), bounded, and not at all when nothing runs.
+        let settle = async {
+            calls.calls_finished().await;
+            crate::cleanup::finish(Duration::from_secs(3)).await;
+        };
+        if tokio::time::timeout(Duration::from_secs(4), settle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("calls still running at shutdown were abandoned");
+        }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close_all()).await;
         Ok(())
     }

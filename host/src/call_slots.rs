@@ -39,6 +39,12 @@ impl CallSlots {
         }
     }
 
+    /// Waits until no call runs (every slot free), then frees the slots again.
+    pub async fn idle(&self) {
+        let all = u32::try_from(self.max_running).unwrap_or(u32::MAX);
+        drop(self.running.acquire_many(all).await);
+    }
+
     /// A slot for one call, held until the permit is dropped. Waits while every slot is
     /// taken, unless the waiting line is full: then the call is refused as busy.
     pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, Busy> {

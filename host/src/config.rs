@@ -1,4 +1,4 @@
-//! Configuration: the seed's `MCP_SSH_*` environment variables, mirrored as command-line
+//! Configuration: the Python server's `MCP_SSH_*` environment variables, mirrored as command-line
 //! flags, with their defaults. Secrets (the key passphrase) are read from the environment
 //! only, never from the command line, and never printed.
 
@@ -432,7 +432,7 @@ impl HostPattern {
     /// True when `host` (case-insensitively) and `port` match this pattern.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         self.port.is_none_or(|p| p == port)
-            && crate::ssh::ssh_config::glob(&self.host, &host.to_ascii_lowercase())
+            && crate::pattern::glob(&self.host, &host.to_ascii_lowercase())
     }
 }
 

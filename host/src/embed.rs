@@ -1,4 +1,4 @@
-//! Embedding `mcpssh` in another program, like the seed's
+//! Embedding `mcpssh` in another program, like the Python server's
 //! `SSHServerMCP(hostname=..., ...).run(transport="stdio")`: a builder with the same
 //! settings as the command line, and `serve_stdio()`.
 //!
@@ -86,7 +86,7 @@ impl SshServerBuilder {
         self
     }
 
-    /// The seed's polling shutdown: seconds between polls and missed polls tolerated.
+    /// The Python server's polling shutdown: seconds between polls and missed polls tolerated.
     pub fn polling(mut self, interval_seconds: u64, missed_polls_threshold: u32) -> Self {
         self.settings.poll_interval = interval_seconds;
         self.settings.missed_polls_threshold = missed_polls_threshold;

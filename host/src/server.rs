@@ -93,6 +93,11 @@ impl McpSsh {
         *self.published.write().unwrap() = Published::new(registry);
     }
 
+    /// Waits until no tool call is running.
+    pub async fn calls_finished(&self) {
+        self.slots.idle().await;
+    }
+
     fn current(&self) -> Arc<Published> {
         self.published.read().unwrap().clone()
     }
@@ -173,6 +178,7 @@ fn session_json(info: &SessionInfo) -> serde_json::Value {
         "host_key_algorithm": info.host_key_algorithm,
         "host_key_fingerprint": info.host_key_fingerprint,
         "connected_at": info.connected_at,
+        "shell": {"family": info.shell.family.name(), "path": info.shell.path},
     })
 }
 

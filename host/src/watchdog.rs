@@ -1,4 +1,4 @@
-//! The seed's polling shutdown. Clients that keep a server alive poll it with
+//! The Python server's polling shutdown. Clients that keep a server alive poll it with
 //! `resources/list` or `prompts/list`; once a client has polled at least once, the server
 //! shuts down when `threshold` whole poll intervals pass without another poll. A client
 //! that never polls is never shut down by this, and a threshold of 0 turns it off.

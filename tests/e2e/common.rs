@@ -295,3 +295,26 @@ pub fn shorten(s: &str) -> String {
     let tail: String = chars[chars.len() - 100..].iter().collect();
     format!("{head}[...]{tail}")
 }
+
+/// Starts mcpssh with `sshd`'s environment plus `extra`, expecting start-up to fail:
+/// returns its stderr, after checking that it exited non-zero within 30 s and wrote
+/// nothing to stdout (which carries MCP messages only).
+pub async fn start_up_failure(sshd: &mcpssh_testbed::Sshd, extra: &[(&str, &str)]) -> String {
+    let mut env: HashMap<String, String> = sshd.mcp_env().into_iter().collect();
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(bin())
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("mcpssh did not stop within 30 s")
+    .expect("running mcpssh");
+    assert!(!out.status.success(), "mcpssh started: {}", out.status);
+    assert!(out.stdout.is_empty(), "stdout carries MCP messages only");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

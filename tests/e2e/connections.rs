@@ -1,4 +1,4 @@
-//! Connections (issue 4): every way people reach their hosts, against real sshds —
+//! Connections: every way people reach their hosts, against real sshds —
 //! ssh-agent, user certificates, passwords, `~/.ssh/config` aliases and ProxyJump, several
 //! hosts in one server, reconnecting after a restart, `MaxSessions` queueing without
 //! leaks, and an unreachable host that blocks nothing else. (Encrypted keys and the connect

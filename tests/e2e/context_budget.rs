@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use mcpssh_testbed::Sshd;
 use mcpssh_testbed::rmcp::model::Tool;
 
-use crate::common::{Harness, bin};
+use crate::common::Harness;
 
 /// Average tokens per tool of the default tool set.
 const AVERAGE_TOKENS_PER_TOOL: usize = 250;
@@ -102,18 +102,10 @@ async fn mcp_ssh_tools_serves_only_the_chosen_built_ins_and_groups() {
 #[tokio::test]
 async fn an_unknown_tool_name_in_mcp_ssh_tools_stops_start_up_with_one_line() {
     let sshd = Sshd::start().unwrap();
-    let out = tokio::process::Command::new(bin())
-        .envs(sshd.mcp_env())
-        .env("MCP_SSH_TOOLS", "ssh_execute,ssh_exec")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr =
+        crate::common::start_up_failure(&sshd, &[("MCP_SSH_TOOLS", "ssh_execute,ssh_exec")]).await;
     assert!(
         stderr.contains("MCP_SSH_TOOLS") && stderr.contains("ssh_exec") && stderr.contains("exec"),
         "the error names the setting, the unknown entry and what is known: {stderr}"
     );
-    assert!(out.stdout.is_empty(), "stdout carries MCP messages only");
 }

@@ -20,6 +20,7 @@ mod hostile_remote;
 mod jobs;
 mod lifecycle;
 mod limits;
+mod login_shells;
 mod mcp_lifecycle;
 mod policy;
 mod python_sdk;

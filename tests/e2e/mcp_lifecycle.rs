@@ -1,4 +1,4 @@
-//! MCP citizenship: resources (the open sessions), prompts, and the seed's polling
+//! MCP citizenship: resources (the open sessions), prompts, and the Python server's polling
 //! shutdown (MCP_SSH_POLL_INTERVAL × MCP_SSH_MISSED_POLLS_THRESHOLD of silence after a
 //! first poll), which must never kill a client that does not poll.
 

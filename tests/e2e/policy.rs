@@ -191,21 +191,7 @@ async fn a_bad_policy_file_stops_start_up_with_one_line() {
         ("local_roots = [\"/proc\"]\n", "local_roots"),
     ] {
         let (_dir, policy) = policy_file(text);
-        let mut env: std::collections::HashMap<String, String> =
-            sshd.mcp_env().into_iter().collect();
-        env.insert("MCP_SSH_POLICY".into(), policy.clone());
-        let out = tokio::time::timeout(
-            Duration::from_secs(30),
-            tokio::process::Command::new(bin())
-                .envs(env)
-                .stdin(std::process::Stdio::null())
-                .output(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = crate::common::start_up_failure(&sshd, &[("MCP_SSH_POLICY", &policy)]).await;
         let line = stderr
             .lines()
             .find(|l| l.starts_with("mcpssh: cannot start"))
@@ -214,7 +200,6 @@ async fn a_bad_policy_file_stops_start_up_with_one_line() {
             line.contains(&format!("policy file {policy}")) && line.contains(expect),
             "{text:?}: {line}"
         );
-        assert!(out.stdout.is_empty());
     }
 }
 

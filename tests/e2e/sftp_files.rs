@@ -1,5 +1,5 @@
 //! The five SFTP tools (`scp_upload`, `scp_download`, `scp_listdir`, `scp_remove`,
-//! `scp_disk_usage`; docs/tool-contract.md "File tools") against issue 3's checks: binary
+//! `scp_disk_usage`; docs/tool-contract.md "File tools"): binary
 //! round trips byte for byte, progress notifications, every conflict policy twice in a
 //! row, `max_size`, a full file system and missing sources or directories refused before
 //! anything is written, no partial file after killing the sshd or `mcpssh` mid-transfer
@@ -382,7 +382,7 @@ fn transfer_args(local: &Path, remote: &Path, extra: Value) -> Value {
     args
 }
 
-/// The seed's nested form of the same arguments.
+/// The Python server's nested form of the same arguments.
 fn nested(args: Value) -> Value {
     json!({ "params": args })
 }

@@ -5,7 +5,6 @@
 //! local paths outside the default roots.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mcpssh_testbed::{CallToolResultExt, Sshd, test_user_password};
 use serde_json::{Value, json};
@@ -316,26 +315,13 @@ async fn by_default_transfers_stay_in_the_transfer_folder() {
 #[tokio::test]
 async fn a_bad_local_root_stops_start_up_with_one_line() {
     let sshd = Sshd::start().unwrap();
-    let mut env: std::collections::HashMap<String, String> = sshd.mcp_env().into_iter().collect();
-    env.insert(
-        "MCP_SSH_LOCAL_ROOT".into(),
-        "/nonexistent/mcpssh-root".into(),
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(crate::common::bin())
-            .envs(env)
-            .stdin(std::process::Stdio::null())
-            .output(),
+    let stderr = crate::common::start_up_failure(
+        &sshd,
+        &[("MCP_SSH_LOCAL_ROOT", "/nonexistent/mcpssh-root")],
     )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    .await;
     assert!(
         stderr.contains("MCP_SSH_LOCAL_ROOT entry /nonexistent/mcpssh-root is not usable"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "stdout carries MCP messages only");
 }

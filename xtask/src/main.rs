@@ -528,6 +528,14 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
             demo.surprises.push("scp_download: the copy differs".into());
         }
     }
+    if demo.has("scp_download") && demo.has("scp_upload") {
+        demo.section("A download aimed at a shell start-up file is refused (a protected path)");
+        let args = demo.transfer_args(
+            "scp_download",
+            json!({"local_path": "~/.bashrc", "remote_path": remote_file, "on_conflict": "OVERWRITE"}),
+        );
+        demo.call("scp_download", args, false).await?;
+    }
     if demo.has("scp_remove") && demo.has("scp_upload") {
         demo.section("Remove the remote file");
         let args = demo.path_args("scp_remove", &remote_file);

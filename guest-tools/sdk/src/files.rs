@@ -1,5 +1,5 @@
 //! Helpers for file tools: formatting metadata (ISO 8601 times, `rwx` modes, human sizes),
-//! the seed's `FileTransferParams` (flat or nested), and the names `RENAME` picks.
+//! the Python server's `FileTransferParams` (flat or nested), and the names `RENAME` picks.
 //!
 //! Nothing here calls a host import.
 //!
@@ -23,7 +23,7 @@ use crate::error::ToolError;
 use crate::target::{self, HostArg};
 use crate::validate;
 
-/// The seed's default `max_size`: 1 GiB.
+/// The Python server's default `max_size`: 1 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 1_073_741_824;
 
 /// Seconds since the Unix epoch as ISO 8601 UTC with second precision, e.g.
@@ -187,9 +187,9 @@ pub enum OnConflict {
     Rename,
 }
 
-/// The arguments of `scp_upload` and `scp_download`: the seed's `FileTransferParams`, flat.
+/// The arguments of `scp_upload` and `scp_download`: the Python server's `FileTransferParams`, flat.
 ///
-/// Tools also accept the seed's nested form `{"params": {...}}` through
+/// Tools also accept the Python server's nested form `{"params": {...}}` through
 /// [`unwrap_nested_params`] (not advertised in the schema).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -256,7 +256,7 @@ impl FileTransferParams {
     }
 }
 
-/// The seed's nested form: when `arguments` is an object whose only key is `params` and whose
+/// The Python server's nested form: when `arguments` is an object whose only key is `params` and whose
 /// value is an object, returns that inner object; otherwise returns `arguments` unchanged.
 ///
 /// ```

@@ -39,7 +39,7 @@ pub trait Tool {
     ///
     /// Use it to accept an alternative, unadvertised form of the arguments (the schema still
     /// describes `Args` only), e.g. [`files::unwrap_nested_params`](crate::files::unwrap_nested_params)
-    /// for the seed's `{"params": {...}}` form of the file transfer tools.
+    /// for the Python server's `{"params": {...}}` form of the file transfer tools.
     fn normalize_arguments(arguments: serde_json::Value) -> serde_json::Value {
         arguments
     }

@@ -1,4 +1,4 @@
-//! The conflict policy of `scp_upload` and `scp_download` (the seed's `on_conflict`), written
+//! The conflict policy of `scp_upload` and `scp_download` (the Python server's `on_conflict`), written
 //! against closures so that it calls no host import itself and is unit-tested natively.
 //!
 //! - `FAIL`: one transfer with `create-new`; `already-exists` is returned with a hint.

@@ -1,6 +1,8 @@
 //! `ssh_connect`: open (or reuse) an SSH session. Imports only `mcpssh:plugin/session`.
 
-use mcpssh_sdk::bindings::mcpssh::plugin::session::{self, ConnectOutcome, SessionInfo, Target};
+use mcpssh_sdk::bindings::mcpssh::plugin::session::{
+    self, ConnectOutcome, SessionInfo, ShellInfo, Target,
+};
 use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
@@ -54,8 +56,20 @@ pub struct ConnectOutput {
     /// The names of all open sessions, this one included (pass one as `host` to the other
     /// tools).
     pub open_sessions: Vec<String>,
+    /// The remote user's login shell (`family`: `posix`, `csh`, `fish`, `other`, `cmd`,
+    /// `powershell` or `unknown`; `path`): commands are written in its syntax.
+    pub shell: Option<Shell>,
     /// A one-line summary.
     pub message: String,
+}
+
+/// A login shell.
+#[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Shell {
+    /// The shell's family.
+    pub family: String,
+    /// The shell as the server reported it.
+    pub path: String,
 }
 
 /// The `ssh_connect` tool.
@@ -78,7 +92,9 @@ impl Tool for ConnectTool {
         let target = target(args)?;
         let outcome = session::connect(&target)?;
         let open = session::open_sessions();
-        Ok(shape(outcome, &open))
+        // Best effort: the session is open whatever this says.
+        let shell = session::login_shell(Some(&outcome.info.name)).ok();
+        Ok(shape(outcome, &open, shell))
     }
 }
 
@@ -125,7 +141,7 @@ fn target(args: ConnectArgs) -> Result<Target, ToolError> {
 }
 
 /// Shapes the host's answer and the open sessions after it into the tool result.
-fn shape(outcome: ConnectOutcome, open: &[SessionInfo]) -> ConnectOutput {
+fn shape(outcome: ConnectOutcome, open: &[SessionInfo], shell: Option<ShellInfo>) -> ConnectOutput {
     let info = outcome.info;
     let open_sessions: Vec<String> = open.iter().map(|s| s.name.clone()).collect();
     let mut message = if outcome.reused {
@@ -145,6 +161,12 @@ fn shape(outcome: ConnectOutcome, open: &[SessionInfo]) -> ConnectOutput {
     ));
     if outcome.new_host_key_recorded {
         message.push_str(" This host key was not known before and has been recorded.");
+    }
+    if let Some(shell) = shell.as_ref().filter(|s| s.family != "posix") {
+        message.push_str(&format!(
+            " The login shell is {} ({}): write commands in its syntax.",
+            shell.path, shell.family
+        ));
     }
     if open_sessions.len() > 1 {
         message.push_str(&format!(
@@ -166,6 +188,10 @@ fn shape(outcome: ConnectOutcome, open: &[SessionInfo]) -> ConnectOutput {
         reused: outcome.reused,
         new_host_key_recorded: outcome.new_host_key_recorded,
         open_sessions,
+        shell: shell.map(|s| Shell {
+            family: s.family,
+            path: s.path,
+        }),
         message,
     }
 }
@@ -294,14 +320,19 @@ mod tests {
 
     #[test]
     fn shapes_a_new_connection() {
-        let out =
-            serde_json::to_value(shape(outcome(false, true), &[session_info("default")])).unwrap();
+        let out = serde_json::to_value(shape(
+            outcome(false, true),
+            &[session_info("default")],
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             out,
             json!({
                 "success": true, "session": "default", "host": "example.org", "port": 22,
                 "username": "deploy", "server_version": "SSH-2.0-OpenSSH_9.2p1",
                 "host_key_algorithm": "ssh-ed25519", "host_key_fingerprint": "SHA256:abc",
+                "shell": null,
                 "reused": false, "new_host_key_recorded": true, "open_sessions": ["default"],
                 "message": "Connected to deploy@example.org:22 (SSH-2.0-OpenSSH_9.2p1) as session `default`. Host key: ssh-ed25519 SHA256:abc. This host key was not known before and has been recorded."
             })
@@ -309,8 +340,39 @@ mod tests {
     }
 
     #[test]
+    fn a_login_shell_of_another_family_is_named_in_the_message() {
+        let fish = ShellInfo {
+            family: "fish".into(),
+            path: "/usr/bin/fish".into(),
+        };
+        let out = shape(
+            outcome(false, false),
+            &[session_info("default")],
+            Some(fish),
+        );
+        assert_eq!(out.shell.as_ref().unwrap().family, "fish");
+        assert!(
+            out.message.ends_with(
+                " The login shell is /usr/bin/fish (fish): write commands in its syntax."
+            ),
+            "{}",
+            out.message
+        );
+        let bash = ShellInfo {
+            family: "posix".into(),
+            path: "/bin/bash".into(),
+        };
+        let out = shape(
+            outcome(false, false),
+            &[session_info("default")],
+            Some(bash),
+        );
+        assert!(!out.message.contains("login shell"), "{}", out.message);
+    }
+
+    #[test]
     fn shapes_a_reused_connection() {
-        let out = shape(outcome(true, false), &[session_info("default")]);
+        let out = shape(outcome(true, false), &[session_info("default")], None);
         assert!(out.reused);
         assert!(
             out.message
@@ -324,6 +386,7 @@ mod tests {
         let out = shape(
             outcome(false, false),
             &[session_info("db1"), session_info("default")],
+            None,
         );
         assert_eq!(out.open_sessions, ["db1", "default"]);
         assert!(

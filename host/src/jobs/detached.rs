@@ -8,7 +8,7 @@
 //! the login shell (`$SHELL -c`). Ids are `d-` and 16 lowercase hex digits, so they can
 //! be put into scripts as they are.
 
-use crate::ssh::exec::shell_quote;
+use crate::ssh::shell::shell_quote;
 
 /// Exit status of the launcher when the job directory cannot be made.
 pub const NO_DIRECTORY: i32 = 97;

@@ -4,6 +4,7 @@
 
 mod policy;
 mod protected;
+mod resolve;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use crate::error::{HostError, HostResult};
-use crate::sftp::{FileInfo, FileKind, Space};
+use crate::files::{FileInfo, FileKind, Space};
 
 pub use policy::{DEFAULT_TRANSFER_DIR, LocalPolicy};
 

@@ -196,7 +196,7 @@ impl ProtectedPaths {
             }
         }
         for entry in &self.entries {
-            let canonical = super::policy::resolve_existing_prefix(&entry.path).ok();
+            let canonical = super::resolve::resolve_existing_prefix(&entry.path).ok();
             let hit = |p: &Path| resolved.starts_with(p);
             if hit(&entry.path) || canonical.as_deref().is_some_and(hit) {
                 return Some(format!("{} is {}", entry.path.display(), entry.why));

@@ -126,6 +126,22 @@ impl session::Host for CallState {
         Ok(result?.map(wit_session))
     }
 
+    async fn login_shell(&mut self, name: Option<String>) -> Result<session::ShellInfo, WitError> {
+        self.scope.check_session(name.as_deref())?;
+        let since = Instant::now();
+        let pool = self.services.pool.clone();
+        let result = tokio::select! {
+            r = pool.get(name.as_deref()) => r,
+            _ = self.call.cancel.cancelled() => Err(HostError::Cancelled),
+        };
+        self.count_host_time(since);
+        let shell = result?.info.shell.clone();
+        Ok(session::ShellInfo {
+            family: shell.family.name().to_string(),
+            path: shell.path,
+        })
+    }
+
     async fn open_sessions(&mut self) -> Vec<session::SessionInfo> {
         let since = Instant::now();
         let list = self.services.pool.list().await;

@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod bindings;
+pub mod builtin;
 pub mod code_cache;
 pub mod file_imports;
 pub mod grants;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::annotations::advertised;
+use super::builtin;
 use super::grants::{GrantFile, Scope, component_files};
 use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
@@ -17,11 +18,6 @@ use super::trust;
 
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// The built-in components, compiled for wasm32-wasip2 by the build script.
-pub mod builtin {
-    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-}
 
 /// A tool's description: as its component gave it, with the behaviour hints the host
 /// advertises (see `annotations`).
@@ -56,21 +52,7 @@ pub struct Registry {
     load_errors: Vec<String>,
 }
 
-/// Checks a tool name against MCP's rules: 1 to 128 characters of `A-Za-z0-9_.-`.
-pub fn check_tool_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 128 {
-        bail!("tool name {name:?} must be 1 to 128 characters long");
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        bail!(
-            "tool name {name:?} contains {c:?}; only A-Z, a-z, 0-9, '_', '-' and '.' are allowed"
-        );
-    }
-    Ok(())
-}
+pub use crate::tool_name::check_tool_name;
 
 fn parse_schema(tool: &str, which: &str, text: &str) -> Result<Map<String, Value>> {
     let value: Value = serde_json::from_str(text)

@@ -72,7 +72,7 @@ impl BuiltinSelection {
 
     /// The embedded built-ins that `setting` (`MCP_SSH_TOOLS`) chooses.
     pub fn of_embedded(setting: Option<&str>) -> Result<BuiltinSelection, String> {
-        let known: Vec<&str> = super::registry::builtin::COMPONENTS
+        let known: Vec<&str> = super::builtin::COMPONENTS
             .iter()
             .map(|(name, _)| *name)
             .collect();
@@ -89,44 +89,34 @@ impl BuiltinSelection {
 mod tests {
     use super::*;
 
-    const KNOWN: &[&str] = &[
-        "ssh_connect",
-        "ssh_execute",
-        "ssh_disconnect",
-        "scp_upload",
-        "scp_download",
-        "scp_listdir",
-        "scp_remove",
-        "scp_disk_usage",
-        "ssh_job_output",
-        "ssh_job_cancel",
-        "ssh_job_list",
-    ];
+    /// The embedded built-ins' names.
+    fn known() -> Vec<&'static str> {
+        crate::plugin::builtin::COMPONENTS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect()
+    }
 
     #[test]
     fn names_and_groups_choose_tools() {
-        let s = BuiltinSelection::parse(Some("exec, scp_listdir"), KNOWN).unwrap();
+        let s = BuiltinSelection::parse(Some("exec, scp_listdir"), &known()).unwrap();
         assert!(s.serves("ssh_execute") && s.serves("scp_listdir"));
         assert!(!s.serves("ssh_connect") && !s.serves("scp_remove"));
-        let s = BuiltinSelection::parse(Some("files"), KNOWN).unwrap();
+        let s = BuiltinSelection::parse(Some("files"), &known()).unwrap();
         assert!(s.serves("scp_disk_usage") && !s.serves("ssh_execute"));
         for everything in [None, Some(""), Some(" , "), Some("all"), Some("exec all")] {
-            let s = BuiltinSelection::parse(everything, KNOWN).unwrap();
-            assert!(KNOWN.iter().all(|t| s.serves(t)), "{everything:?}");
+            let s = BuiltinSelection::parse(everything, &known()).unwrap();
+            assert!(known().iter().all(|t| s.serves(t)), "{everything:?}");
         }
     }
 
     #[test]
     fn every_group_names_embedded_tools_and_every_tool_has_a_group() {
-        let embedded: Vec<&str> = crate::plugin::registry::builtin::COMPONENTS
-            .iter()
-            .map(|(name, _)| *name)
-            .collect();
-        assert_eq!(embedded, KNOWN);
+        let known = known();
         for (group, tools) in GROUPS {
-            assert!(tools.iter().all(|t| KNOWN.contains(t)), "{group}");
+            assert!(tools.iter().all(|t| known.contains(t)), "{group}");
         }
-        for tool in KNOWN {
+        for tool in &known {
             assert!(
                 GROUPS.iter().any(|(_, tools)| tools.contains(tool)),
                 "{tool}"
@@ -136,7 +126,7 @@ mod tests {
 
     #[test]
     fn an_unknown_entry_is_refused_naming_what_exists() {
-        let e = BuiltinSelection::parse(Some("ssh_exec"), KNOWN).unwrap_err();
+        let e = BuiltinSelection::parse(Some("ssh_exec"), &known()).unwrap_err();
         assert!(e.contains("\"ssh_exec\"") && e.contains("ssh_execute") && e.contains("files"));
     }
 }

@@ -402,11 +402,9 @@ impl Policy {
 
     fn effective(&self, names: &[&str]) -> Effective<'_> {
         let host = self.hosts.iter().enumerate().find(|(_, h)| {
-            h.names.iter().any(|pattern| {
-                names
-                    .iter()
-                    .any(|name| crate::ssh::ssh_config::glob(pattern, name))
-            })
+            h.names
+                .iter()
+                .any(|pattern| names.iter().any(|name| crate::pattern::glob(pattern, name)))
         });
         let mut refused: Vec<&str> = self.refuse_tools.iter().map(String::as_str).collect();
         let mut deny: Vec<&CommandPattern> = self.commands.deny.iter().collect();
@@ -569,7 +567,7 @@ fn first_match_ref<'a>(
 /// Tool names as MCP allows them (without the configured prefix).
 fn check_tool_names(names: &[String], key: &str) -> Result<(), String> {
     for name in names {
-        crate::plugin::registry::check_tool_name(name).map_err(|e| format!("{key}: {e}"))?;
+        crate::tool_name::check_tool_name(name).map_err(|e| format!("{key}: {e}"))?;
     }
     Ok(())
 }

@@ -102,13 +102,11 @@ impl Drop for RemoteTemp {
     fn drop(&mut self) {
         if let Some(tracked) = self.tracked.take() {
             let sftp = self.sftp.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if remove_remote(&sftp, &tracked.path).await {
-                        tracked.gone();
-                    }
-                });
-            }
+            crate::cleanup::spawn(async move {
+                if remove_remote(&sftp, &tracked.path).await {
+                    tracked.gone();
+                }
+            });
         }
     }
 }

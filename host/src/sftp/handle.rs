@@ -44,11 +44,9 @@ impl Drop for RemoteHandle {
     fn drop(&mut self) {
         if let Some(handle) = self.handle.take() {
             let sftp = self.sftp.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sftp.raw().close(handle)).await;
-                });
-            }
+            crate::cleanup::spawn(async move {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sftp.raw().close(handle)).await;
+            });
         }
     }
 }

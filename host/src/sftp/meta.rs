@@ -12,10 +12,11 @@ use russh_sftp::protocol::{FileAttributes, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
-use super::{FileInfo, FileKind, POSIX_RENAME, SftpChannel, Space, remote_arg};
+use super::{FileInfo, FileKind, FromAttrs, POSIX_RENAME, SftpChannel, Space, remote_arg};
 use crate::error::{HostError, HostResult};
 use crate::ssh::Connection;
-use crate::ssh::exec::{self, ExecRequest, shell_quote};
+use crate::ssh::exec::{self, ExecRequest};
+use crate::ssh::shell::shell_quote;
 
 /// Metadata of `path`, following a final symlink when `follow` is true. The name is the
 /// path as given.

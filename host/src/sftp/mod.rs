@@ -51,48 +51,19 @@ pub const FALLBACK_IO_LEN: u32 = 32 * 1024;
 /// Largest SFTP message we accept from the server.
 const MAX_PACKET_LEN: u32 = 1024 * 1024;
 
+pub use crate::files::{FileInfo, FileKind, Space};
+
 /// The extension that replaces the destination of a rename atomically.
 pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
 
-/// What kind of file system entry a path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    File,
-    Directory,
-    Symlink,
-    Other,
+/// Metadata from SFTP attributes.
+pub trait FromAttrs {
+    fn from_attrs(name: String, attrs: &russh_sftp::protocol::FileAttributes) -> FileInfo;
 }
 
-impl FileKind {
-    /// The kind encoded in the `S_IFMT` bits of a Unix mode.
-    pub fn from_mode(mode: u32) -> FileKind {
-        match mode & 0o170000 {
-            0o100000 => FileKind::File,
-            0o040000 => FileKind::Directory,
-            0o120000 => FileKind::Symlink,
-            _ => FileKind::Other,
-        }
-    }
-}
-
-/// Metadata of one file system entry, remote or local.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
-    /// The entry's name (for listings) or the path as given (for stat).
-    pub name: String,
-    pub kind: FileKind,
-    pub size: u64,
-    /// Permission bits: `0o777` plus setuid, setgid and sticky.
-    pub mode: u32,
-    /// Seconds since the Unix epoch.
-    pub modified: Option<u64>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-}
-
-impl FileInfo {
+impl FromAttrs for FileInfo {
     /// Metadata from SFTP attributes. A missing mode gives kind `Other`.
-    pub fn from_attrs(name: String, attrs: &russh_sftp::protocol::FileAttributes) -> FileInfo {
+    fn from_attrs(name: String, attrs: &russh_sftp::protocol::FileAttributes) -> FileInfo {
         let mode = attrs.permissions.unwrap_or(0);
         FileInfo {
             name,
@@ -108,16 +79,6 @@ impl FileInfo {
             gid: attrs.gid,
         }
     }
-}
-
-/// Size and free space of a file system, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    pub total: u64,
-    /// Free bytes, including those reserved for the superuser.
-    pub free: u64,
-    /// Free bytes available to the user.
-    pub available: u64,
 }
 
 /// One open SFTP session on its own channel of a connection.

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::auth;
 use super::known_hosts::{self, KnownHostsFiles, Verdict};
-use super::shell::{self, LoginShell};
+use super::shell::LoginShell;
 use crate::config::{HostKeyPolicy, Settings, expand_tilde};
 use crate::error::{HostError, HostResult};
 
@@ -61,7 +61,8 @@ pub struct SessionInfo {
     pub host_key_algorithm: String,
     pub host_key_fingerprint: String,
     pub connected_at: u64,
-    /// The remote user's login shell, detected once when the session opened.
+    /// The remote user's login shell, detected once when the session opened (by the
+    /// pool, see `shell_probe`).
     pub shell: LoginShell,
 }
 
@@ -89,18 +90,7 @@ impl Connection {
 
     async fn open_timed(target: Target, settings: &Settings) -> HostResult<Connection> {
         let timeout = target.connect_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let open = async {
-            let mut connection = Self::open_inner(target.clone(), settings).await?;
-            // Within the connect timeout (a probe that learns nothing is no failure, so it
-            // gets at most half of what is left, and 5 s).
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let probe_time = (left / 2).min(Duration::from_secs(5));
-            connection.info.shell = shell::detect(&connection, probe_time).await;
-            tracing::info!(session = %connection.info.name, shell = %connection.info.shell.path, family = connection.info.shell.family.name(), "login shell");
-            Ok(connection)
-        };
-        match tokio::time::timeout(timeout, open).await {
+        match tokio::time::timeout(timeout, Self::open_inner(target.clone(), settings)).await {
             Ok(result) => result,
             Err(_) => Err(HostError::TimedOut(format!(
                 "connecting to {}@{}:{} took longer than {:.0} s (MCP_SSH_CONNECT_TIMEOUT); check that the host is up and reachable",

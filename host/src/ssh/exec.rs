@@ -146,12 +146,6 @@ impl Capture {
     }
 }
 
-/// Quotes a string for a POSIX shell (and for csh and fish, which read `'...'\''...'`
-/// the same way).
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Kills the remote process group `pgid`: TERM, then KILL after up to a second. Groups
 /// 0 and 1 (and numbers past the largest PID) are never signalled: see
 /// [`parse_process_group`].
@@ -188,10 +182,8 @@ struct KillOnDrop {
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let (Some(conn), Some(pgid)) = (self.conn.take(), self.pgid)
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move { kill_process_group(&conn, pgid).await });
+        if let (Some(conn), Some(pgid)) = (self.conn.take(), self.pgid) {
+            crate::cleanup::spawn(async move { kill_process_group(&conn, pgid).await });
         }
     }
 }
@@ -393,7 +385,7 @@ pub async fn run_into(
                 // TERM now, KILL a second later if needed; the KILL pass runs on while
                 // this call returns as soon as the command's channel closes.
                 let conn = conn.clone();
-                tokio::spawn(async move { kill_process_group(&conn, pgid).await });
+                crate::cleanup::spawn(async move { kill_process_group(&conn, pgid).await });
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Some(msg) = reader.wait().await {
@@ -626,6 +618,6 @@ mod tests {
 
     #[test]
     fn quoting_survives_single_quotes() {
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(super::super::shell::shell_quote("it's"), r"'it'\''s'");
     }
 }

@@ -9,6 +9,7 @@ pub mod key_file;
 pub mod known_hosts;
 pub mod pool;
 pub mod shell;
+pub mod shell_probe;
 pub mod socket;
 pub mod ssh_config;
 

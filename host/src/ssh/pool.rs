@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::connection::{Connection, SessionInfo, Target, key_path};
 use super::known_hosts::KnownHostsFiles;
+use super::shell_probe;
 use super::ssh_config::SshConfig;
 use crate::config::Settings;
 use crate::error::{HostError, HostResult};
@@ -189,7 +190,12 @@ impl SessionPool {
         }
         // The new connection is opened before the old one under this name is closed: a
         // connect that fails (a bad key, a refused login) leaves the working session be.
-        let connection = Arc::new(Connection::open(target, &self.settings).await?);
+        let mut connection = Connection::open(target, &self.settings).await?;
+        // A probe that learns nothing is no failure: at most half the connect timeout.
+        let probe_time = (connection.target.connect_timeout / 2).min(Duration::from_secs(5));
+        connection.info.shell = shell_probe::detect(&connection, probe_time).await;
+        tracing::info!(session = %connection.info.name, shell = %connection.info.shell.path, family = connection.info.shell.family.name(), "login shell");
+        let connection = Arc::new(connection);
         let replaced = self.sessions.lock().await.insert(name, connection.clone());
         if let Some(old) = replaced {
             old.close().await;

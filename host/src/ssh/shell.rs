@@ -1,5 +1,4 @@
-//! The remote user's login shell: which family it is (detected once per session by a
-//! probe that is harmless in every family), and how a command is wrapped so that it runs
+//! The remote user's login shell: which family it is, and how a command is wrapped so that it runs
 //! with that shell's own semantics, exactly as `ssh host 'command'` would run it, while
 //! mcpssh still learns the process group to kill and sets the environment and directory.
 //!
@@ -9,13 +8,8 @@
 //!   single quotes; the wrapper ends in `exec <login shell> -c <command>`.
 //! - Windows OpenSSH runs commands with cmd.exe or PowerShell: the command gets the
 //!   environment and directory in that shell's syntax; there is no process group to kill.
-
-use std::time::Duration;
-
-use russh::ChannelMsg;
-
-use super::connection::Connection;
-use super::exec::shell_quote;
+//!
+//! Detection is in `shell_probe`; this module knows nothing of connections.
 
 /// The marker the wrapper prints first, with the shell's PID.
 pub const PID_MARKER_PRINTF: &str = "printf '\\036mcpssh-pid:%s\\n' \"$$\"";
@@ -60,7 +54,7 @@ impl ShellFamily {
     }
 
     /// The family of a Unix shell, from its path.
-    fn of_unix_path(path: &str) -> ShellFamily {
+    pub fn of_unix_path(path: &str) -> ShellFamily {
         let name = path.rsplit('/').next().unwrap_or(path);
         let name = name.trim_start_matches('-');
         match name {
@@ -93,81 +87,10 @@ impl LoginShell {
     }
 }
 
-/// The Unix probe: every Unix shell family runs `exec /bin/sh -c '...'` the same way.
-const UNIX_PROBE: &str = "exec /bin/sh -c 'echo \"mcpssh-shell:$SHELL\"'";
-/// The Windows probe: cmd.exe prints `$PSHOME` literally, PowerShell its own folder.
-const WINDOWS_PROBE: &str = "echo mcpssh-ps:$PSHOME";
-
-/// Reads the family from what the Unix probe printed, if it ran.
-fn parse_unix_probe(output: &str) -> Option<LoginShell> {
-    let line = output
-        .lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("mcpssh-shell:"))?;
-    let path = line.trim().to_string();
-    Some(LoginShell {
-        family: ShellFamily::of_unix_path(&path),
-        path,
-    })
-}
-
-/// Reads the family from what the Windows probe printed.
-fn parse_windows_probe(output: &str) -> LoginShell {
-    let line = output
-        .lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("mcpssh-ps:"))
-        .map(str::trim);
-    match line {
-        Some("$PSHOME") => LoginShell {
-            family: ShellFamily::Cmd,
-            path: "cmd.exe".into(),
-        },
-        Some(home) if home.contains('\\') || home.to_ascii_lowercase().contains("powershell") => {
-            LoginShell {
-                family: ShellFamily::PowerShell,
-                path: format!("{home}\\powershell.exe"),
-            }
-        }
-        _ => LoginShell::unknown(),
-    }
-}
-
-/// Runs one probe command and returns its stdout (at most a few KiB), or none.
-async fn run_probe(conn: &Connection, command: &str) -> Option<String> {
-    let (mut channel, _slot) = conn.open_channel().await.ok()?;
-    channel.exec(true, command).await.ok()?;
-    // End of input at once: a forced command (e.g. `internal-sftp`) then ends too.
-    channel.eof().await.ok()?;
-    let mut out = Vec::new();
-    while let Some(msg) = channel.wait().await {
-        match msg {
-            ChannelMsg::Data { data } if out.len() < 4096 => out.extend_from_slice(&data),
-            ChannelMsg::Close => break,
-            _ => {}
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Detects the login shell of `conn`'s user: the Unix probe, then (when it printed
-/// nothing useful) the Windows probe. Never fails: an unknown shell is
-/// [`ShellFamily::Unknown`].
-pub async fn detect(conn: &Connection, timeout: Duration) -> LoginShell {
-    let probe = async {
-        if let Some(shell) = run_probe(conn, UNIX_PROBE)
-            .await
-            .as_deref()
-            .and_then(parse_unix_probe)
-        {
-            return shell;
-        }
-        match run_probe(conn, WINDOWS_PROBE).await {
-            Some(output) => parse_windows_probe(&output),
-            None => LoginShell::unknown(),
-        }
-    };
-    tokio::time::timeout(timeout, probe)
-        .await
-        .unwrap_or_else(|_| LoginShell::unknown())
+/// Quotes a string for a POSIX shell (and for csh and fish, which read `'...'\''...'`
+/// the same way).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// What a command needs besides its text.
@@ -294,40 +217,6 @@ mod tests {
             env,
             working_directory: dir,
         }
-    }
-
-    #[test]
-    fn families_from_paths_and_probes() {
-        for (path, family) in [
-            ("/bin/bash", ShellFamily::Posix),
-            ("/usr/bin/zsh", ShellFamily::Posix),
-            ("/bin/dash", ShellFamily::Posix),
-            ("/usr/bin/fish", ShellFamily::Fish),
-            ("/bin/tcsh", ShellFamily::Csh),
-            ("/usr/local/bin/nu", ShellFamily::OtherUnix),
-        ] {
-            let probed = parse_unix_probe(&format!("motd\r\nmcpssh-shell:{path}\r\n")).unwrap();
-            assert_eq!((probed.family, probed.path.as_str()), (family, path));
-        }
-        assert_eq!(
-            parse_unix_probe("mcpssh-shell:\n").unwrap().family,
-            ShellFamily::Unknown
-        );
-        assert!(parse_unix_probe("'exec' is not recognized").is_none());
-        assert_eq!(
-            parse_windows_probe("mcpssh-ps:$PSHOME\r\n").family,
-            ShellFamily::Cmd
-        );
-        assert_eq!(
-            parse_windows_probe("mcpssh-ps:C:\\Windows\\System32\\WindowsPowerShell\\v1.0\r\n")
-                .family,
-            ShellFamily::PowerShell
-        );
-        // A restricted POSIX shell prints an empty variable: not PowerShell.
-        assert_eq!(
-            parse_windows_probe("mcpssh-ps:\n").family,
-            ShellFamily::Unknown
-        );
     }
 
     #[test]

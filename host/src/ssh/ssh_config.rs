@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{expand_tilde, home_dir};
+use crate::pattern::glob;
 
 /// What the configuration says about one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -198,30 +199,6 @@ fn applies(patterns: Option<&[String]>, alias: &str) -> bool {
     matched
 }
 
-/// `*` and `?` wildcard matching, case-insensitive like OpenSSH host patterns.
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// A space-separated list of files (`none` names none), with tokens expanded.
 fn path_list(value: &str, alias: &str) -> Vec<PathBuf> {
     value
@@ -284,12 +261,6 @@ mod tests {
             let _ = config.knows(&alias);
         }
 
-        /// Glob matching never panics, and a pattern without wildcards matches itself.
-        #[test]
-        fn glob_is_total(pattern in "[*?a-c!]{0,12}", text in "[a-c]{0,12}") {
-            let _ = glob(&pattern, &text);
-            prop_assert!(glob(&text, &text));
-        }
     }
 
     const CONFIG: &str = r#"
@@ -371,14 +342,6 @@ Host *
         assert_eq!(cfg.resolve("bastion").user.as_deref(), Some("jump user"));
         assert_eq!(cfg.resolve("unknown").hostname, None);
         assert!(cfg.knows("web") && cfg.knows("prod-x") && !cfg.knows("elsewhere"));
-    }
-
-    #[test]
-    fn glob_matching() {
-        assert!(glob("*.example.com", "a.example.com"));
-        assert!(glob("h?st", "HOST"));
-        assert!(!glob("h?st", "hoost"));
-        assert!(glob("*", ""));
     }
 
     #[test]

@@ -30,8 +30,9 @@ use anyhow::{Context, Result, bail};
 pub use mcp::{CallToolResultExt, DEFAULT_CALL_TIMEOUT, McpServer, PendingCall};
 pub use rmcp;
 pub use sshd::{
-    Sshd, SshdBuilder, TEST_USER, ensure_test_user, fingerprint_of, generate_key,
-    generate_key_with, prepare_system, processes_matching, test_user_ids, test_user_password,
+    Sshd, SshdBuilder, TEST_USER, ensure_shell_user, ensure_test_user, fingerprint_of,
+    generate_key, generate_key_with, prepare_system, processes_matching,
+    processes_of_user_matching, test_user_ids, test_user_password,
 };
 
 /// The root of the mcpssh workspace.

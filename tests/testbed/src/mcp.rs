@@ -282,7 +282,7 @@ impl McpServer {
         }
     }
 
-    /// `resources/list`, as a polling client (the seed's keep-alive) sends it. The inner
+    /// `resources/list`, as a polling client (the Python server's keep-alive) sends it. The inner
     /// result is the server's answer (a JSON-RPC error if it has no resources).
     pub async fn poll_resources(&self) -> Result<Result<(), ServiceError>> {
         let fut = self.client().peer().list_resources(None);
@@ -292,7 +292,7 @@ impl McpServer {
         }
     }
 
-    /// `prompts/list`, the other keep-alive poll of the seed.
+    /// `prompts/list`, the other keep-alive poll of the Python server.
     pub async fn poll_prompts(&self) -> Result<Result<(), ServiceError>> {
         let fut = self.client().peer().list_prompts(None);
         match tokio::time::timeout(self.call_timeout, fut).await {

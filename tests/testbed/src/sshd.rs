@@ -35,6 +35,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct SshdBuilder {
     extra_config: Vec<String>,
+    /// Users allowed to log in besides the test user.
+    extra_users: Vec<String>,
     log_level: String,
     sftp_server: Option<String>,
     password_authentication: bool,
@@ -44,6 +46,7 @@ impl Default for SshdBuilder {
     fn default() -> Self {
         Self {
             extra_config: Vec::new(),
+            extra_users: Vec::new(),
             log_level: "DEBUG1".to_owned(),
             sftp_server: None,
             password_authentication: false,
@@ -54,6 +57,12 @@ impl Default for SshdBuilder {
 impl SshdBuilder {
     /// Add a line to `sshd_config` (after the defaults; sshd takes the first value of a
     /// keyword, so use this for keywords the defaults do not set, or `Match` blocks).
+    /// Also let `user` log in (with the same authorized key as the test user).
+    pub fn allow_user(mut self, user: impl Into<String>) -> Self {
+        self.extra_users.push(user.into());
+        self
+    }
+
     pub fn config_line(mut self, line: impl Into<String>) -> Self {
         self.extra_config.push(line.into());
         self
@@ -193,7 +202,7 @@ impl Sshd {
              PasswordAuthentication {password_authentication}\n\
              KbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\n\
-             AllowUsers {TEST_USER}\n\
+             AllowUsers {allowed}\n\
              PrintMotd no\n\
              PrintLastLog no\n\
              UseDNS no\n\
@@ -204,6 +213,10 @@ impl Sshd {
             pid_file = path("sshd.pid").display(),
             authorized_keys = authorized_keys.display(),
             log_level = builder.log_level,
+            allowed = std::iter::once(TEST_USER)
+                .chain(builder.extra_users.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
             password_authentication = if builder.password_authentication {
                 "yes"
             } else {
@@ -401,6 +414,11 @@ impl Sshd {
     /// A plain OpenSSH client command that runs `remote_command` as the test user on
     /// this daemon (batch mode, strict host key checking against a trusting known_hosts).
     pub fn ssh_command(&self, remote_command: &str) -> Command {
+        self.ssh_command_as(TEST_USER, remote_command)
+    }
+
+    /// Like [`Sshd::ssh_command`], logging in as `user` (one the daemon allows).
+    pub fn ssh_command_as(&self, user: &str, remote_command: &str) -> Command {
         let trusted = self.dir().join("known_hosts.trusted");
         if !trusted.exists() {
             let _ = fs::write(&trusted, format!("{}\n", self.known_hosts_line()));
@@ -420,7 +438,7 @@ impl Sshd {
             .arg("BatchMode=yes")
             .arg("-o")
             .arg("IdentitiesOnly=yes")
-            .arg(format!("{TEST_USER}@{}", self.host()))
+            .arg(format!("{user}@{}", self.host()))
             .arg("--")
             .arg(remote_command)
             .stdin(Stdio::null());
@@ -671,8 +689,14 @@ pub fn generate_key_with(
 /// `pid command line` strings. Panics when `pgrep` is missing or fails (a bad pattern): an
 /// empty answer must mean "no such process", never "could not look".
 pub fn processes_matching(pattern: &str) -> Vec<String> {
+    processes_of_user_matching(TEST_USER, pattern)
+}
+
+/// The processes of `user` whose command line matches `pattern`; panics when pgrep
+/// cannot answer.
+pub fn processes_of_user_matching(user: &str, pattern: &str) -> Vec<String> {
     let out = Command::new("pgrep")
-        .args(["-u", TEST_USER, "-f", "-a", pattern])
+        .args(["-u", user, "-f", "-a", pattern])
         .output()
         .unwrap_or_else(|e| panic!("cannot run pgrep (procps) to look for `{pattern}`: {e}"));
     match out.status.code() {
@@ -683,7 +707,7 @@ pub fn processes_matching(pattern: &str) -> Vec<String> {
         // 1: no process matched.
         Some(1) => Vec::new(),
         _ => panic!(
-            "pgrep -u {TEST_USER} -f -a {pattern:?} failed ({}): {}",
+            "pgrep -u {user} -f -a {pattern:?} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ),
@@ -753,44 +777,73 @@ fn prepare_system_inner() -> Result<()> {
     ensure_test_user()
 }
 
-/// Create the `mcpssh-test` user (shell `/bin/sh`) if missing, and make sure its account
-/// is not locked (sshd without PAM refuses even key logins to a `!` password).
+/// Create the `mcpssh-test` user (shell `/bin/sh`, so no `~/.bashrc` slows every command)
+/// if missing, and make sure its account is not locked.
 pub fn ensure_test_user() -> Result<()> {
-    let exists = Command::new("id")
-        .arg("-u")
-        .arg(TEST_USER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !exists {
-        let out = Command::new("useradd")
-            .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+    ensure_account(TEST_USER, "/bin/sh")
+}
+
+/// An account named `mcpssh-<name>` whose login shell is `shell` (an absolute path),
+/// created if missing. Returns the account name. Shells are installed by `scripts/setup`.
+pub fn ensure_shell_user(name: &str, shell: &str) -> Result<String> {
+    let user = format!("mcpssh-{name}");
+    if !Path::new(shell).exists() {
+        bail!("{shell} is missing: run scripts/setup (installs zsh, fish and tcsh)");
+    }
+    ensure_account(&user, shell)?;
+    Ok(user)
+}
+
+/// Creates `user` with login shell `shell` (as root) or sets its shell, and unlocks its
+/// password field: sshd without PAM refuses even key logins into a locked (`!`) account.
+fn ensure_account(user: &str, shell: &str) -> Result<()> {
+    // One account change at a time: tests run in parallel threads.
+    static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let run = |args: &[&str], what: &str| -> Result<std::process::Output> {
+        Command::new(args[0])
+            .args(&args[1..])
             .output()
-            .context("running useradd")?;
-        // 9: the name is taken (another process created it meanwhile).
-        if !out.status.success() && out.status.code() != Some(9) {
-            bail!(
-                "useradd {TEST_USER} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            .with_context(|| format!("running {what}"))
+    };
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(user))
+        .map(str::to_owned);
+    match entry {
+        None => {
+            let out = run(
+                &["useradd", "--create-home", "--shell", shell, user],
+                "useradd",
+            )?;
+            // 9: the name is taken (another process created it meanwhile).
+            if !out.status.success() && out.status.code() != Some(9) {
+                bail!(
+                    "useradd {user} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
+        Some(line) if line.rsplit(':').next() != Some(shell) => {
+            let out = run(&["usermod", "--shell", shell, user], "usermod")?;
+            if !out.status.success() {
+                bail!("usermod --shell {shell} {user} failed");
+            }
+        }
+        Some(_) => {}
     }
     let shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
     let locked = shadow.lines().any(|l| {
         let mut f = l.split(':');
-        f.next() == Some(TEST_USER) && f.next().is_some_and(|p| p.starts_with('!'))
+        f.next() == Some(user) && f.next().is_some_and(|p| p.starts_with('!'))
     });
     if locked {
-        let out = Command::new("usermod")
-            .args(["-p", "*", TEST_USER])
-            .output()
-            .context("running usermod")?;
+        let out = run(&["usermod", "-p", "*", user], "usermod")?;
         if !out.status.success() {
             bail!(
-                "usermod -p '*' {TEST_USER} failed: {}",
+                "usermod -p '*' {user} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }

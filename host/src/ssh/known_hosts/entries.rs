@@ -89,11 +89,11 @@ pub fn hosts_match(field: &str, name: &str) -> bool {
         if let Some(hashed) = pattern.strip_prefix("|1|") {
             matched |= hashed_match(hashed, name);
         } else if let Some(negated) = pattern.strip_prefix('!') {
-            if crate::ssh::ssh_config::glob(negated, name) {
+            if crate::pattern::glob(negated, name) {
                 return false;
             }
         } else {
-            matched |= crate::ssh::ssh_config::glob(pattern, name);
+            matched |= crate::pattern::glob(pattern, name);
         }
     }
     matched

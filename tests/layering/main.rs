@@ -1,0 +1,145 @@
+//! The layering rules of ARCHITECTURE.md, checked on the source: each outside crate that
+//! defines a layer is used only inside that layer, and the lower layers never reach up.
+//! A rule broken on purpose (say, `use rmcp::model::Tool;` in `host/src/ssh/exec.rs`)
+//! fails this test with the file and the rule.
+
+use std::path::{Path, PathBuf};
+
+/// (crate path prefix, the files or folders of `host/src` allowed to use it, the layer).
+const CRATE_LAYERS: &[(&[&str], &[&str], &str)] = &[
+    (
+        &["rmcp::"],
+        &[
+            "app.rs",
+            "server.rs",
+            "client_log.rs",
+            "progress.rs",
+            "prompts.rs",
+        ],
+        "the MCP layer (rmcp)",
+    ),
+    (
+        &["russh::", "russh_sftp::"],
+        &["ssh/", "sftp/"],
+        "the SSH layer (russh, russh-sftp)",
+    ),
+    (
+        &["wasmtime::", "wasmtime_wasi::"],
+        &["plugin/"],
+        "the component layer (wasmtime)",
+    ),
+];
+
+/// (folder, upper modules it must not use): lower layers never reach up.
+const NO_REACHING_UP: &[(&str, &[&str])] = &[
+    (
+        "ssh/",
+        &[
+            "crate::server",
+            "crate::plugin",
+            "crate::policy",
+            "crate::app",
+            "crate::sftp::transfer",
+        ],
+    ),
+    (
+        "sftp/",
+        &[
+            "crate::server",
+            "crate::plugin",
+            "crate::policy",
+            "crate::app",
+        ],
+    ),
+    (
+        "local/",
+        &[
+            "crate::server",
+            "crate::plugin",
+            "crate::ssh",
+            "crate::sftp",
+        ],
+    ),
+    ("plugin/", &["crate::server", "crate::app", "rmcp"]),
+    ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
+];
+
+fn host_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The file's code without comments (`//` to the end of the line), so prose may name
+/// any crate.
+fn code_of(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `code` mentions `name` as a path (not as part of a longer identifier).
+fn mentions(code: &str, name: &str) -> bool {
+    code.match_indices(name).any(|(i, _)| {
+        !code[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn outside_crates_stay_in_their_layers_and_lower_layers_never_reach_up() {
+    let root = host_src();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(
+        files.len() > 20,
+        "host/src was not found at {}",
+        root.display()
+    );
+    let mut broken = Vec::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let code = code_of(file);
+        for (prefixes, allowed, layer) in CRATE_LAYERS {
+            let inside = allowed.iter().any(|a| relative.starts_with(a));
+            for prefix in *prefixes {
+                if !inside && mentions(&code, prefix) {
+                    broken.push(format!(
+                        "{relative} uses `{prefix}`, which belongs to {layer}"
+                    ));
+                }
+            }
+        }
+        for (folder, upper) in NO_REACHING_UP {
+            if relative.starts_with(folder) {
+                for name in *upper {
+                    if mentions(&code, name) {
+                        broken.push(format!("{relative} (in {folder}) reaches up to `{name}`"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
+}
