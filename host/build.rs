@@ -25,6 +25,9 @@ const BUILTIN_COMPONENTS: &[&str] = &[
     "scp_listdir",
     "scp_remove",
     "scp_disk_usage",
+    "ssh_job_output",
+    "ssh_job_cancel",
+    "ssh_job_list",
 ];
 
 fn main() {

@@ -49,9 +49,11 @@ impl App {
             .map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let pool = Arc::new(SessionPool::new(settings.clone()));
+        let jobs = Arc::new(crate::jobs::Jobs::new(settings.job_settings()));
         let services = Arc::new(HostServices {
             settings: settings.clone(),
             pool: pool.clone(),
+            jobs: jobs.clone(),
         });
         let runtime = Arc::new(Runtime::new(services)?);
         let mut registry =
@@ -135,6 +137,7 @@ impl App {
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); stop.cancel(); }
         }
         shutdown.cancel();
+        self.runtime.jobs().cancel_all(Duration::from_secs(3)).await;
         quiet.cancel();
         let _ = watch.await;
         if let Some(reload) = reload {

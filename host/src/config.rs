@@ -131,7 +131,7 @@ pub struct Settings {
     pub local_root: Option<String>,
 
     /// The built-in tools to serve: tool names (without the prefix) and groups (`sessions`,
-    /// `exec`, `files`, `all`), comma-separated. Default: all. Custom tools are not affected.
+    /// `exec`, `files`, `jobs`, `all`), comma-separated. Default: all. Custom tools are not affected.
     #[arg(long = "tools", env = "MCP_SSH_TOOLS")]
     pub builtin_tools: Option<String>,
 
@@ -193,6 +193,28 @@ pub struct Settings {
     /// with a "busy" error.
     #[arg(long, env = "MCP_SSH_MAX_QUEUED_CALLS", default_value_t = 256)]
     pub max_queued_calls: usize,
+
+    /// Seconds `ssh_execute` waits for a command before returning it, still running, as
+    /// a job to follow with `ssh_job_output` (keep it below the client's call timeout).
+    #[arg(long, env = "MCP_SSH_FOREGROUND_SECONDS", default_value_t = 50.0)]
+    pub foreground_seconds: f64,
+
+    /// Jobs kept at once, running or finished (the oldest finished one makes room).
+    #[arg(long, env = "MCP_SSH_MAX_JOBS", default_value_t = 16)]
+    pub max_jobs: usize,
+
+    /// Bytes of each output stream of a job kept in memory; beyond it the output moves
+    /// to an unlinked file in a private temporary directory.
+    #[arg(long, env = "MCP_SSH_JOB_MEMORY_BYTES", default_value_t = 1024 * 1024)]
+    pub job_memory_bytes: usize,
+
+    /// Bytes of each output stream of a job kept on disk (the latest ones).
+    #[arg(long, env = "MCP_SSH_JOB_SPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub job_spool_bytes: u64,
+
+    /// Seconds a finished job (and a cut command's full output) stays readable.
+    #[arg(long, env = "MCP_SSH_JOB_KEEP_SECONDS", default_value_t = 3600)]
+    pub job_keep_seconds: u64,
 }
 
 impl Settings {
@@ -250,11 +272,35 @@ impl Settings {
         if self.max_concurrent_calls == 0 {
             return Err("MCP_SSH_MAX_CONCURRENT_CALLS must be at least 1".into());
         }
+        if !(self.foreground_seconds >= 0.0 && self.foreground_seconds <= 86_400.0) {
+            return Err(format!(
+                "MCP_SSH_FOREGROUND_SECONDS must be between 0 and 86400 seconds, got {}",
+                self.foreground_seconds
+            ));
+        }
+        if self.max_jobs == 0 {
+            return Err("MCP_SSH_MAX_JOBS must be at least 1".into());
+        }
         Ok(())
     }
 
     pub fn command_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.command_timeout)
+    }
+
+    /// How long `ssh_execute` waits before returning a command as a job.
+    pub fn foreground(&self) -> Duration {
+        Duration::from_secs_f64(self.foreground_seconds)
+    }
+
+    /// The bounds of jobs.
+    pub fn job_settings(&self) -> crate::jobs::JobSettings {
+        crate::jobs::JobSettings {
+            memory_bytes: self.job_memory_bytes,
+            spool_bytes: self.job_spool_bytes,
+            max_jobs: self.max_jobs,
+            keep_for: Duration::from_secs(self.job_keep_seconds),
+        }
     }
 
     pub fn connect_timeout(&self) -> Duration {

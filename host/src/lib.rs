@@ -15,6 +15,8 @@ pub mod doctor;
 pub mod embed;
 pub mod error;
 pub mod files;
+pub mod job_resources;
+pub mod jobs;
 pub mod local;
 pub mod pattern;
 pub mod plugin;

@@ -277,8 +277,15 @@ impl ServerHandler for McpSsh {
              or starts with `~/`.",
             crate::remote_files::MAX_RESOURCE_BYTES
         ));
+        let mut jobs =
+            rmcp::model::ResourceTemplate::new(crate::job_resources::URI_TEMPLATE, "job_output");
+        jobs.title = Some("A job's output".into());
+        jobs.description = Some(format!(
+            "A page (at most {} bytes) of a job's stdout or stderr from `offset`; `_meta.next_page` is the next.",
+            crate::job_resources::PAGE_BYTES
+        ));
         Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
-            vec![template],
+            vec![template, jobs],
         ))
     }
 
@@ -287,6 +294,12 @@ impl ServerHandler for McpSsh {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        if crate::job_resources::is_job_uri(&request.uri) {
+            return match crate::job_resources::read(self.runtime.jobs(), &request.uri) {
+                Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
+                Err(message) => Err(McpError::resource_not_found(message, None)),
+            };
+        }
         if request.uri.starts_with("sftp://") {
             let contents = match crate::remote_files::read(&self.pool, &request.uri).await {
                 Ok(crate::remote_files::Contents::Text(text)) => {
@@ -449,7 +462,12 @@ impl ServerHandler for McpSsh {
             CallOutcome::Failed { kind, .. } => *kind,
         };
         let result = match outcome {
-            CallOutcome::Success(value) => CallToolResult::structured(value),
+            CallOutcome::Success(value) => {
+                let link = crate::job_resources::link_for(self.runtime.jobs(), &value);
+                let mut result = CallToolResult::structured(value);
+                result.content.extend(link);
+                result
+            }
             CallOutcome::ToolError(value) => CallToolResult::structured_error(value),
             CallOutcome::Failed { kind, message } => {
                 CallToolResult::structured_error(runtime_failure(kind, &message))

@@ -18,6 +18,7 @@ mod execute;
 mod generated_components;
 mod host_keys;
 mod hostile_remote;
+mod jobs;
 mod lifecycle;
 mod limits;
 mod login_shells;

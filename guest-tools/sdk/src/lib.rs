@@ -126,6 +126,7 @@ pub mod bindings {
 mod args;
 mod error;
 pub mod files;
+pub mod jobs;
 pub mod log;
 mod schema;
 pub mod stream;

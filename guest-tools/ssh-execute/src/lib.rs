@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use mcpssh_sdk::bindings::mcpssh::plugin::exec::{self, ExecOutput, ExecRequest};
+use mcpssh_sdk::bindings::mcpssh::plugin::exec::{
+    self, ExecOutput, ExecRequest, JobInfo, JobOptions,
+};
+use mcpssh_sdk::jobs::stdout_resource;
 use mcpssh_sdk::stream::captured_to_string;
 use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validate};
 use serde::{Deserialize, Serialize};
@@ -17,8 +20,9 @@ const DESCRIPTION: &str = "\
 Run a shell command on the remote host and wait for it to end. Each call starts a fresh shell: \
 use `working_directory` and `env` instead of `cd` or `export` in an earlier call. A non-zero \
 exit is a normal result (`success: false`). Each output stream keeps its head and tail \
-(`*_cut_bytes` say what was cut). Prompts hang until the timeout: pass `stdin` and use \
-non-interactive flags (`apt-get -y`, `git --no-pager`).";
+(`*_cut_bytes` say what was cut; `job_id` then gets it all). Still running after the \
+server's foreground limit (or with `background`), it returns a `job_id` to follow with \
+ssh_job_output. Prompts hang: pass `stdin`, use non-interactive flags (`apt-get -y`).";
 
 /// The command to run and how.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,6 +45,15 @@ pub struct ExecuteArgs {
     /// Run in a terminal (stderr merged into stdout).
     #[serde(default)]
     pub pty: bool,
+    /// Return at once with a job_id.
+    #[serde(default)]
+    pub background: bool,
+    /// Survive disconnects and restarts.
+    #[serde(default)]
+    pub detached: bool,
+    /// Stop when silent this long.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 86400))]
+    pub idle_timeout_seconds: Option<f64>,
     // Described by the SDK (`target::HOST_DESCRIPTION`).
     pub host: Option<HostArg>,
 }
@@ -70,10 +83,19 @@ pub struct ExecuteOutput {
     pub stderr_total_bytes: u64,
     /// True when the command was stopped because it ran past its timeout.
     pub timed_out: bool,
+    /// True when it was stopped because it printed nothing for `idle_timeout_seconds`.
+    pub idle_timed_out: bool,
     /// How long the command ran, in milliseconds.
     pub duration_ms: u64,
     /// True when the SSH session had dropped and was re-established for this command.
     pub reconnected: bool,
+    /// True when the command still runs (as job `job_id`); the output so far is above.
+    pub running: bool,
+    /// The job holding the command and its full output: set while it runs and when its
+    /// output was cut. Follow with `ssh_job_output`.
+    pub job_id: Option<String>,
+    /// How to follow the job or get the full output.
+    pub next: Option<String>,
 }
 
 /// The `ssh_execute` tool.
@@ -93,14 +115,14 @@ impl Tool for ExecuteTool {
     }
 
     fn run(args: ExecuteArgs) -> Result<ExecuteOutput, ToolError> {
-        let request = request(args)?;
-        let output = exec::run(&request)?;
-        Ok(shape(&output))
+        let (request, options) = request(args)?;
+        let started = exec::start_job(&request, options)?;
+        Ok(shape(&started.output, &started.job))
     }
 }
 
 /// Checks the arguments and turns them into the host's request.
-fn request(args: ExecuteArgs) -> Result<ExecRequest, ToolError> {
+fn request(args: ExecuteArgs) -> Result<(ExecRequest, JobOptions), ToolError> {
     validate::non_empty("command", &args.command)?;
     validate::no_nul("command", &args.command)?;
 
@@ -133,8 +155,16 @@ fn request(args: ExecuteArgs) -> Result<ExecRequest, ToolError> {
         .map(|n| u64::try_from(n).expect("checked to be positive"));
 
     let session = target::session(args.host)?;
+    let options = JobOptions {
+        detached: args.detached,
+        foreground_ms: (args.background || args.detached).then_some(0),
+        idle_timeout_ms: args
+            .idle_timeout_seconds
+            .map(|s| validate::seconds_to_millis("idle_timeout_seconds", s, MAX_TIMEOUT_SECONDS))
+            .transpose()?,
+    };
 
-    Ok(ExecRequest {
+    let request = ExecRequest {
         session,
         command: args.command,
         stdin: args.stdin.map(String::into_bytes),
@@ -143,13 +173,35 @@ fn request(args: ExecuteArgs) -> Result<ExecRequest, ToolError> {
         timeout_ms,
         output_limit,
         pty: args.pty,
-    })
+    };
+    Ok((request, options))
+}
+
+/// How to follow a job that still runs, or fetch the full output of a cut one.
+fn next_step(job: &JobInfo, cut: bool) -> Option<String> {
+    let id = &job.id;
+    if job.running {
+        Some(format!(
+            "still running as {id}: call ssh_job_output with job_id {id:?} and wait_seconds to \
+             follow it (offset = the last next_offset), ssh_job_cancel to stop it"
+        ))
+    } else if cut {
+        Some(format!(
+            "output was cut: ssh_job_output with job_id {id:?} pages through all of it (also the \
+             resource {})",
+            stdout_resource(id)
+        ))
+    } else {
+        None
+    }
 }
 
 /// Shapes the host's answer into the tool result.
-fn shape(output: &ExecOutput) -> ExecuteOutput {
+fn shape(output: &ExecOutput, job: &JobInfo) -> ExecuteOutput {
+    let cut = output.stdout.cut_bytes > 0 || output.stderr.cut_bytes > 0;
+    let keeps_job = job.running || cut;
     ExecuteOutput {
-        success: output.exit_code == Some(0) && !output.timed_out,
+        success: output.exit_code == Some(0) && !output.timed_out && !job.running,
         exit_code: output.exit_code,
         exit_signal: output.exit_signal.clone(),
         stdout: captured_to_string(&output.stdout),
@@ -159,8 +211,12 @@ fn shape(output: &ExecOutput) -> ExecuteOutput {
         stdout_total_bytes: output.stdout.total_bytes,
         stderr_total_bytes: output.stderr.total_bytes,
         timed_out: output.timed_out,
+        idle_timed_out: job.idle_timed_out,
         duration_ms: output.duration_ms,
         reconnected: output.reconnected,
+        running: job.running,
+        job_id: keeps_job.then(|| job.id.clone()),
+        next: next_step(job, cut),
     }
 }
 
@@ -174,7 +230,22 @@ mod tests {
     use serde_json::{Value, json};
 
     fn req(json: &str) -> Result<ExecRequest, ToolError> {
-        request(parse_args::<ExecuteArgs>(json)?)
+        request(parse_args::<ExecuteArgs>(json)?).map(|(r, _)| r)
+    }
+
+    fn options(json: &str) -> JobOptions {
+        request(parse_args::<ExecuteArgs>(json).unwrap()).unwrap().1
+    }
+
+    #[test]
+    fn background_and_idle_timeout_become_job_options() {
+        let o = options(r#"{"command": "x"}"#);
+        assert_eq!((o.foreground_ms, o.idle_timeout_ms), (None, None));
+        let o = options(r#"{"command": "x", "background": true, "idle_timeout_seconds": 1.5}"#);
+        assert_eq!((o.foreground_ms, o.idle_timeout_ms), (Some(0), Some(1500)));
+        assert!(!o.detached);
+        let o = options(r#"{"command": "x", "detached": true}"#);
+        assert!(o.detached && o.foreground_ms == Some(0));
     }
 
     fn error_of(args: &str) -> Value {
@@ -196,9 +267,12 @@ mod tests {
         assert_eq!(
             props,
             [
+                "background",
                 "command",
+                "detached",
                 "env",
                 "host",
+                "idle_timeout_seconds",
                 "max_output_bytes",
                 "pty",
                 "stdin",
@@ -309,6 +383,11 @@ mod tests {
                 "max_output_bytes",
             ),
             (r#"{"command": "x", "pty": "yes"}"#, "pty"),
+            (r#"{"command": "x", "background": 1}"#, "background"),
+            (
+                r#"{"command": "x", "idle_timeout_seconds": 0}"#,
+                "idle_timeout_seconds",
+            ),
             (r#"{"command": "x", "cwd": "/"}"#, "cwd"),
             (r#"{"command": "x", "host": ""}"#, "host"),
             (r#"{"command": "x", "host": "a b"}"#, "host"),
@@ -352,12 +431,47 @@ mod tests {
         }
     }
 
+    fn job(running: bool) -> JobInfo {
+        JobInfo {
+            id: "job-7".into(),
+            session: "s".into(),
+            command: "x".into(),
+            started_at: 0,
+            duration_ms: 12,
+            running,
+            exit_code: None,
+            exit_signal: None,
+            timed_out: false,
+            idle_timed_out: false,
+            cancelled: false,
+            error: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+        }
+    }
+
     #[test]
     fn success_only_for_exit_zero_without_timeout() {
-        assert!(shape(&output(Some(0), false)).success);
-        assert!(!shape(&output(Some(1), false)).success);
-        assert!(!shape(&output(Some(0), true)).success);
-        assert!(!shape(&output(None, true)).success);
+        let done = job(false);
+        assert!(shape(&output(Some(0), false), &done).success);
+        assert!(!shape(&output(Some(1), false), &done).success);
+        assert!(!shape(&output(Some(0), true), &done).success);
+        assert!(!shape(&output(None, true), &done).success);
+    }
+
+    #[test]
+    fn a_running_command_or_a_cut_output_names_its_job() {
+        let running = shape(&output(None, false), &job(true));
+        assert!(running.running && !running.success);
+        assert_eq!(running.job_id.as_deref(), Some("job-7"));
+        assert!(running.next.unwrap().contains("ssh_job_output"));
+        let done = shape(&output(Some(0), false), &job(false));
+        assert_eq!((done.job_id, done.next), (None, None));
+        let mut cut = output(Some(0), false);
+        cut.stdout = stream(b"a", b"b", 10);
+        let cut = shape(&cut, &job(false));
+        assert_eq!(cut.job_id.as_deref(), Some("job-7"));
+        assert!(cut.next.unwrap().contains("mcpssh://jobs/job-7/stdout"));
     }
 
     #[test]
@@ -365,7 +479,7 @@ mod tests {
         let mut o = output(None, false);
         o.exit_signal = Some("KILL".into());
         o.stderr = stream(b"start", b"end\xff", 100);
-        let out = serde_json::to_value(shape(&o)).unwrap();
+        let out = serde_json::to_value(shape(&o, &job(false))).unwrap();
         assert_eq!(
             out,
             json!({
@@ -373,7 +487,9 @@ mod tests {
                 "stdout": "out\n", "stderr": "start\n[... 100 bytes cut ...]\nend\u{fffd}",
                 "stdout_cut_bytes": 0, "stderr_cut_bytes": 100,
                 "stdout_total_bytes": 4, "stderr_total_bytes": 109,
-                "timed_out": false, "duration_ms": 12, "reconnected": false
+                "timed_out": false, "idle_timed_out": false, "duration_ms": 12, "reconnected": false,
+                "running": false, "job_id": "job-7",
+                "next": "output was cut: ssh_job_output with job_id \"job-7\" pages through all of it (also the resource mcpssh://jobs/job-7/stdout)"
             })
         );
     }

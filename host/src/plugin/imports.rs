@@ -28,7 +28,7 @@ pub const IMPLEMENTED_INTERFACES: &[&str] = &[
 
 /// The most output a call may keep per stream, whatever it asks for: results travel
 /// through guest memory and the MCP stream.
-const MAX_OUTPUT_LIMIT: u64 = 4 * 1024 * 1024;
+pub(super) const MAX_OUTPUT_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The longest log message of a guest, in bytes.
 const MAX_LOG_MESSAGE_BYTES: usize = 4096;
@@ -167,7 +167,7 @@ async fn use_session(pool: &SessionPool, request: &TargetRequest) -> HostResult<
     }
 }
 
-fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
+pub(super) fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
     exec::CapturedStream {
         head: s.head,
         tail: s.tail,
@@ -176,12 +176,17 @@ fn wit_stream(s: CapturedStream) -> exec::CapturedStream {
     }
 }
 
-impl exec::Host for CallState {
-    async fn run(&mut self, request: exec::ExecRequest) -> Result<exec::ExecOutput, WitError> {
+impl CallState {
+    /// Checks a guest's command against the scope, the limits and the policy, and turns
+    /// it into the host's request. Returns the request and the session it names.
+    async fn prepare_exec(
+        &mut self,
+        request: exec::ExecRequest,
+        idle_timeout: Option<Duration>,
+    ) -> HostResult<(ExecRequest, Option<String>)> {
         // A command can change anything, so read-only scopes refuse it.
         self.scope.check_change("running a command")?;
         self.scope.check_session(request.session.as_deref())?;
-        let since = Instant::now();
         let settings = self.services.settings.clone();
         let timeout = request
             .timeout_ms
@@ -190,12 +195,10 @@ impl exec::Host for CallState {
         if let Some(stdin) = &request.stdin
             && stdin.len() > MAX_STDIN_BYTES
         {
-            self.count_host_time(since);
             return Err(HostError::Invalid(format!(
                 "stdin of {} bytes is more than the {MAX_STDIN_BYTES} bytes a call may send; upload a file instead",
                 stdin.len()
-            ))
-            .into());
+            )));
         }
         let mut req = ExecRequest {
             command: request.command,
@@ -208,9 +211,9 @@ impl exec::Host for CallState {
                 .unwrap_or(settings.max_output_bytes)
                 .clamp(1024, MAX_OUTPUT_LIMIT),
             pty: request.pty,
+            idle_timeout,
         };
-        let checked = self
-            .call
+        self.call
             .gate
             .check_exec(
                 &self.services.pool,
@@ -220,11 +223,22 @@ impl exec::Host for CallState {
                 &mut req.timeout,
                 &mut req.output_limit,
             )
-            .await;
-        if let Err(e) = checked {
-            self.count_host_time(since);
-            return Err(e.into());
-        }
+            .await?;
+        Ok((req, request.session))
+    }
+}
+
+impl exec::Host for CallState {
+    async fn run(&mut self, request: exec::ExecRequest) -> Result<exec::ExecOutput, WitError> {
+        let since = Instant::now();
+        let prepared = self.prepare_exec(request, None).await;
+        let (req, session) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.count_host_time(since);
+                return Err(e.into());
+            }
+        };
         let progress = self.call.progress.clone().map(|sink| {
             Arc::new(move |elapsed: f64, line: Option<String>| {
                 let message = match line {
@@ -236,7 +250,6 @@ impl exec::Host for CallState {
         });
         let cancel = self.call.cancel.clone();
         let pool = self.services.pool.clone();
-        let session = request.session;
         let result = async {
             let conn = tokio::select! {
                 c = pool.get(session.as_deref()) => c?,
@@ -259,6 +272,42 @@ impl exec::Host for CallState {
             duration_ms: out.duration.as_millis() as u64,
             reconnected,
         })
+    }
+
+    async fn start_job(
+        &mut self,
+        request: exec::ExecRequest,
+        options: exec::JobOptions,
+    ) -> Result<exec::JobStarted, WitError> {
+        let since = Instant::now();
+        let idle = options.idle_timeout_ms.map(Duration::from_millis);
+        let result = match self.prepare_exec(request, idle).await {
+            Ok((req, session)) => self.start_prepared_job(req, session, options).await,
+            Err(e) => Err(e),
+        };
+        self.count_host_time(since);
+        Ok(result?)
+    }
+
+    async fn read_job_output(
+        &mut self,
+        request: exec::OutputRequest,
+    ) -> Result<exec::OutputPage, WitError> {
+        let since = Instant::now();
+        let result = self.read_job_page(request).await;
+        self.count_host_time(since);
+        Ok(result?)
+    }
+
+    async fn cancel_job(&mut self, id: String) -> Result<exec::JobInfo, WitError> {
+        let since = Instant::now();
+        let result = self.cancel_job_by_id(&id).await;
+        self.count_host_time(since);
+        Ok(result?)
+    }
+
+    async fn list_jobs(&mut self) -> Result<Vec<exec::JobInfo>, WitError> {
+        Ok(self.visible_jobs())
     }
 }
 

@@ -13,6 +13,7 @@ pub mod engine_config;
 pub mod file_imports;
 pub mod grants;
 pub mod imports;
+pub mod job_imports;
 pub mod registry;
 pub mod runtime;
 pub mod selection;

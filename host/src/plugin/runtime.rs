@@ -96,6 +96,11 @@ impl Runtime {
         })
     }
 
+    /// The host's jobs (for the MCP side: job resources and links).
+    pub fn jobs(&self) -> &Arc<crate::jobs::Jobs> {
+        &self.services.jobs
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -18,6 +18,10 @@ pub const GROUPS: &[(&str, &[&str])] = &[
             "scp_disk_usage",
         ],
     ),
+    (
+        "jobs",
+        &["ssh_job_output", "ssh_job_cancel", "ssh_job_list"],
+    ),
 ];
 
 /// The built-in tools to serve.
@@ -34,7 +38,7 @@ impl BuiltinSelection {
     }
 
     /// Parses a comma- or space-separated list of built-in tool names (without the
-    /// prefix) and group names (`sessions`, `exec`, `files`, `all`); blank means all.
+    /// prefix) and group names (`sessions`, `exec`, `files`, `jobs`, `all`); blank means all.
     /// `known` lists the built-in tools.
     pub fn parse(setting: Option<&str>, known: &[&str]) -> Result<BuiltinSelection, String> {
         let entries: Vec<&str> = setting

@@ -29,6 +29,7 @@ pub const LOG_RATE_NOTE: &str = "a tool may log 200 messages at once, then 50 a 
 pub struct HostServices {
     pub settings: Arc<Settings>,
     pub pool: Arc<SessionPool>,
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 /// Receives progress of a call: done, total, message.

@@ -211,6 +211,7 @@ pub async fn space_from_df(conn: &Arc<Connection>, path: &str) -> HostResult<Spa
         timeout: Duration::from_secs(20),
         output_limit: 64 * 1024,
         pty: false,
+        idle_timeout: None,
     };
     let out = exec::run(conn.clone(), request, CancellationToken::new(), None).await?;
     let stdout = String::from_utf8_lossy(&[out.stdout.head, out.stdout.tail].concat()).into_owned();

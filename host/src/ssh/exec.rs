@@ -32,6 +32,29 @@ pub struct ExecRequest {
     pub timeout: Duration,
     pub output_limit: u64,
     pub pty: bool,
+    /// End the command when it printed nothing for this long (none: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Receives a command's output as it arrives.
+pub trait OutputSink: Send {
+    fn stdout(&mut self, data: &[u8]);
+    fn stderr(&mut self, data: &[u8]);
+}
+
+/// The capped head-and-tail record of both streams that [`run`] returns.
+struct CaptureSink {
+    stdout: Capture,
+    stderr: Capture,
+}
+
+impl OutputSink for CaptureSink {
+    fn stdout(&mut self, data: &[u8]) {
+        self.stdout.push(data);
+    }
+    fn stderr(&mut self, data: &[u8]) {
+        self.stderr.push(data);
+    }
 }
 
 /// One output stream, capped to a limit: the head and the tail are kept.
@@ -51,6 +74,8 @@ pub struct ExecOutput {
     pub stdout: CapturedStream,
     pub stderr: CapturedStream,
     pub timed_out: bool,
+    /// True when the command was stopped because it printed nothing for its idle timeout.
+    pub idle_timed_out: bool,
     pub duration: Duration,
 }
 
@@ -58,7 +83,7 @@ pub struct ExecOutput {
 pub type ProgressFn = Arc<dyn Fn(f64, Option<String>) + Send + Sync>;
 
 /// Collects a stream up to `limit` bytes: the first half and the last half are kept.
-struct Capture {
+pub struct Capture {
     head_cap: usize,
     tail_cap: usize,
     head: Vec<u8>,
@@ -68,7 +93,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(limit: u64) -> Self {
+    pub fn new(limit: u64) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let tail_cap = limit / 2;
         Capture {
@@ -81,7 +106,7 @@ impl Capture {
         }
     }
 
-    fn push(&mut self, mut data: &[u8]) {
+    pub fn push(&mut self, mut data: &[u8]) {
         self.total += data.len() as u64;
         let room = self.head_cap - self.head.len();
         if room > 0 {
@@ -99,6 +124,16 @@ impl Capture {
         self.tail.drain(..overflow);
         self.cut += overflow as u64;
         self.tail.extend(data);
+    }
+
+    /// What was kept so far.
+    pub fn snapshot(&self) -> CapturedStream {
+        CapturedStream {
+            head: self.head.clone(),
+            tail: self.tail.iter().copied().collect(),
+            cut_bytes: self.cut,
+            total_bytes: self.total,
+        }
     }
 
     fn finish(self) -> CapturedStream {
@@ -221,6 +256,25 @@ pub async fn run(
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
 ) -> HostResult<ExecOutput> {
+    let mut sink = CaptureSink {
+        stdout: Capture::new(req.output_limit),
+        stderr: Capture::new(req.output_limit),
+    };
+    let mut out = run_into(conn, req, cancel, progress, &mut sink).await?;
+    out.stdout = sink.stdout.finish();
+    out.stderr = sink.stderr.finish();
+    Ok(out)
+}
+
+/// Like [`run`], but hands the output to `sink` as it arrives instead of keeping it: the
+/// streams of the result are empty.
+pub async fn run_into(
+    conn: Arc<Connection>,
+    req: ExecRequest,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+    sink: &mut dyn OutputSink,
+) -> HostResult<ExecOutput> {
     let started = Instant::now();
     let shell = &conn.info.shell;
     let script = super::shell::wrap(
@@ -277,12 +331,17 @@ pub async fn run(
     };
     tokio::pin!(stdin_task);
 
-    let mut stdout = Capture::new(req.output_limit);
-    let mut stderr = Capture::new(req.output_limit);
+    // The start of stderr, for the error when the wrapper did not run.
+    let mut stderr_start = Vec::new();
     let mut marker = PidMarker::new(!shell.family.is_windows());
     let mut out = ExecOutput::default();
     let mut latest_line: Option<String> = None;
     let deadline = tokio::time::Instant::now() + req.timeout;
+    // Far enough in the future to never fire when there is no idle timeout.
+    let idle_limit = req
+        .idle_timeout
+        .unwrap_or(Duration::from_secs(86_400 * 365));
+    let mut idle_deadline = tokio::time::Instant::now() + idle_limit;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     let mut stop: Option<StopReason> = None;
@@ -293,12 +352,15 @@ pub async fn run(
                 Some(ChannelMsg::Data { data }) => {
                     let (data, pid) = marker.feed(&data);
                     if pid.is_some() { guard.pgid = pid; }
+                    if !data.is_empty() { idle_deadline = tokio::time::Instant::now() + idle_limit; }
                     note_line(&mut latest_line, &data);
-                    stdout.push(&data);
+                    sink.stdout(&data);
                 }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    idle_deadline = tokio::time::Instant::now() + idle_limit;
                     note_line(&mut latest_line, &data);
-                    stderr.push(&data);
+                    keep_start(&mut stderr_start, &data);
+                    sink.stderr(&data);
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_code = Some(exit_status as i32),
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => out.exit_signal = Some(signal_label(&signal_name)),
@@ -307,6 +369,7 @@ pub async fn run(
             },
             _ = &mut stdin_task => {}
             _ = tokio::time::sleep_until(deadline), if stop.is_none() => stop = Some(StopReason::Timeout),
+            _ = tokio::time::sleep_until(idle_deadline), if stop.is_none() => stop = Some(StopReason::Idle),
             _ = cancel.cancelled(), if stop.is_none() => stop = Some(StopReason::Cancelled),
             _ = ticker.tick() => {
                 if let Some(p) = &progress {
@@ -327,8 +390,8 @@ pub async fn run(
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Some(msg) = reader.wait().await {
                     match msg {
-                        ChannelMsg::Data { data } => stdout.push(&marker.feed(&data).0),
-                        ChannelMsg::ExtendedData { data, ext: 1 } => stderr.push(&data),
+                        ChannelMsg::Data { data } => sink.stdout(&marker.feed(&data).0),
+                        ChannelMsg::ExtendedData { data, ext: 1 } => sink.stderr(&data),
                         ChannelMsg::ExitStatus { exit_status } => {
                             out.exit_code = Some(exit_status as i32)
                         }
@@ -347,21 +410,20 @@ pub async fn run(
                 return Err(HostError::Cancelled);
             }
             out.timed_out = true;
+            out.idle_timed_out = reason == StopReason::Idle;
             break;
         }
     }
     if out.timed_out && shell.family.is_windows() {
-        stderr.push(
+        sink.stderr(
             b"\nmcpssh: on Windows only the command's own process was stopped; processes it started may still run\n",
         );
     }
     guard.conn = None;
     let _ = writer.close().await;
     if let Some(rest) = marker.pending.take() {
-        stdout.push(&rest);
+        sink.stdout(&rest);
     }
-    out.stdout = stdout.finish();
-    out.stderr = stderr.finish();
     out.duration = started.elapsed();
     if out.exit_code.is_none() && out.exit_signal.is_none() && !out.timed_out && conn.is_closed() {
         return Err(HostError::Connection(format!(
@@ -370,7 +432,7 @@ pub async fn run(
         )));
     }
     if marker.pending.is_none() && !marker.seen && !shell.family.is_windows() && !out.timed_out {
-        return Err(wrapper_failed(&conn, &out));
+        return Err(wrapper_failed(&conn, &out, &stderr_start));
     }
     Ok(out)
 }
@@ -378,9 +440,9 @@ pub async fn run(
 /// The error for a command whose wrapper never ran (no PID marker): the login shell
 /// rejected or ignored it, so whatever the exit status says, the command did not run as
 /// asked.
-fn wrapper_failed(conn: &Connection, out: &ExecOutput) -> HostError {
+fn wrapper_failed(conn: &Connection, out: &ExecOutput, stderr_start: &[u8]) -> HostError {
     let shell = &conn.info.shell;
-    let said: String = String::from_utf8_lossy(&out.stderr.head)
+    let said: String = String::from_utf8_lossy(stderr_start)
         .chars()
         .take(300)
         .collect();
@@ -402,11 +464,18 @@ fn wrapper_failed(conn: &Connection, out: &ExecOutput) -> HostError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StopReason {
     Timeout,
+    Idle,
     Cancelled,
 }
 
+/// Keeps the first bytes of a stream, up to 1 KiB.
+fn keep_start(start: &mut Vec<u8>, data: &[u8]) {
+    let room = 1024usize.saturating_sub(start.len());
+    start.extend_from_slice(&data[..room.min(data.len())]);
+}
+
 /// Remembers the last complete (or partial) line of output, for progress messages.
-fn note_line(latest: &mut Option<String>, data: &[u8]) {
+pub(crate) fn note_line(latest: &mut Option<String>, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
         let line: String = line.chars().take(200).collect();

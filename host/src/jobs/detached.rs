@@ -1,0 +1,115 @@
+//! Detached jobs: a command started on the remote host in a session of its own
+//! (`setsid`, standard input from /dev/null, stdout and stderr to a file under
+//! `~/.mcpssh/jobs/ID/`), so it survives the SSH connection dropping and mcpssh
+//! restarting. The host follows the file with an ordinary job of the same id (a `tail`
+//! that ends when the command does and exits with its status), and starts that follower
+//! again when it is asked for a detached job it does not follow (after a restart or a
+//! dropped connection). Everything here runs as POSIX `sh`; the command itself runs in
+//! the login shell (`$SHELL -c`). Ids are `d-` and 16 lowercase hex digits, so they can
+//! be put into scripts as they are.
+
+use crate::ssh::shell::shell_quote;
+
+/// Exit status of the launcher when the job directory cannot be made.
+pub const NO_DIRECTORY: i32 = 97;
+/// Exit status of the launcher when `setsid` is missing.
+pub const NO_SETSID: i32 = 98;
+/// Exit status of the follower when the host has no such detached job.
+pub const NO_SUCH_JOB: i32 = 96;
+
+/// A fresh detached job id.
+pub fn new_id() -> String {
+    format!("d-{:016x}", rand::random::<u64>())
+}
+
+/// True for a well-formed detached job id.
+pub fn is_detached_id(id: &str) -> bool {
+    id.strip_prefix("d-").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `exec /bin/sh -c SCRIPT ARGS...`, quoted for any Unix login shell.
+fn posix(script: &str, args: &[&str]) -> String {
+    let mut line = format!("exec /bin/sh -c {} mcpssh", shell_quote(script));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&shell_quote(arg));
+    }
+    line
+}
+
+/// The command that starts `command` detached as job `id` and returns at once.
+pub fn launcher(id: &str, command: &str) -> String {
+    debug_assert!(is_detached_id(id));
+    posix(
+        &format!(
+            "d=\"$HOME/.mcpssh/jobs/{id}\"; umask 077; mkdir -p \"$d\" || exit {NO_DIRECTORY}; \
+             command -v setsid >/dev/null 2>&1 || exit {NO_SETSID}; \
+             setsid /bin/sh -c '\"$0\" -c \"$1\"; echo $? > \"$2/exit\"' \"${{SHELL:-/bin/sh}}\" \"$1\" \"$d\" \
+             </dev/null >\"$d/out\" 2>&1 & echo $! > \"$d/pid\""
+        ),
+        &[command],
+    )
+}
+
+/// The command that prints job `id`'s output from the start, follows it until the job
+/// ends, and exits with the job's exit status.
+pub fn follower(id: &str) -> String {
+    debug_assert!(is_detached_id(id));
+    posix(
+        &format!(
+            "d=\"$HOME/.mcpssh/jobs/{id}\"; \
+             [ -f \"$d/pid\" ] || {{ echo \"no detached job {id} on this host\" >&2; exit {NO_SUCH_JOB}; }}; \
+             tail -c +1 -f --pid=\"$(cat \"$d/pid\")\" \"$d/out\"; \
+             [ -f \"$d/exit\" ] && exit \"$(cat \"$d/exit\")\"; exit 255"
+        ),
+        &[],
+    )
+}
+
+/// The command that stops job `id`'s whole process group: TERM, then KILL a second later.
+pub fn killer(id: &str) -> String {
+    debug_assert!(is_detached_id(id));
+    posix(
+        &format!(
+            "p=\"$(cat \"$HOME/.mcpssh/jobs/{id}/pid\")\" || exit 0; \
+             case \"$p\" in ''|*[!0-9]*|0|1) exit 0;; esac; \
+             kill -TERM -\"$p\" 2>/dev/null; sleep 1; kill -KILL -\"$p\" 2>/dev/null; true"
+        ),
+        &[],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_fresh_and_checked() {
+        let (a, b) = (new_id(), new_id());
+        assert!(is_detached_id(&a) && is_detached_id(&b) && a != b);
+        for bad in [
+            "d-",
+            "d-0123",
+            "d-0123456789abcdeF",
+            "d-0123456789abcdeg",
+            "job-1",
+            "d-0123456789abcdef0",
+        ] {
+            assert!(!is_detached_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_is_passed_as_an_argument_never_spliced_into_the_script() {
+        let line = launcher("d-0123456789abcdef", "echo 'a b'; rm -rf \"$HOME\"");
+        assert!(
+            line.ends_with(&shell_quote("echo 'a b'; rm -rf \"$HOME\"")),
+            "{line}"
+        );
+    }
+}
