@@ -352,6 +352,7 @@ async fn tools(settings: &Arc<Settings>, pool: &Arc<SessionPool>, list: &mut Che
     let services = Arc::new(HostServices {
         settings: settings.clone(),
         pool: pool.clone(),
+        jobs: Arc::new(crate::jobs::Jobs::new(settings.job_settings())),
     });
     let loaded = async {
         let runtime = Arc::new(Runtime::new(services)?);

@@ -15,6 +15,7 @@ const CRATE_LAYERS: &[(&[&str], &[&str], &str)] = &[
             "client_log.rs",
             "progress.rs",
             "prompts.rs",
+            "job_resources.rs",
         ],
         "the MCP layer (rmcp)",
     ),
@@ -62,6 +63,15 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     ),
     ("plugin/", &["crate::server", "crate::app", "rmcp"]),
     ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
+    (
+        "jobs/",
+        &[
+            "crate::server",
+            "crate::app",
+            "crate::plugin",
+            "crate::policy",
+        ],
+    ),
 ];
 
 fn host_src() -> PathBuf {

@@ -388,7 +388,13 @@ mod tests {
         }
         let settings = Arc::new(Cli::parse_from(["mcpssh", "--cache-dir", "off"]).settings);
         let pool = Arc::new(SessionPool::new(settings.clone()));
-        Runtime::new(Arc::new(HostServices { settings, pool })).unwrap()
+        let jobs = Arc::new(crate::jobs::Jobs::new(settings.job_settings()));
+        Runtime::new(Arc::new(HostServices {
+            settings,
+            pool,
+            jobs,
+        }))
+        .unwrap()
     }
 
     fn wasm(label: &str) -> &'static [u8] {
