@@ -8,7 +8,6 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validat
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-\
 Size and free space of the remote file system holding `path`, like `df`.";
 
 /// Which file system.

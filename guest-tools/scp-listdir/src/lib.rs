@@ -12,7 +12,6 @@ pub const DEFAULT_LIMIT: i64 = 1000;
 pub const MAX_LIMIT: i64 = 10_000;
 
 const DESCRIPTION: &str = "\
-\
 List a remote directory over SFTP: names, types (symlinks not followed), sizes, permissions and \
 modification times (UTC), sorted, hidden entries included.";
 

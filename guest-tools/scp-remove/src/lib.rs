@@ -5,7 +5,6 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target, validat
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-\
 Remove one remote file or symlink (not its target) over SFTP. Directories are refused. Cannot \
 be undone.";
 

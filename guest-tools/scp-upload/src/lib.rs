@@ -8,7 +8,6 @@ use mcpssh_sdk::transfer::{Direction, TransferOutput, run_transfer};
 use mcpssh_sdk::{Tool, ToolError, ToolInfo, serde_json};
 
 const DESCRIPTION: &str = "\
-\
 Upload a local file to the remote host over SFTP. The destination is written whole or not at \
 all (temporary file, then rename); `on_conflict` decides about an existing one. Local paths \
 must lie under the server's allowed folders.";

@@ -7,7 +7,6 @@ use mcpssh_sdk::{JsonSchema, Tool, ToolError, ToolInfo, validate};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-\
 Open (or reuse) an SSH session. Every argument is optional: what is left out comes from the \
 server's configuration and ~/.ssh/config, and the other tools connect on demand, so this call \
 is needed only to reach another host or check one. Returns `session` (pass it as `host` to \

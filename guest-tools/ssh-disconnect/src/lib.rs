@@ -5,7 +5,6 @@ use mcpssh_sdk::{HostArg, JsonSchema, Tool, ToolError, ToolInfo, target};
 use serde::{Deserialize, Serialize};
 
 const DESCRIPTION: &str = "\
-\
 Close an SSH session (`host`, or the only open one); safe when none is open. Other tools \
 reconnect on demand.";
 

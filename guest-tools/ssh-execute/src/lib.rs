@@ -16,7 +16,6 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
 pub const MIN_OUTPUT_BYTES: i64 = 1024;
 
 const DESCRIPTION: &str = "\
-\
 Run a shell command on the remote host and wait for it to end. Each call starts a fresh shell: \
 use `working_directory` and `env` instead of `cd` or `export` in an earlier call. A non-zero \
 exit is a normal result (`success: false`). Each output stream keeps its head and tail \
