@@ -318,3 +318,19 @@ pub async fn start_up_failure(sshd: &mcpssh_testbed::Sshd, extra: &[(&str, &str)
     assert!(out.stdout.is_empty(), "stdout carries MCP messages only");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A memory figure of process `pid` from /proc/PID/status (`VmRSS`: now, `VmHWM`: the
+/// peak so far), in KiB.
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// The resident memory of process `pid` now, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    memory_kib(pid, "VmRSS")
+}

@@ -8,7 +8,7 @@ use mcpssh_testbed::rmcp::model::{ContentBlock, ReadResourceRequestParams, Resou
 use mcpssh_testbed::{CallToolResultExt, Sshd};
 use serde_json::{Value, json};
 
-use crate::common::Harness;
+use crate::common::{Harness, rss_kib};
 
 /// A server that returns commands still running after 2 s as jobs.
 async fn harness(extra: &[(&str, &str)]) -> Harness {
@@ -279,16 +279,6 @@ async fn progress_continues_while_a_client_waits_for_a_job() {
         })
         .await
         .expect("progress naming the job while the client waits");
-}
-
-/// The server's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[tokio::test]

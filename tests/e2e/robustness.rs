@@ -17,7 +17,7 @@ use proptest::test_runner::{Config, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{Harness, bin};
+use crate::common::{Harness, bin, rss_kib};
 
 /// Generated calls per built-in tool.
 const CASES_PER_TOOL: usize = 250;
@@ -114,15 +114,6 @@ fn arguments_for(properties: Vec<String>) -> impl Strategy<Value = Map<String, V
         }
         args
     })
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[tokio::test]

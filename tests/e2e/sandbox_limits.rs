@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::bin;
+use crate::common::{bin, memory_kib};
 use crate::custom_tools::{component, eventually, harness_with_tools, tools_dir};
 use crate::generated_components::{Attack, hostile_component};
 
@@ -190,17 +190,6 @@ async fn cancelling_a_guest_sleeping_in_wasi_stops_it() {
         "the call ended as cancelled"
     );
     h.assert_still_serving().await;
-}
-
-/// A memory figure of process `pid` from /proc/PID/status (`VmRSS`: now, `VmHWM`: the
-/// peak so far), in KiB.
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// How much more memory than at the start the server may ever hold during a flood.

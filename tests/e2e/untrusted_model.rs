@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use mcpssh_testbed::{CallToolResultExt, Sshd, test_user_password};
 use serde_json::{Value, json};
 
-use crate::common::Harness;
+use crate::common::{Harness, rss_kib};
 
 const NO_AGENT: &str = "/nonexistent/mcpssh-test/agent.sock";
 
@@ -58,16 +58,6 @@ impl Home {
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.join(rel)).unwrap()
     }
-}
-
-/// The server's resident memory, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[tokio::test]
