@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::bindings::mcpssh::plugin::exec::JobInfo;
 use crate::bindings::mcpssh::plugin::session::SessionInfo;
 
 use crate::tool::{Tool, call_tool, check_tool, descriptor};
@@ -71,5 +72,26 @@ pub fn session_info(name: &str) -> SessionInfo {
         host_key_algorithm: "ssh-ed25519".into(),
         host_key_fingerprint: "SHA256:abc".into(),
         connected_at: 1_700_000_000,
+    }
+}
+
+/// A made-up job `id` on session `s`, running or finished without an exit status, with no
+/// output yet, for tests of tools that shape job results.
+pub fn job_info(id: &str, running: bool) -> JobInfo {
+    JobInfo {
+        id: id.into(),
+        session: "s".into(),
+        command: "x".into(),
+        started_at: 0,
+        duration_ms: 0,
+        running,
+        exit_code: None,
+        exit_signal: None,
+        timed_out: false,
+        idle_timed_out: false,
+        cancelled: false,
+        error: None,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
     }
 }

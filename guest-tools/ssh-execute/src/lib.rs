@@ -432,20 +432,8 @@ mod tests {
 
     fn job(running: bool) -> JobInfo {
         JobInfo {
-            id: "job-7".into(),
-            session: "s".into(),
-            command: "x".into(),
-            started_at: 0,
             duration_ms: 12,
-            running,
-            exit_code: None,
-            exit_signal: None,
-            timed_out: false,
-            idle_timed_out: false,
-            cancelled: false,
-            error: None,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
+            ..mcpssh_sdk::testing::job_info("job-7", running)
         }
     }
 

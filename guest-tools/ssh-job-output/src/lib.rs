@@ -195,20 +195,8 @@ mod tests {
             data: data.to_vec(),
             first_kept: 0,
             job: JobInfo {
-                id: "job-1".into(),
-                session: "s".into(),
-                command: "c".into(),
-                started_at: 0,
-                duration_ms: 0,
-                running,
-                exit_code: None,
-                exit_signal: None,
-                timed_out: false,
-                idle_timed_out: false,
-                cancelled: false,
-                error: None,
                 stdout_bytes: total,
-                stderr_bytes: 0,
+                ..mcpssh_sdk::testing::job_info("job-1", running)
             },
         }
     }
