@@ -70,24 +70,26 @@ fn is_link(path: &str) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// The remote layout: `app/` (the scope) holding `real.conf`, and `etc/app.conf`
-/// outside it, a symlink to `app/real.conf`, as a web server's enabled sites are.
-#[tokio::test]
-async fn a_symlink_into_the_scope_does_not_bring_its_own_place_into_it() {
+/// A probe tool scoped to `remote_paths = [app]` on a fresh sshd whose scratch directory
+/// holds `app/` and `etc/`, laid out by the shell command `layout(app, etc)`; local
+/// paths are confined to `local`.
+struct AppScope {
+    h: Harness,
+    app: String,
+    etc: String,
+    local: tempfile::TempDir,
+    _tools: tempfile::TempDir,
+}
+
+async fn app_scope(layout: impl Fn(&str, &str) -> String) -> AppScope {
     let sshd = Sshd::start().unwrap();
     let root = std::fs::canonicalize(sshd.scratch_dir())
         .unwrap()
         .display()
         .to_string();
     let (app, etc) = (format!("{root}/app"), format!("{root}/etc"));
-    let link = format!("{etc}/app.conf");
-    sshd.ssh_run(&format!(
-        "mkdir -p {app}/sub {etc} && echo real > {app}/real.conf && echo mine > {app}/mine && ln -s {app}/real.conf {link}"
-    ))
-    .unwrap();
+    sshd.ssh_run(&layout(&app, &etc)).unwrap();
     let local = tempfile::tempdir().unwrap();
-    let upload_source = local.path().join("new.conf");
-    std::fs::write(&upload_source, "new\n").unwrap();
     let tools = probe_folder(&format!("remote_paths = [\"{app}\"]"));
     let local_root = local.path().display().to_string();
     let h = probe_harness(
@@ -96,6 +98,34 @@ async fn a_symlink_into_the_scope_does_not_bring_its_own_place_into_it() {
         &[("MCP_SSH_LOCAL_ROOT", local_root.as_str())],
     )
     .await;
+    AppScope {
+        h,
+        app,
+        etc,
+        local,
+        _tools: tools,
+    }
+}
+
+/// The remote layout: `app/` (the scope) holding `real.conf`, and `etc/app.conf`
+/// outside it, a symlink to `app/real.conf`, as a web server's enabled sites are.
+#[tokio::test]
+async fn a_symlink_into_the_scope_does_not_bring_its_own_place_into_it() {
+    let AppScope {
+        h,
+        app,
+        etc,
+        local,
+        _tools,
+    } = app_scope(|app, etc| {
+        format!(
+            "mkdir -p {app}/sub {etc} && echo real > {app}/real.conf && echo mine > {app}/mine && ln -s {app}/real.conf {etc}/app.conf"
+        )
+    })
+    .await;
+    let link = format!("{etc}/app.conf");
+    let upload_source = local.path().join("new.conf");
+    std::fs::write(&upload_source, "new\n").unwrap();
 
     // The link is outside the scope, whatever it points to: it cannot be removed,
     // renamed, replaced or looked at.
@@ -167,27 +197,20 @@ async fn a_symlink_into_the_scope_does_not_bring_its_own_place_into_it() {
 /// A symlink inside the scope that points out of it gives no way out either.
 #[tokio::test]
 async fn a_symlink_out_of_the_scope_leads_nowhere() {
-    let sshd = Sshd::start().unwrap();
-    let root = std::fs::canonicalize(sshd.scratch_dir())
-        .unwrap()
-        .display()
-        .to_string();
-    let (app, etc) = (format!("{root}/app"), format!("{root}/etc"));
-    sshd.ssh_run(&format!(
-        "mkdir -p {app} {etc} && echo secret > {etc}/passwd && ln -s {etc}/passwd {app}/passwd && ln -s {etc} {app}/etc"
-    ))
-    .unwrap();
-    let local = tempfile::tempdir().unwrap();
+    let AppScope {
+        h,
+        app,
+        etc,
+        local,
+        _tools,
+    } = app_scope(|app, etc| {
+        format!(
+            "mkdir -p {app} {etc} && echo secret > {etc}/passwd && ln -s {etc}/passwd {app}/passwd && ln -s {etc} {app}/etc"
+        )
+    })
+    .await;
     let source = local.path().join("x");
     std::fs::write(&source, "x\n").unwrap();
-    let tools = probe_folder(&format!("remote_paths = [\"{app}\"]"));
-    let local_root = local.path().display().to_string();
-    let h = probe_harness(
-        sshd,
-        tools.path(),
-        &[("MCP_SSH_LOCAL_ROOT", local_root.as_str())],
-    )
-    .await;
 
     refused(
         &h,
