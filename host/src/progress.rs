@@ -19,18 +19,21 @@ use crate::plugin::ProgressSink;
 /// The longest progress message forwarded, in bytes.
 pub const MAX_PROGRESS_MESSAGE_BYTES: usize = 1024;
 
-/// The report waiting to be sent, and the signal that one is there.
-#[derive(Default)]
+/// The report waiting to be sent, the signal that one is there, and the task that
+/// sends them, started by the first report (most calls report nothing, and then cost
+/// no task).
 struct Pending {
     report: Mutex<Option<ProgressNotificationParam>>,
     arrived: Notify,
+    task: Mutex<Option<JoinHandle<()>>>,
+    peer: Peer<RoleServer>,
+    finished: CancellationToken,
 }
 
 /// The progress forwarding of one call.
 pub struct Forwarder {
     sink: ProgressSink,
-    finished: CancellationToken,
-    task: JoinHandle<()>,
+    pending: Arc<Pending>,
 }
 
 impl Forwarder {
@@ -38,17 +41,16 @@ impl Forwarder {
     /// progress.
     pub fn for_request(context: &RequestContext<RoleServer>) -> Option<Forwarder> {
         let token = context.meta.get_progress_token()?;
-        let pending = Arc::new(Pending::default());
-        let finished = CancellationToken::new();
-        let task = tokio::spawn(forward(
-            context.peer.clone(),
-            pending.clone(),
-            finished.clone(),
-        ));
+        let pending = Arc::new(Pending {
+            report: Mutex::new(None),
+            arrived: Notify::new(),
+            task: Mutex::new(None),
+            peer: context.peer.clone(),
+            finished: CancellationToken::new(),
+        });
         Some(Forwarder {
-            sink: report_sink(token, pending),
-            finished,
-            task,
+            sink: report_sink(token, pending.clone()),
+            pending,
         })
     }
 
@@ -59,8 +61,11 @@ impl Forwarder {
 
     /// Sends the call's last report, if not sent yet, and stops forwarding.
     pub async fn finish(self) {
-        self.finished.cancel();
-        let _ = self.task.await;
+        self.pending.finished.cancel();
+        let task = self.pending.task.lock().unwrap().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -73,13 +78,28 @@ fn report_sink(token: ProgressToken, pending: Arc<Pending>) -> ProgressSink {
             report.message = message.map(|m| cap_message(m, MAX_PROGRESS_MESSAGE_BYTES));
             *pending.report.lock().unwrap() = Some(report);
             pending.arrived.notify_one();
+            let mut task = pending.task.lock().unwrap();
+            if task.is_none()
+                && !pending.finished.is_cancelled()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                *task = Some(runtime.spawn(forward(pending.clone())));
+            }
         },
     )
 }
 
+impl Drop for Forwarder {
+    /// A call dropped without [`Forwarder::finish`] stops its forwarding too.
+    fn drop(&mut self) {
+        self.pending.finished.cancel();
+    }
+}
+
 /// Sends the pending report whenever there is one, at most every 100 ms, until the call
 /// has finished and its last report is out.
-async fn forward(peer: Peer<RoleServer>, pending: Arc<Pending>, finished: CancellationToken) {
+async fn forward(pending: Arc<Pending>) {
+    let (peer, finished) = (&pending.peer, &pending.finished);
     loop {
         let finishing = tokio::select! {
             _ = pending.arrived.notified() => false,

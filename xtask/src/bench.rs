@@ -27,6 +27,9 @@ struct Stats {
     p99: f64,
     /// Resident set size of the server after the series, where measured.
     rss_after: u64,
+    /// The server's CPU time (user + system) per call, in microseconds, where measured:
+    /// unlike latency, it hardly moves with the machine's load.
+    cpu_per_call_us: f64,
 }
 
 fn stats(mut samples: Vec<Duration>) -> Stats {
@@ -40,6 +43,7 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
         p90: at(0.9),
         p99: at(0.99),
         rss_after: 0,
+        cpu_per_call_us: 0.0,
     }
 }
 
@@ -64,7 +68,12 @@ pub async fn run(only: &[String]) -> Result<()> {
         );
     }
     let wanted = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
-    let bin = mcpssh_testbed::build_mcpssh(true)?;
+    // `MCPSSH_BENCH_BIN` measures a given binary (an older build, or one wrapped in a
+    // profiler) instead of building the release binary.
+    let bin = match std::env::var_os("MCPSSH_BENCH_BIN") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => mcpssh_testbed::build_mcpssh(true)?,
+    };
     let sshd = Sshd::start()?;
     let mut rows = Vec::new();
     if wanted("exec") {
@@ -115,7 +124,7 @@ pub async fn run(only: &[String]) -> Result<()> {
 
 /// Exec latency through MCP vs raw russh and OpenSSH, and the RSS after the run.
 async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
-    let (ours, raw) = exec_latencies(bin, sshd).await?;
+    let (ours, raw, parts) = exec_latencies(bin, sshd).await?;
     let openssh = openssh_exec_latency(sshd)?;
     rows.push(Row {
         what: format!("exec `true`, median / p90 ({EXEC_CALLS} calls) vs raw russh exec"),
@@ -128,6 +137,20 @@ async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
         ours: format!("{:.2} ms", ours.median),
         reference: format!("{:.2} ms", openssh.median),
         ratio: format!("{:.2}×", ours.median / openssh.median),
+    });
+    rows.push(Row {
+        what:
+            "of which: MCP round trip (unknown tool) / + wasm instance and argument check, medians"
+                .into(),
+        ours: format!("{:.3} / {:.3} ms", parts.mcp_only, parts.with_wasm),
+        reference: "–".into(),
+        ratio: "–".into(),
+    });
+    rows.push(Row {
+        what: "server CPU time (user + system) per `ssh_execute` call".into(),
+        ours: format!("{:.0} µs", ours.cpu_per_call_us),
+        reference: "–".into(),
+        ratio: "–".into(),
     });
     rows.push(Row {
         what: "server RSS after the exec run".into(),
@@ -222,11 +245,20 @@ fn report(rows: &[Row], full: bool) -> Result<()> {
     Ok(())
 }
 
+/// Medians, in milliseconds, of calls that stop before running a command.
+struct CallParts {
+    /// Refused by the MCP layer: an unknown tool.
+    mcp_only: f64,
+    /// Refused by `ssh_execute`'s own argument check, in its wasm instance.
+    with_wasm: f64,
+}
+
 /// Exec latency of `true`, measured in alternation so that a slow spell of the machine
 /// falls on both alike: `ssh_execute` through the MCP server on one open session, and a
 /// raw russh exec on an open connection (open a channel, exec, wait for close). The
-/// server's RSS after the series goes with the first result.
-async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats)> {
+/// server's RSS after the series goes with the first result, and the
+/// medians of two calls that run no command, to show where the time goes.
+async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats, CallParts)> {
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
     let mcp_exec = || async {
         let t = Instant::now();
@@ -252,20 +284,40 @@ async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats)> {
     }
     let mut ours = Vec::with_capacity(EXEC_CALLS);
     let mut reference = Vec::with_capacity(EXEC_CALLS);
+    let cpu_before = server.pid().map(cpu_time).unwrap_or_default();
     for _ in 0..EXEC_CALLS {
         ours.push(mcp_exec().await?);
         reference.push(raw_exec().await?);
+    }
+    let cpu_used = server.pid().map(cpu_time).unwrap_or_default() - cpu_before;
+    // Where the time goes: a call refused by the MCP layer (no tool runs) is the JSON-RPC
+    // round trip on both sides; one refused by the tool's argument check adds the wasm
+    // instance and the guest.
+    let mut mcp_only = Vec::with_capacity(EXEC_CALLS);
+    let mut with_wasm = Vec::with_capacity(EXEC_CALLS);
+    for _ in 0..EXEC_CALLS {
+        let t = Instant::now();
+        let _ = server.call_tool_raw("no_such_tool", json!({})).await?;
+        mcp_only.push(t.elapsed());
+        let t = Instant::now();
+        let _ = server.call_tool("ssh_execute", json!({})).await?;
+        with_wasm.push(t.elapsed());
     }
     let rss_after = server
         .pid()
         .map(|pid| proc_status(pid, "VmRSS"))
         .unwrap_or(0);
     server.shutdown().await?;
+    let parts = CallParts {
+        mcp_only: stats(mcp_only).median,
+        with_wasm: stats(with_wasm).median,
+    };
     let ours = Stats {
         rss_after,
+        cpu_per_call_us: cpu_used.as_secs_f64() * 1e6 / EXEC_CALLS as f64,
         ..stats(ours)
     };
-    Ok((ours, stats(reference)))
+    Ok((ours, stats(reference), parts))
 }
 
 struct AcceptAll;
@@ -416,6 +468,24 @@ fn quiet_env(sshd: &Sshd) -> Vec<(String, String)> {
     env.retain(|(k, _)| k != "MCP_SSH_LOG");
     env.push(("MCP_SSH_LOG".into(), "warn".into()));
     env
+}
+
+/// The CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let after_name = stat.rsplit_once(") ")?.1;
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    // `/proc` counts in USER_HZ, which is 100 on every Linux architecture.
+    Duration::from_millis(ticks * 10)
 }
 
 /// A `/proc/<pid>/status` memory field, in bytes.
