@@ -9,7 +9,7 @@
 use base64::Engine;
 
 use crate::error::{HostError, HostResult};
-use crate::ssh::SessionPool;
+use crate::sessions::SessionPool;
 
 /// The URI template advertised to clients.
 pub const URI_TEMPLATE: &str = "sftp://{session}/{+path}";
@@ -65,7 +65,7 @@ pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
             "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
         ))
     })?;
-    let (_, sftp) = crate::sftp::open_for(pool, session.as_deref()).await?;
+    let (_, sftp) = pool.sftp(session.as_deref()).await?;
     let (mut data, size) =
         crate::sftp::transfer::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
     let truncated = size > data.len() as u64;

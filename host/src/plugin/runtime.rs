@@ -377,7 +377,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::plugin::builtin;
-    use crate::ssh::SessionPool;
+    use crate::sessions::SessionPool;
 
     fn runtime() -> Runtime {
         use clap::Parser;

@@ -12,8 +12,9 @@ use russh_sftp::protocol::{FileAttributes, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
-use super::{FileInfo, FileKind, FromAttrs, POSIX_RENAME, SftpChannel, Space, remote_arg};
+use super::{FromAttrs, POSIX_RENAME, SftpChannel, remote_arg};
 use crate::error::{HostError, HostResult};
+use crate::files::{FileInfo, FileKind, Space};
 use crate::ssh::Connection;
 use crate::ssh::exec::{self, ExecRequest};
 use crate::ssh::shell::shell_quote;

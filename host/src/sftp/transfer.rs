@@ -44,8 +44,9 @@ use super::journal;
 use super::lanes::Lanes;
 use super::meta::{self, lstat_opt, stat_opt};
 use super::temp;
-use super::{FileKind, SftpChannel, join_remote, remote_arg, split_remote};
+use super::{SftpChannel, join_remote, remote_arg, split_remote};
 use crate::error::{HostError, HostResult};
+use crate::files::FileKind;
 use crate::local;
 use crate::ssh::Connection;
 
@@ -304,14 +305,11 @@ async fn clean_stale_remote(sftp: &SftpChannel, dir: &str, now: u64, max_age: Du
 /// Copies the local file `req.local` to the remote path `req.remote`, atomically.
 pub async fn upload(
     conn: Arc<Connection>,
+    sftp: Arc<SftpChannel>,
     req: TransferRequest,
     ctl: TransferControl,
 ) -> HostResult<TransferReport> {
     let started = Instant::now();
-    let sftp = tokio::select! {
-        s = conn.sftp() => s?,
-        _ = ctl.cancel.cancelled() => return Err(HostError::Cancelled),
-    };
     let mut temp = RemoteTemp::new(sftp.clone());
     let result = tokio::select! {
         r = upload_inner(&conn, &sftp, &req, &ctl, &mut temp) => r,
@@ -714,14 +712,11 @@ fn clean_stale_local(dir: &Path, max_age: Duration) {
 /// Copies the remote file `req.remote` to the local path `req.local`, atomically.
 pub async fn download(
     conn: Arc<Connection>,
+    sftp: Arc<SftpChannel>,
     req: TransferRequest,
     ctl: TransferControl,
 ) -> HostResult<TransferReport> {
     let started = Instant::now();
-    let sftp = tokio::select! {
-        s = conn.sftp() => s?,
-        _ = ctl.cancel.cancelled() => return Err(HostError::Cancelled),
-    };
     let mut temp = LocalTemp::default();
     let result = tokio::select! {
         r = download_inner(&conn, &sftp, &req, &ctl, &mut temp) => r,
