@@ -3,7 +3,7 @@
 //! `{session}` is a session name, or `_` for the default session; `{path}` is absolute
 //! (`sftp://web/etc/os-release`) or `~/...` for the remote home. Only regular files are
 //! read: a FIFO or device is refused before it is opened (see
-//! [`crate::sftp::transfer::read_head`]), and a path with a NUL byte (`%00`) never reaches
+//! [`crate::sftp::read_head`]), and a path with a NUL byte (`%00`) never reaches
 //! the server.
 
 use base64::Engine;
@@ -66,8 +66,7 @@ pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
         ))
     })?;
     let (_, sftp) = pool.sftp(session.as_deref()).await?;
-    let (mut data, size) =
-        crate::sftp::transfer::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
+    let (mut data, size) = crate::sftp::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
     let truncated = size > data.len() as u64;
     match String::from_utf8(std::mem::take(&mut data)) {
         Ok(mut text) => {

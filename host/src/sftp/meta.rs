@@ -50,6 +50,26 @@ pub async fn stat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileA
     }
 }
 
+/// The refusal of a remote path that is not a regular file (a FIFO or a device could
+/// block the server or never end).
+pub(super) fn not_regular(remote: &str) -> HostError {
+    HostError::Invalid(format!(
+        "the remote path {remote} is not a regular file (a FIFO, socket or device); only regular files can be read"
+    ))
+}
+
+/// Refuses attributes of anything but a regular file (attributes without a mode pass:
+/// nothing is known). `path` names it in the error.
+pub(super) fn require_regular(attrs: &FileAttributes, path: &str) -> HostResult<()> {
+    match attrs.permissions.map(FileKind::from_mode) {
+        None | Some(FileKind::File) => Ok(()),
+        Some(FileKind::Directory) => Err(HostError::Invalid(format!(
+            "{path} is a directory on the remote host, not a file"
+        ))),
+        Some(_) => Err(not_regular(path)),
+    }
+}
+
 /// Most entries a listing returns, whatever `limit` the caller asked for.
 pub const MAX_LIST_ENTRIES: u32 = 100_000;
 

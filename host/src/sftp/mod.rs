@@ -13,6 +13,7 @@
 pub mod error;
 mod guard;
 mod handle;
+mod head;
 pub mod journal;
 mod lanes;
 pub mod meta;
@@ -33,6 +34,7 @@ use crate::files::{FileInfo, FileKind};
 use crate::ssh::connection::{ChannelSlot, Connection};
 use crate::ssh::russh_error::describe_russh_error;
 
+pub use head::read_head;
 pub use meta::{canonicalize, list_dir, make_dir, remove_file, rename, space, stat};
 pub use transfer::{
     TransferControl, TransferProgress, TransferReport, TransferRequest, WriteMode, download, upload,
