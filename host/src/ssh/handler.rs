@@ -1,6 +1,6 @@
 //! russh's callback object for one connection ([`ClientHandler`]): it verifies the host
 //! key against known_hosts under the user's policy and collects what the handshake
-//! revealed ([`HandshakeFacts`]) for the connection to report.
+//! revealed (`HandshakeFacts`) for the connection to report.
 
 use std::sync::{Arc, Mutex};
 

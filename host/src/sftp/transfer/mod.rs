@@ -21,7 +21,7 @@
 //!    until then.
 //!
 //! On any failure, timeout or cancellation the temporary file is removed before the call
-//! returns (the one driver loop, [`drive`], differs between the directions only in the
+//! returns (the one driver loop, `drive`, differs between the directions only in the
 //! guard that removes it: remote or local); if the transfer's future is dropped instead,
 //! the guard removes it in the background. What a crash leaves (of `mcpssh`, or of the
 //! connection) is removed by the next transfer (`leftovers`).
