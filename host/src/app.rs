@@ -14,7 +14,7 @@ use crate::plugin::watch::FolderSnapshot;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
 use crate::policy::{AuditLog, Gate, Policy};
 use crate::server::McpSsh;
-use crate::ssh::SessionPool;
+use crate::sessions::SessionPool;
 use crate::watchdog::PollWatchdog;
 
 /// A ready host: every built-in component loaded.

@@ -18,10 +18,11 @@ use crate::error::HostError;
 use crate::local::LocalPolicy;
 use crate::plugin::selection::BuiltinSelection;
 use crate::plugin::{HostServices, Registry, Runtime};
+use crate::sessions::SessionPool;
+use crate::sftp::SftpChannel;
 use crate::ssh::auth::{self, Availability, Credentials};
 use crate::ssh::known_hosts::Verdict;
-use crate::ssh::pool::TargetRequest;
-use crate::ssh::{Connection, SessionPool, Target};
+use crate::ssh::{Connection, Target, TargetRequest};
 
 /// How one line of the checklist came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +185,7 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
             conn.info.username, conn.info.server_version
         ),
     );
-    match conn.sftp().await {
+    match SftpChannel::open(&conn).await {
         Ok(_) => list.add(Mark::Ok, "sftp", "the sftp subsystem answers"),
         Err(e) => list.add(
             Mark::Fail,

@@ -1,7 +1,7 @@
 //! `mcpssh`: an MCP server that gives an AI assistant SSH command execution and SFTP
 //! file transfer, with every tool a sandboxed WebAssembly component.
 //!
-//! The host owns the world (SSH sessions in [`ssh`], the MCP transport in [`server`]);
+//! The host owns the world (SSH sessions in [`sessions`], the MCP transport in [`server`]);
 //! tools are components run by [`plugin`] that get only the capabilities they import.
 
 pub mod allocator;
@@ -25,6 +25,7 @@ pub mod progress;
 pub mod prompts;
 pub mod remote_files;
 pub mod server;
+pub mod sessions;
 pub mod sftp;
 pub mod ssh;
 pub mod tool_name;

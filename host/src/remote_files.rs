@@ -3,13 +3,13 @@
 //! `{session}` is a session name, or `_` for the default session; `{path}` is absolute
 //! (`sftp://web/etc/os-release`) or `~/...` for the remote home. Only regular files are
 //! read: a FIFO or device is refused before it is opened (see
-//! [`crate::sftp::transfer::read_head`]), and a path with a NUL byte (`%00`) never reaches
+//! [`crate::sftp::read_head`]), and a path with a NUL byte (`%00`) never reaches
 //! the server.
 
 use base64::Engine;
 
 use crate::error::{HostError, HostResult};
-use crate::ssh::SessionPool;
+use crate::sessions::SessionPool;
 
 /// The URI template advertised to clients.
 pub const URI_TEMPLATE: &str = "sftp://{session}/{+path}";
@@ -65,9 +65,8 @@ pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
             "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
         ))
     })?;
-    let (_, sftp) = crate::sftp::open_for(pool, session.as_deref()).await?;
-    let (mut data, size) =
-        crate::sftp::transfer::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
+    let (_, sftp) = pool.sftp(session.as_deref()).await?;
+    let (mut data, size) = crate::sftp::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
     let truncated = size > data.len() as u64;
     match String::from_utf8(std::mem::take(&mut data)) {
         Ok(mut text) => {

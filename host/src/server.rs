@@ -20,7 +20,8 @@ use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
 use crate::progress::Forwarder;
-use crate::ssh::{SessionInfo, SessionPool};
+use crate::sessions::SessionPool;
+use crate::ssh::SessionInfo;
 use crate::watchdog::PollWatchdog;
 
 /// The tools being served: a registry and its MCP descriptions, replaced as a whole when

@@ -40,7 +40,8 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
             "crate::plugin",
             "crate::policy",
             "crate::app",
-            "crate::sftp::transfer",
+            "crate::sftp",
+            "crate::sessions",
         ],
     ),
     (
@@ -50,6 +51,17 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
             "crate::plugin",
             "crate::policy",
             "crate::app",
+            "crate::sessions",
+        ],
+    ),
+    (
+        "sessions/",
+        &[
+            "crate::server",
+            "crate::plugin",
+            "crate::policy",
+            "crate::app",
+            "crate::jobs",
         ],
     ),
     (
@@ -59,6 +71,7 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
             "crate::plugin",
             "crate::ssh",
             "crate::sftp",
+            "crate::sessions",
         ],
     ),
     ("plugin/", &["crate::server", "crate::app", "rmcp"]),

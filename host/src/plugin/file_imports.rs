@@ -14,8 +14,9 @@ use super::bindings::mcpssh::plugin::{local_read, remote_read, remote_write, tra
 use super::grants::Scope;
 use super::state::CallState;
 use crate::error::{HostError, HostResult};
+use crate::files::{FileInfo, FileKind, Space};
 use crate::local::{self, LocalPolicy};
-use crate::sftp::{self, FileInfo, FileKind, Space, TransferControl, TransferRequest, WriteMode};
+use crate::sftp::{self, TransferControl, TransferRequest, WriteMode};
 use crate::ssh::Connection;
 
 fn wit_kind(kind: FileKind) -> types::FileKind {
@@ -81,7 +82,7 @@ impl CallState {
         self.host_work(async move {
             gate.check_remote(&pool, session.as_deref(), "write", Some(&what))
                 .await?;
-            let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
+            let (conn, channel) = pool.sftp(session.as_deref()).await?;
             f(conn, channel).await
         })
         .await
@@ -104,10 +105,10 @@ impl CallState {
         self.host_work(async move {
             gate.check_remote(&pool, session.as_deref(), "read", None)
                 .await?;
-            let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
+            let (conn, channel) = pool.sftp(session.as_deref()).await?;
             match f(conn, channel.clone()).await {
                 Err(HostError::Connection(_)) if !channel.is_alive() => {
-                    let (conn, channel) = sftp::open_for(&pool, session.as_deref()).await?;
+                    let (conn, channel) = pool.sftp(session.as_deref()).await?;
                     f(conn, channel).await
                 }
                 other => other,
@@ -344,8 +345,8 @@ impl CallState {
         self.call.gate.check_local(&local)?;
         let cancel = self.call.cancel.clone();
         let pool = self.services.pool.clone();
-        let conn = tokio::select! {
-            c = pool.get(request.session.as_deref()) => c?,
+        let (conn, channel) = tokio::select! {
+            c = pool.sftp(request.session.as_deref()) => c?,
             _ = cancel.cancelled() => return Err(HostError::Cancelled),
         };
         let reconnected = conn.take_reconnected();
@@ -378,8 +379,8 @@ impl CallState {
             max_size: request.max_size,
         };
         let report = match direction {
-            Direction::Upload => sftp::upload(conn, req, control).await?,
-            Direction::Download => sftp::download(conn, req, control).await?,
+            Direction::Upload => sftp::upload(conn, channel, req, control).await?,
+            Direction::Download => sftp::download(conn, channel, req, control).await?,
         };
         Ok(transfer::TransferReport {
             local_path: report.local_path,

@@ -10,9 +10,9 @@ use super::bindings::mcpssh::plugin::{exec, host_log, session, types};
 use super::state::{CallState, LOG_RATE_NOTE};
 use crate::bounded::cap_message;
 use crate::error::{HostError, HostResult};
+use crate::sessions::{Connected, SessionPool};
 use crate::ssh::exec::{CapturedStream, ExecRequest};
-use crate::ssh::pool::{Connected, TargetRequest};
-use crate::ssh::{SessionInfo, SessionPool, exec as ssh_exec};
+use crate::ssh::{SessionInfo, TargetRequest, exec as ssh_exec};
 
 /// Interfaces the host implements, by WIT name (without version).
 pub const IMPLEMENTED_INTERFACES: &[&str] = &[

@@ -400,7 +400,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::plugin::builtin;
-    use crate::ssh::SessionPool;
+    use crate::sessions::SessionPool;
 
     fn runtime() -> Runtime {
         use clap::Parser;

@@ -13,7 +13,7 @@ use super::grants::Scope;
 use super::stop::{GuardedIo, WaitLimit};
 use crate::bounded::TokenBucket;
 use crate::config::Settings;
-use crate::ssh::SessionPool;
+use crate::sessions::SessionPool;
 
 /// Bytes of guest stdout/stderr kept per call (they go to the log, never to MCP).
 const GUEST_OUTPUT_CAPACITY: usize = 64 * 1024;

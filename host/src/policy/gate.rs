@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rules::{NoElicitation, Policy, Request, Verdict};
 use crate::error::{HostError, HostResult};
-use crate::ssh::SessionPool;
+use crate::sessions::SessionPool;
 
 /// The user's answer to a request for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]

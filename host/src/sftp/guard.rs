@@ -19,6 +19,12 @@ use super::error::status_code;
 use super::journal;
 use super::temp::ActiveTemp;
 
+/// What a transfer's driver needs of the guard of its temporary file, remote or local.
+pub(super) trait TempGuard {
+    /// Removes the temporary file now (on failure or cancellation).
+    async fn remove_now(&mut self);
+}
+
 /// How long removing a remote temporary file may take.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -77,11 +83,13 @@ impl RemoteTemp {
     pub(super) fn disarm(&mut self) {
         Tracked::end(&mut self.tracked);
     }
+}
 
+impl TempGuard for RemoteTemp {
     /// Removes the temporary file now (on failure or cancellation). If it cannot be
     /// removed (the connection failed), the journal keeps it for the next transfer to
     /// this host.
-    pub(super) async fn remove_now(&mut self) {
+    async fn remove_now(&mut self) {
         let Some(tracked) = self.tracked.take() else {
             return;
         };
@@ -137,9 +145,11 @@ impl LocalTemp {
     pub(super) fn disarm(&mut self) {
         Tracked::end(&mut self.tracked);
     }
+}
 
+impl TempGuard for LocalTemp {
     /// Removes the temporary file now (on failure or cancellation).
-    pub(super) async fn remove_now(&mut self) {
+    async fn remove_now(&mut self) {
         let Some(tracked) = self.tracked.take() else {
             return;
         };

@@ -68,9 +68,16 @@ fn owner_alive(entry: &Entry) -> bool {
     if cfg!(target_os = "linux") {
         process_start(entry.pid).is_some_and(|s| s == entry.start)
     } else {
-        // SAFETY: signal 0 only checks that the process exists.
-        unsafe { libc::kill(entry.pid as libc::pid_t, 0) == 0 }
+        process_exists(entry.pid)
     }
+}
+
+/// True when a process `pid` exists that this user may signal (`kill(pid, 0)`).
+fn process_exists(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
 }
 
 /// True when `entry` names a temporary file nobody is writing any more.
@@ -284,6 +291,19 @@ mod tests {
         assert_eq!(std::fs::read_dir(j).unwrap().count(), 3);
         live.done();
         assert_eq!(std::fs::read_dir(j).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_process_exists_only_while_it_runs() {
+        assert!(process_exists(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        // Reaped: no process has its id (until the id is reused, which takes a while).
+        assert!(!process_exists(pid));
+        // Ids that name no single process are never taken for an owner.
+        assert!(!process_exists(0));
+        assert!(!process_exists(u32::MAX));
     }
 
     #[test]

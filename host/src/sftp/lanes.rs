@@ -25,9 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
+use super::SftpChannel;
 use super::handle::RemoteHandle;
-use super::{FileKind, SftpChannel};
 use crate::error::{HostError, HostResult};
+use crate::files::FileKind;
 use crate::ssh::Connection;
 
 /// Lanes opened besides the connection's shared SFTP session.

@@ -12,8 +12,9 @@ use russh_sftp::protocol::{FileAttributes, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use super::error::status_code;
-use super::{FileInfo, FileKind, FromAttrs, POSIX_RENAME, SftpChannel, Space, remote_arg};
+use super::{FromAttrs, POSIX_RENAME, SftpChannel, remote_arg};
 use crate::error::{HostError, HostResult};
+use crate::files::{FileInfo, FileKind, Space};
 use crate::ssh::Connection;
 use crate::ssh::exec::{self, ExecRequest};
 use crate::ssh::shell::shell_quote;
@@ -46,6 +47,26 @@ pub async fn stat_opt(sftp: &SftpChannel, path: &str) -> HostResult<Option<FileA
         Ok(a) => Ok(Some(a.attrs)),
         Err(e) if status_code(&e) == Some(StatusCode::NoSuchFile) => Ok(None),
         Err(e) => Err(sftp.fail("cannot stat", path, e)),
+    }
+}
+
+/// The refusal of a remote path that is not a regular file (a FIFO or a device could
+/// block the server or never end).
+pub(super) fn not_regular(remote: &str) -> HostError {
+    HostError::Invalid(format!(
+        "the remote path {remote} is not a regular file (a FIFO, socket or device); only regular files can be read"
+    ))
+}
+
+/// Refuses attributes of anything but a regular file (attributes without a mode pass:
+/// nothing is known). `path` names it in the error.
+pub(super) fn require_regular(attrs: &FileAttributes, path: &str) -> HostResult<()> {
+    match attrs.permissions.map(FileKind::from_mode) {
+        None | Some(FileKind::File) => Ok(()),
+        Some(FileKind::Directory) => Err(HostError::Invalid(format!(
+            "{path} is a directory on the remote host, not a file"
+        ))),
+        Some(_) => Err(not_regular(path)),
     }
 }
 

@@ -6,13 +6,14 @@
 //! (`journal`), and the mapping of SFTP failures to [`HostError`]s (`error`). Nothing
 //! here knows about MCP or wasm.
 //!
-//! One SFTP session per SSH connection is opened on first use and cached on the
-//! [`Connection`] (see [`Connection::sftp`]); it is shared by every call, which is cheap
-//! because requests are multiplexed by id and many can be in flight at once.
+//! An [`SftpChannel`] runs on a channel of an SSH [`Connection`] it is given; which
+//! channel a session keeps and shares between calls is decided above, by
+//! `crate::sessions`. This module never reaches the session pool.
 
 pub mod error;
 mod guard;
 mod handle;
+mod head;
 pub mod journal;
 mod lanes;
 pub mod meta;
@@ -20,7 +21,6 @@ pub mod temp;
 pub mod transfer;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -30,8 +30,11 @@ use russh_sftp::client::rawsession::Limits;
 use russh_sftp::extensions;
 
 use crate::error::{HostError, HostResult};
-use crate::ssh::connection::{ChannelSlot, Connection, describe_russh_error};
+use crate::files::{FileInfo, FileKind};
+use crate::ssh::connection::{ChannelSlot, Connection};
+use crate::ssh::russh_error::describe_russh_error;
 
+pub use head::read_head;
 pub use meta::{canonicalize, list_dir, make_dir, remove_file, rename, space, stat};
 pub use transfer::{
     TransferControl, TransferProgress, TransferReport, TransferRequest, WriteMode, download, upload,
@@ -50,8 +53,6 @@ pub const FALLBACK_IO_LEN: u32 = 32 * 1024;
 
 /// Largest SFTP message we accept from the server.
 const MAX_PACKET_LEN: u32 = 1024 * 1024;
-
-pub use crate::files::{FileInfo, FileKind, Space};
 
 /// The extension that replaces the destination of a rename atomically.
 pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
@@ -239,16 +240,6 @@ fn io_lengths(limits: &Limits) -> (u32, u32) {
             .max(512) as u32
     };
     (pick(limits.read_len), pick(limits.write_len))
-}
-
-/// The connection of `session` (see [`crate::ssh::SessionPool::get`]) and its SFTP channel.
-pub async fn open_for(
-    pool: &crate::ssh::SessionPool,
-    session: Option<&str>,
-) -> HostResult<(Arc<Connection>, Arc<SftpChannel>)> {
-    let conn = pool.get(session).await?;
-    let channel = conn.sftp().await?;
-    Ok((conn, channel))
 }
 
 /// The path to send for a remote path as a user wrote it: `~` and `~/...` mean the home

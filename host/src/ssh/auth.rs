@@ -11,8 +11,10 @@ use russh::client::Handle;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
-use super::connection::{ClientHandler, Target, describe_russh_error};
+use super::handler::ClientHandler;
 use super::key_file;
+use super::russh_error::describe_russh_error;
+use super::target::Target;
 use crate::config::{Secret, Settings, home_dir};
 use crate::error::{HostError, HostResult};
 

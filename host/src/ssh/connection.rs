@@ -1,19 +1,21 @@
 //! One authenticated SSH connection: connecting with a timeout (directly or through
-//! ProxyJump hops, each verified), checking the host key, authenticating (`auth`), and
-//! describing the result (`SessionInfo`).
+//! ProxyJump hops, each verified), checking the host key (`handler`), authenticating
+//! (`auth`), describing the result (`SessionInfo`), and opening channels on it within
+//! the server's `MaxSessions` (`ChannelSlot`).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use russh::client::{self, Handle};
-use russh::keys::PublicKey;
 use tokio::sync::Semaphore;
 
 use super::auth;
-use super::known_hosts::{self, KnownHostsFiles, Verdict};
+use super::handler::{ClientHandler, HandshakeFacts, Recording};
+use super::known_hosts::{self, Verdict};
+use super::russh_error::describe_russh_error;
 use super::shell::LoginShell;
-use crate::config::{HostKeyPolicy, Settings, expand_tilde};
+use super::target::Target;
+use crate::config::Settings;
 use crate::error::{HostError, HostResult};
 
 /// Channels opened at once on one connection: OpenSSH's default `MaxSessions`.
@@ -21,34 +23,6 @@ pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 
 /// Channel slots that optional channels leave free for commands and other calls.
 pub const SPARE_CHANNELS_KEPT: usize = 4;
-
-/// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The name the session goes by: the alias or host the user gave (`:port` added
-    /// when an explicit port differs from 22).
-    pub name: String,
-    /// The host to reach (after `HostName`).
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    /// Key files to try; empty means the default `~/.ssh/id_*` files.
-    pub identity_files: Vec<PathBuf>,
-    /// Offer only the configured keys, even from the agent.
-    pub identities_only: bool,
-    /// The user named this endpoint (the configured host, or one listed in
-    /// `MCP_SSH_PASSWORD_HOSTS`), so a configured password may be offered to it.
-    pub password_allowed: bool,
-    /// The key file came from the request (a model or a tool), not from the user's
-    /// configuration, so the configured passphrase is not used to open it.
-    pub key_from_request: bool,
-    /// The known_hosts files that verify the host key.
-    pub known_hosts: KnownHostsFiles,
-    /// Jump hosts, first hop first.
-    pub proxy_jump: Vec<Target>,
-    pub connect_timeout: Duration,
-    pub keepalive: Duration,
-}
 
 /// A description of an open session. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +54,6 @@ pub struct Connection {
     channel_slots: Arc<Semaphore>,
     /// The jump host connection this one runs through, kept open with it.
     _jump: Option<Arc<Connection>>,
-    /// The SFTP session on its own channel, opened on first use (see `crate::sftp`).
-    sftp: tokio::sync::Mutex<Option<Arc<crate::sftp::SftpChannel>>>,
 }
 
 impl Connection {
@@ -126,14 +98,12 @@ impl Connection {
     ) -> HostResult<Connection> {
         known_hosts::check_host_name(&target.host)?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
-        let handler = ClientHandler {
-            policy: settings.strict_host_key_checking,
+        let handler = ClientHandler::new(
+            settings.strict_host_key_checking,
             recording,
-            known_hosts: target.known_hosts.clone(),
-            host: target.host.clone(),
-            port: target.port,
-            facts: facts.clone(),
-        };
+            &target,
+            facts.clone(),
+        );
         let config = Arc::new(client::Config {
             keepalive_interval: Some(target.keepalive),
             keepalive_max: 3,
@@ -228,7 +198,6 @@ impl Connection {
             _jump: jump,
             reconnected: std::sync::atomic::AtomicBool::new(false),
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
-            sftp: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -306,19 +275,6 @@ impl Connection {
         }
     }
 
-    /// The connection's SFTP session: opened on first use, shared by every call, and
-    /// reopened when the previous one failed.
-    pub async fn sftp(&self) -> HostResult<Arc<crate::sftp::SftpChannel>> {
-        let mut slot = self.sftp.lock().await;
-        if let Some(open) = slot.as_ref().filter(|s| s.is_alive()) {
-            return Ok(open.clone());
-        }
-        *slot = None;
-        let opened = Arc::new(crate::sftp::SftpChannel::open(self).await?);
-        *slot = Some(opened.clone());
-        Ok(opened)
-    }
-
     /// Says goodbye to the server and closes the connection.
     pub async fn close(&self) {
         let _ = self
@@ -331,80 +287,6 @@ impl Connection {
 /// Holds one of the connection's channel slots while a channel is open.
 pub struct ChannelSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// What the handshake revealed, collected by the handler's callbacks.
-#[derive(Default, Clone)]
-struct HandshakeFacts {
-    server_version: String,
-    server_key: Option<PublicKey>,
-    verdict: Option<Verdict>,
-    refusal: Option<HostError>,
-}
-
-/// Whether a new host's key is written to known_hosts when the policy accepts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Recording {
-    Record,
-    DryRun,
-}
-
-/// russh's callback object: checks the host key and records handshake facts.
-pub struct ClientHandler {
-    policy: HostKeyPolicy,
-    recording: Recording,
-    known_hosts: KnownHostsFiles,
-    host: String,
-    port: u16,
-    facts: Arc<Mutex<HandshakeFacts>>,
-}
-
-impl client::Handler for ClientHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server_public_key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let check = match self.recording {
-            Recording::Record => known_hosts::verify,
-            Recording::DryRun => known_hosts::verify_without_recording,
-        };
-        let verdict = check(
-            self.policy,
-            &self.known_hosts,
-            &self.host,
-            self.port,
-            server_public_key,
-        );
-        let mut facts = self.facts.lock().unwrap();
-        facts.server_key = Some(server_public_key.public_key());
-        match verdict {
-            Ok(v) => {
-                facts.verdict = Some(v);
-                Ok(true)
-            }
-            Err(e) => {
-                facts.refusal = Some(e);
-                Ok(false)
-            }
-        }
-    }
-
-    async fn kex_done(
-        &mut self,
-        _shared_secret: Option<&[u8]>,
-        _names: &russh::Names,
-        session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        let mut facts = self.facts.lock().unwrap();
-        if facts.server_version.is_empty() {
-            facts.server_version = String::from_utf8_lossy(session.remote_sshid())
-                .trim()
-                .to_string();
-        }
-        Ok(())
-    }
 }
 
 /// russh's default algorithms, with AES-256-GCM first where the CPU has AES instructions:
@@ -433,19 +315,4 @@ fn preferred_algorithms(host_certificates: bool) -> russh::Preferred {
         preferred.cipher = ciphers.into();
     }
     preferred
-}
-
-/// A short, user-facing description of a russh error.
-pub fn describe_russh_error(e: &russh::Error) -> String {
-    match e {
-        russh::Error::IO(io) => io.to_string(),
-        russh::Error::Disconnect => "the server closed the connection".into(),
-        russh::Error::ConnectionTimeout => "the connection timed out".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Resolves the key file path given by a request or the configuration.
-pub fn key_path(path: &str) -> PathBuf {
-    expand_tilde(path)
 }

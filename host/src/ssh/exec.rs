@@ -300,7 +300,7 @@ pub async fn run_into(
         HostError::Connection(format!(
             "the connection to {} failed while starting the command: {}",
             conn.info.name,
-            super::connection::describe_russh_error(&e)
+            super::russh_error::describe_russh_error(&e)
         ))
     };
     if req.pty {

@@ -1,17 +1,21 @@
-//! The SSH client side of the host: connecting and authenticating (`connection`),
-//! verifying host keys (`known_hosts`), running commands (`exec`), keeping sessions
-//! alive across tool calls (`pool`) and tuning the TCP stream under them (`socket`). Nothing here knows about MCP or wasm.
+//! The SSH client side of the host: where to connect (`target`, `ssh_config`),
+//! connecting and authenticating (`connection`, `handler`, `auth`, `key_file`),
+//! verifying host keys (`known_hosts`), running commands (`exec`, `shell`,
+//! `shell_probe`) and tuning the TCP stream under them (`socket`). A leaf: nothing here
+//! knows about SFTP, sessions kept across calls (`crate::sessions`), MCP or wasm.
 
 pub mod auth;
 pub mod connection;
 pub mod exec;
+pub mod handler;
 pub mod key_file;
 pub mod known_hosts;
-pub mod pool;
+pub mod russh_error;
 pub mod shell;
 pub mod shell_probe;
 pub mod socket;
 pub mod ssh_config;
+pub mod target;
 
-pub use connection::{Connection, SessionInfo, Target};
-pub use pool::SessionPool;
+pub use connection::{Connection, SessionInfo};
+pub use target::{Target, TargetRequest};
