@@ -63,6 +63,16 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
         ],
     ),
     ("plugin/", &["crate::server", "crate::app", "rmcp"]),
+    (
+        "plugin/host/",
+        &[
+            "crate::plugin::runtime",
+            "crate::plugin::registry",
+            "crate::plugin::capability",
+            "crate::plugin::grants",
+            "crate::plugin::annotations",
+        ],
+    ),
     ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
     (
         "jobs/",
