@@ -1,7 +1,7 @@
 //! The host's error type: one case per kind of failure a tool can act on.
 //!
 //! It mirrors the WIT `error` variant one to one, so that every host power can hand its
-//! failure to a guest as data (see `plugin::imports`).
+//! failure to a guest as data (see `plugin::host`).
 
 use std::fmt;
 

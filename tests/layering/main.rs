@@ -1,7 +1,8 @@
 //! The layering rules of ARCHITECTURE.md, checked on the source: each outside crate that
 //! defines a layer is used only inside that layer, and the lower layers never reach up.
 //! A rule broken on purpose (say, `use rmcp::model::Tool;` in `host/src/ssh/exec.rs`)
-//! fails this test with the file and the rule.
+//! fails this test with the file and the rule. Also: every WIT interface the host
+//! provides has its own host file, `host/src/plugin/host/<interface>.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,16 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
         ],
     ),
     ("plugin/", &["crate::server", "crate::app", "rmcp"]),
+    (
+        "plugin/host/",
+        &[
+            "crate::plugin::runtime",
+            "crate::plugin::registry",
+            "crate::plugin::capability",
+            "crate::plugin::grants",
+            "crate::plugin::annotations",
+        ],
+    ),
     ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
     (
         "jobs/",
@@ -165,4 +176,61 @@ fn outside_crates_stay_in_their_layers_and_lower_layers_never_reach_up() {
         }
     }
     assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
+}
+
+/// The `.wit` files of the contract, wherever under `wit/` they are.
+fn wit_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            wit_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "wit") {
+            out.push(path);
+        }
+    }
+}
+
+/// The word after `keyword` on each line of `text` that starts with it (`interface x {`,
+/// `export x;`).
+fn declared<'a>(text: &'a str, keyword: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix(keyword)?.strip_prefix(' '))
+        .filter_map(|rest| rest.split([' ', '{', ';']).next())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_interface_the_host_provides_has_its_own_host_file() {
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let mut files = Vec::new();
+    wit_files(&wit, &mut files);
+    let texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let exported: Vec<&str> = texts.iter().flat_map(|t| declared(t, "export")).collect();
+    let mut provided: Vec<&str> = texts
+        .iter()
+        .flat_map(|t| declared(t, "interface"))
+        .filter(|i| !exported.contains(i))
+        .collect();
+    provided.sort();
+    provided.dedup();
+    assert!(
+        provided.contains(&"exec"),
+        "no WIT interfaces found under {}",
+        wit.display()
+    );
+    let host_dir = host_src().join("plugin/host");
+    let missing: Vec<String> = provided
+        .iter()
+        .map(|i| format!("{}.rs", i.replace('-', "_")))
+        .filter(|file| !host_dir.join(file).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "each WIT interface the host provides has its host side in host/src/plugin/host/<interface>.rs; missing: {}",
+        missing.join(", ")
+    );
 }

@@ -4,27 +4,21 @@
 //! the host never advertises a tool as more harmless than its imports and grant scope
 //! allow: a tool may declare itself more careful than that, never less.
 
-use super::grants::Scope;
-use super::registry::ToolSpec;
-
-/// Interfaces through which a tool can change things: run commands, write or remove
-/// remote files, transfer files either way.
-const CHANGING: &[&str] = &["exec", "remote-write", "transfer"];
-
-/// Interfaces that reach a remote host.
-const REMOTE: &[&str] = &["session", "exec", "remote-read", "remote-write", "transfer"];
+use super::capability::Capability;
+use super::scope::Scope;
+use super::tool_spec::ToolSpec;
 
 /// The hints to advertise for a tool that declared `spec`'s, imports `capabilities` and
 /// is limited by `scope`.
-pub fn advertised(mut spec: ToolSpec, capabilities: &[String], scope: &Scope) -> ToolSpec {
-    let imports = |set: &[&str]| capabilities.iter().any(|c| set.contains(&c.as_str()));
+pub fn advertised(mut spec: ToolSpec, capabilities: &[Capability], scope: &Scope) -> ToolSpec {
+    let imports = |what: fn(Capability) -> bool| capabilities.iter().any(|&c| what(c));
     // A read-only scope refuses every change, whatever the imports.
-    if imports(CHANGING) && !scope.read_only {
+    if imports(Capability::can_change) && !scope.read_only {
         spec.read_only = false;
         spec.destructive = true;
         spec.idempotent = false;
     }
-    if imports(REMOTE) {
+    if imports(Capability::reaches_remote) {
         spec.open_world = true;
     }
     spec
@@ -49,13 +43,15 @@ mod tests {
         }
     }
 
-    fn caps(list: &[&str]) -> Vec<String> {
-        list.iter().map(|c| c.to_string()).collect()
+    fn caps(list: &[&str]) -> Vec<Capability> {
+        list.iter()
+            .map(|c| Capability::from_name(c).unwrap())
+            .collect()
     }
 
     #[test]
     fn a_tool_that_can_change_things_is_not_advertised_as_harmless() {
-        for cap in CHANGING {
+        for cap in ["exec", "remote-write", "transfer"] {
             let spec = advertised(claims_harmless(), &caps(&[cap]), &Scope::default());
             assert!(
                 !spec.read_only && spec.destructive && !spec.idempotent && spec.open_world,

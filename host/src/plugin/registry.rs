@@ -6,32 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::{Map, Value};
 
 use super::annotations::advertised;
 use super::builtin;
 use super::grants::{GrantFile, component_files};
-use super::imports::IMPLEMENTED_INTERFACES;
 use super::runtime::{CompiledComponent, Runtime};
 use super::selection::BuiltinSelection;
+use super::tool_spec::ToolSpec;
 use super::trust;
 
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// A tool's description: as its component gave it, with the behaviour hints the host
-/// advertises (see `annotations`).
-#[derive(Debug, Clone)]
-pub struct ToolSpec {
-    pub title: Option<String>,
-    pub description: String,
-    pub input_schema: Map<String, Value>,
-    pub output_schema: Option<Map<String, Value>>,
-    pub read_only: bool,
-    pub destructive: bool,
-    pub idempotent: bool,
-    pub open_world: bool,
-}
 
 /// One tool, and the component that serves it.
 pub struct ToolEntry {
@@ -54,17 +39,6 @@ pub struct Registry {
 
 pub use crate::tool_name::check_tool_name;
 
-fn parse_schema(tool: &str, which: &str, text: &str) -> Result<Map<String, Value>> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| anyhow!("tool {tool}: its {which} schema is not JSON: {e}"))?;
-    match value {
-        Value::Object(map) if map.get("type") == Some(&Value::String("object".into())) => Ok(map),
-        _ => bail!(
-            "tool {tool}: its {which} schema must be a JSON object schema with \"type\": \"object\""
-        ),
-    }
-}
-
 impl Registry {
     /// Loads the built-in components and gathers their tools under `prefix`.
     pub async fn load_builtins(
@@ -72,7 +46,8 @@ impl Registry {
         prefix: &str,
         selection: &BuiltinSelection,
     ) -> Result<Registry> {
-        let implemented = |i: &str| IMPLEMENTED_INTERFACES.contains(&i);
+        // A built-in may import every capability the host provides.
+        let every_capability = |_| true;
         let served: Vec<&(&str, &[u8])> = builtin::COMPONENTS
             .iter()
             .filter(|(label, _)| selection.serves(label))
@@ -88,7 +63,7 @@ impl Registry {
                             &format!("builtin:{label}"),
                             bytes,
                             builtin::precompiled(label),
-                            &implemented,
+                            &every_capability,
                         )
                     })
                 })
@@ -143,24 +118,12 @@ impl Registry {
             {
                 bail!("{source}: the tool name {public_name} is already taken");
             }
-            let spec = ToolSpec {
-                input_schema: parse_schema(&d.name, "input", &d.input_schema)?,
-                output_schema: d
-                    .output_schema
-                    .as_deref()
-                    .map(|s| parse_schema(&d.name, "output", s))
-                    .transpose()?,
-                title: d.title,
-                description: d.description,
-                read_only: d.read_only,
-                destructive: d.destructive,
-                idempotent: d.idempotent,
-                open_world: d.open_world,
-            };
+            let name = d.name.clone();
+            let spec = ToolSpec::from_descriptor(d)?;
             let spec = advertised(spec, &component.capabilities, &component.scope);
             new_entries.push(ToolEntry {
                 public_name,
-                name: d.name,
+                name,
                 spec,
                 component: component.clone(),
                 source: source.clone(),
@@ -190,7 +153,7 @@ impl Registry {
                 let component = runtime.prepare(
                     &source,
                     &bytes,
-                    &|i| grants.allows(i),
+                    &|capability| grants.allows(capability),
                     grants.scope.clone(),
                 )?;
                 self.add_component(runtime, prefix, source.clone(), component)
@@ -296,12 +259,5 @@ mod tests {
         assert!(check_tool_name("slash/no").is_err());
         assert!(check_tool_name(&"x".repeat(129)).is_err());
         assert!(check_tool_name(&"x".repeat(128)).is_ok());
-    }
-
-    #[test]
-    fn schemas_must_be_object_schemas() {
-        assert!(parse_schema("t", "input", r#"{"type":"object"}"#).is_ok());
-        assert!(parse_schema("t", "input", r#"{"type":"string"}"#).is_err());
-        assert!(parse_schema("t", "input", "nope").is_err());
     }
 }

@@ -8,23 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Precompiled, Store, UpdateDeadline};
 
 use super::bindings::exports::mcpssh::plugin::tool;
-use super::bindings::mcpssh::plugin as wit;
 use super::bindings::{ToolComponent, ToolComponentPre};
+use super::capability::{self, Capability, PackageImport};
 use super::code_cache::CodeCache;
 use super::engine_config::engine_config;
-use super::grants::Scope;
+use super::scope::Scope;
 use super::state::{CallContext, CallState, HostServices};
 use super::stop::{StopReason, guard_wasi_poll};
 
 /// How often the engine's epoch advances: the granularity of CPU limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// The WIT package every capability interface belongs to.
-pub const PACKAGE: &str = "mcpssh:plugin";
 
 /// The outcome of one tool call.
 #[derive(Debug)]
@@ -42,8 +39,8 @@ pub struct CompiledComponent {
     pub pre: ToolComponentPre<CallState>,
     /// The narrower limits of its grant file (none for built-ins).
     pub scope: Arc<Scope>,
-    /// The `mcpssh:plugin` interfaces it imports, by name without package or version.
-    pub capabilities: Vec<String>,
+    /// The capability interfaces it imports.
+    pub capabilities: Vec<Capability>,
 }
 
 /// The engine, linker and compiled-code cache.
@@ -60,16 +57,8 @@ impl Runtime {
         let engine = Engine::new(&engine_config())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        guard_wasi_poll(&mut linker)?;
-        type D = HasSelf<CallState>;
-        wit::types::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::session::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::exec::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::host_log::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::remote_read::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::remote_write::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::transfer::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
-        wit::local_read::add_to_linker::<CallState, D>(&mut linker, |s| s)?;
+        guard_wasi_poll(&mut linker, CallState::guarded_io)?;
+        capability::add_to_linker(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak_engine, stop) = (engine.weak(), ticker_stop.clone());
@@ -112,7 +101,7 @@ impl Runtime {
         &self,
         label: &str,
         bytes: &[u8],
-        allowed: &dyn Fn(&str) -> bool,
+        allowed: &dyn Fn(Capability) -> bool,
         scope: Scope,
     ) -> Result<CompiledComponent> {
         let component = self
@@ -130,7 +119,7 @@ impl Runtime {
         label: &str,
         bytes: &[u8],
         precompiled: Option<&[u8]>,
-        allowed: &dyn Fn(&str) -> bool,
+        allowed: &dyn Fn(Capability) -> bool,
     ) -> Result<CompiledComponent> {
         let embedded = precompiled
             .filter(|code| Engine::detect_precompiled(code) == Some(Precompiled::Component))
@@ -161,22 +150,17 @@ impl Runtime {
         &self,
         label: &str,
         component: Component,
-        allowed: &dyn Fn(&str) -> bool,
+        allowed: &dyn Fn(Capability) -> bool,
         scope: Scope,
     ) -> Result<CompiledComponent> {
         let mut capabilities = Vec::new();
         let mut refused = Vec::new();
         for (name, _) in component.component_type().imports(&self.engine) {
-            if let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) {
-                let interface = rest.split('@').next().unwrap_or(rest).to_string();
-                if interface == "types" {
-                    continue;
-                }
-                if allowed(&interface) {
-                    capabilities.push(interface);
-                } else {
-                    refused.push(interface);
-                }
+            match capability::package_import(name) {
+                None | Some(PackageImport::SharedTypes) => {}
+                Some(PackageImport::Capability(c)) if allowed(c) => capabilities.push(c),
+                Some(PackageImport::Capability(c)) => refused.push(c.name().to_string()),
+                Some(PackageImport::Unknown(interface)) => refused.push(interface),
             }
         }
         if !refused.is_empty() {
@@ -236,7 +220,7 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |ctx| {
             let state = ctx.data();
-            if state.call.cancel.is_cancelled() {
+            if state.host.call.cancel.is_cancelled() {
                 return Err(wasmtime::Error::new(StopReason::Cancelled));
             }
             if state.guest_time() > cpu_limit {
@@ -398,26 +382,10 @@ fn parse_object(text: &str) -> Result<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
     use crate::plugin::builtin;
-    use crate::sessions::SessionPool;
 
     fn runtime() -> Runtime {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        let settings = Arc::new(Cli::parse_from(["mcpssh", "--cache-dir", "off"]).settings);
-        let pool = Arc::new(SessionPool::new(settings.clone()));
-        let jobs = Arc::new(crate::jobs::Jobs::new(settings.job_settings()));
-        Runtime::new(Arc::new(HostServices {
-            settings,
-            pool,
-            jobs,
-        }))
-        .unwrap()
+        Runtime::new(HostServices::for_tests()).unwrap()
     }
 
     fn wasm(label: &str) -> &'static [u8] {
@@ -446,7 +414,7 @@ mod tests {
     #[test]
     fn precompiled_code_this_engine_cannot_use_falls_back_to_compiling() {
         let runtime = runtime();
-        let allow_all = |_: &str| true;
+        let allow_all = |_: Capability| true;
         // Compiled under other settings (no epoch interruption): deserialize refuses it.
         let other = Engine::new(&wasmtime::Config::new()).unwrap();
         let foreign = other.precompile_component(wasm("ssh_execute")).unwrap();

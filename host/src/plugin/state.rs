@@ -1,5 +1,6 @@
-//! The per-call store state: a WASI context that grants nothing, resource limits, the
-//! call's cancellation and progress sink, and a handle to the host's shared services.
+//! The per-call store state: a WASI context that grants nothing, resource limits, and
+//! what the call's host work uses (`CallHost`: the host's shared services, the call's
+//! cancellation, progress sink and policy gate, the component's grant scope).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::grants::Scope;
+use super::scope::Scope;
 use super::stop::{GuardedIo, WaitLimit};
 use crate::bounded::TokenBucket;
 use crate::config::Settings;
@@ -57,15 +58,43 @@ impl CallContext {
     }
 }
 
+#[cfg(test)]
+impl HostServices {
+    /// The services of a host run with default settings and no code cache, with no
+    /// session open.
+    pub fn for_tests() -> Arc<HostServices> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let settings = Arc::new(Cli::parse_from(["mcpssh", "--cache-dir", "off"]).settings);
+        Arc::new(HostServices {
+            pool: Arc::new(SessionPool::new(settings.clone())),
+            jobs: Arc::new(crate::jobs::Jobs::new(settings.job_settings())),
+            settings,
+        })
+    }
+}
+
+/// What the host work of one call uses, cheap to clone so the work can run on its own
+/// while the call's store keeps count of the time it takes.
+#[derive(Clone)]
+pub struct CallHost {
+    pub services: Arc<HostServices>,
+    pub call: CallContext,
+    /// The limits of the component's grant file, enforced by every host function.
+    pub scope: Arc<Scope>,
+}
+
 /// The data of one call's `Store`.
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: CallLimiter,
-    pub services: Arc<HostServices>,
-    pub call: CallContext,
-    /// The limits of the component's grant file, enforced by every host function.
-    pub scope: Arc<Scope>,
+    /// What host functions work with.
+    pub host: CallHost,
     /// The name of the tool being called, for logs.
     pub tool: String,
     pub stdout: MemoryOutputPipe,
@@ -103,9 +132,11 @@ impl CallState {
             wasi,
             table: ResourceTable::new(),
             limits,
-            services,
-            call,
-            scope,
+            host: CallHost {
+                services,
+                call,
+                scope,
+            },
             tool: tool.to_string(),
             stdout,
             stderr,
@@ -113,6 +144,22 @@ impl CallState {
             host_time: Duration::ZERO,
             log_budget: TokenBucket::new(LOG_BURST, LOG_PER_SECOND),
         }
+    }
+
+    /// The state of a call of an unrestricted tool on [`HostServices::for_tests`], ended
+    /// by `cancel`.
+    #[cfg(test)]
+    pub fn for_tests(cancel: CancellationToken) -> Self {
+        let call = CallContext {
+            cancel,
+            ..CallContext::detached()
+        };
+        CallState::new(
+            HostServices::for_tests(),
+            call,
+            "test",
+            Arc::new(Scope::default()),
+        )
     }
 
     /// The guest's own CPU time so far (wall time minus time spent in host calls).
@@ -123,9 +170,9 @@ impl CallState {
     /// The WASI resource table with what may end a wait in WASI now: the call's
     /// cancellation and the rest of the guest's CPU budget.
     pub fn guarded_io(&mut self) -> GuardedIo<'_> {
-        let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
+        let cpu_limit = Duration::from_millis(self.host.services.settings.tool_cpu_ms);
         let limit = WaitLimit {
-            cancel: self.call.cancel.clone(),
+            cancel: self.host.call.cancel.clone(),
             budget_left: cpu_limit.saturating_sub(self.guest_time()),
             cpu_limit,
         };

@@ -11,8 +11,6 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll;
 
-use super::state::CallState;
-
 /// Why the host stopped a guest.
 #[derive(Debug)]
 pub enum StopReason {
@@ -111,10 +109,14 @@ impl poll::HostPollable for GuardedIo<'_> {
     }
 }
 
-/// Replaces WASI's `wasi:io/poll` in `linker` (already holding WASI) by the guarded one.
-pub fn guard_wasi_poll(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+/// Replaces WASI's `wasi:io/poll` in `linker` (already holding WASI) by the guarded one,
+/// which works on the view `guarded_io` gives of a store's data.
+pub fn guard_wasi_poll<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    guarded_io: fn(&mut T) -> GuardedIo<'_>,
+) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
-    poll::add_to_linker::<CallState, GuardedPoll>(linker, CallState::guarded_io)?;
+    poll::add_to_linker::<T, GuardedPoll>(linker, guarded_io)?;
     linker.allow_shadowing(false);
     Ok(())
 }

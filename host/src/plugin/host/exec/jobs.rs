@@ -1,41 +1,19 @@
-//! The host side of the job functions of the `exec` interface: starting a command as a
-//! job (waiting for it up to the foreground limit), reading its output in pages,
-//! cancelling and listing. A tool limited to some sessions sees only their jobs.
+//! The job functions of `exec`: starting a command as a job (waiting for it up to the
+//! foreground limit), reading its output in pages, cancelling and listing. A tool limited
+//! to some sessions sees only their jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::bindings::mcpssh::plugin::exec;
-use super::imports::{MAX_OUTPUT_LIMIT, wit_stream};
-use super::state::CallState;
+use super::output::{MAX_OUTPUT_LIMIT, wit_job, wit_stream};
 use crate::error::{HostError, HostResult};
 use crate::jobs::{Job, JobInfo, OutputStream, detached};
+use crate::plugin::bindings::mcpssh::plugin::exec;
+use crate::plugin::state::CallHost;
 use crate::ssh::exec::{self as ssh_exec, ExecRequest};
 
 /// The longest a read may wait for new output, whatever it asks for.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-
-/// A job as WIT data.
-fn wit_job(info: JobInfo) -> exec::JobInfo {
-    let running = info.end.is_none();
-    let end = info.end.unwrap_or_default();
-    exec::JobInfo {
-        id: info.id,
-        session: info.session,
-        command: info.command,
-        started_at: info.started_at,
-        duration_ms: info.duration.as_millis() as u64,
-        running,
-        exit_code: end.exit_code,
-        exit_signal: end.exit_signal,
-        timed_out: end.timed_out,
-        idle_timed_out: end.idle_timed_out,
-        cancelled: end.cancelled,
-        error: end.error.map(|e| e.message().to_string()),
-        stdout_bytes: info.stdout_bytes,
-        stderr_bytes: info.stderr_bytes,
-    }
-}
 
 /// Stops a job whose starting call is dropped while it waits for it (the call ran past
 /// its wall-clock limit): as with any command, the remote process dies with the call.
@@ -50,7 +28,7 @@ impl Drop for StopIfAbandoned {
     }
 }
 
-impl CallState {
+impl CallHost {
     /// Reports a waited-for job's progress to the client, if it asked for progress.
     fn job_progress(&self) -> impl Fn(&JobInfo) + Send + Sync + use<> {
         let sink = self.call.progress.clone();
@@ -70,7 +48,7 @@ impl CallState {
 
     /// The job `id`, if this tool may see its session. A detached job the host does not
     /// follow (any more) is followed again, on the default session.
-    async fn visible_job(&mut self, id: &str) -> HostResult<Arc<Job>> {
+    async fn visible_job(&self, id: &str) -> HostResult<Arc<Job>> {
         let kept = self.services.jobs.get(id);
         // The follower lost its connection: follow again (a cancelled one stays).
         let lost = |job: &Arc<Job>| job.info().end.is_some_and(|end| end.error.is_some());
@@ -84,7 +62,7 @@ impl CallState {
     }
 
     /// Starts (again) the job that follows detached job `id` on `session`.
-    async fn follow_detached(&mut self, id: &str, session: Option<&str>) -> HostResult<Arc<Job>> {
+    async fn follow_detached(&self, id: &str, session: Option<&str>) -> HostResult<Arc<Job>> {
         self.scope.check_session(session)?;
         let conn = self.services.pool.get(session).await?;
         let request = ExecRequest {
@@ -108,7 +86,7 @@ impl CallState {
 
     /// Starts a checked request detached on the remote host, and follows it.
     async fn start_detached(
-        &mut self,
+        &self,
         req: ExecRequest,
         session: Option<String>,
     ) -> HostResult<exec::JobStarted> {
@@ -165,8 +143,8 @@ impl CallState {
     }
 
     /// Starts a checked request as a job and waits for it up to the foreground limit.
-    pub(super) async fn start_prepared_job(
-        &mut self,
+    pub async fn start_prepared_job(
+        &self,
         req: ExecRequest,
         session: Option<String>,
         options: exec::JobOptions,
@@ -175,10 +153,9 @@ impl CallState {
             return self.start_detached(req, session).await;
         }
         let cancel = self.call.cancel.clone();
-        let conn = tokio::select! {
-            c = self.services.pool.get(session.as_deref()) => c?,
-            _ = cancel.cancelled() => return Err(HostError::Cancelled),
-        };
+        let conn = self
+            .until_cancelled(self.services.pool.get(session.as_deref()))
+            .await?;
         let reconnected = conn.take_reconnected();
         let jobs = self.services.jobs.clone();
         let foreground = options
@@ -224,8 +201,8 @@ impl CallState {
     }
 
     /// A page of a job's output, after waiting for new output if asked.
-    pub(super) async fn read_job_page(
-        &mut self,
+    pub async fn read_job_page(
+        &self,
         request: exec::OutputRequest,
     ) -> HostResult<exec::OutputPage> {
         let job = self.visible_job(&request.id).await?;
@@ -258,7 +235,7 @@ impl CallState {
     }
 
     /// Stops job `id`.
-    pub(super) async fn cancel_job_by_id(&mut self, id: &str) -> HostResult<exec::JobInfo> {
+    pub async fn cancel_job_by_id(&self, id: &str) -> HostResult<exec::JobInfo> {
         self.scope.check_change("cancelling a job")?;
         let job = self.visible_job(id).await?;
         if detached::is_detached_id(id) {
@@ -280,7 +257,7 @@ impl CallState {
     }
 
     /// The jobs of the sessions this tool may use.
-    pub(super) fn visible_jobs(&self) -> Vec<exec::JobInfo> {
+    pub fn visible_jobs(&self) -> Vec<exec::JobInfo> {
         self.services
             .jobs
             .list()

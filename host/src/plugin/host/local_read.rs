@@ -1,0 +1,46 @@
+//! The host side of `local-read`: metadata and disk space of local paths (never file
+//! contents), resolved by the configuration's local path policy and checked against the
+//! component's grant scope and the user's policy.
+
+use super::local_files::blocking;
+use super::types::{wit_info, wit_space};
+use super::work::OnCancel;
+use crate::local;
+use crate::plugin::bindings::WitError;
+use crate::plugin::bindings::mcpssh::plugin::{local_read, types};
+use crate::plugin::state::CallState;
+
+/// What the error says when a local call cannot finish.
+const LOCAL_CALL: &str = "a local file system call";
+
+impl local_read::Host for CallState {
+    async fn stat(&mut self, path: String) -> Result<types::FileInfo, WitError> {
+        let policy = self.host.local_policy()?;
+        self.host_work(OnCancel::Abandon, |host| async move {
+            blocking(LOCAL_CALL, move || {
+                let resolved = policy.resolve(&path)?;
+                host.scope.check_local(&resolved)?;
+                host.call.gate.check_local(&resolved)?;
+                local::stat(&resolved, &path)
+            })
+            .await
+        })
+        .await
+        .map(wit_info)
+    }
+
+    async fn disk_space(&mut self, path: String) -> Result<types::Space, WitError> {
+        let policy = self.host.local_policy()?;
+        self.host_work(OnCancel::Abandon, |host| async move {
+            blocking(LOCAL_CALL, move || {
+                let resolved = policy.resolve(&path)?;
+                host.scope.check_local(&resolved)?;
+                host.call.gate.check_local(&resolved)?;
+                local::space(&resolved)
+            })
+            .await
+        })
+        .await
+        .map(wit_space)
+    }
+}
