@@ -104,7 +104,8 @@
 
 extern crate self as mcpssh_sdk;
 
-/// Bindings generated from the `mcpssh:plugin@0.1.0` WIT package (world `tool-component`).
+/// Bindings generated from the `mcpssh:plugin` WIT package in `wit/v0.1/` (world
+/// `tool-component`).
 ///
 /// The capability interfaces are under [`bindings::mcpssh::plugin`]:
 /// `session`, `exec`, `remote_read`, `remote_write`, `transfer`, `local_read`, `host_log`, and the
@@ -116,7 +117,7 @@ extern crate self as mcpssh_sdk;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "tool-component",
-        path: "../../wit",
+        path: "wit/v0.1",
         pub_export_macro: true,
         default_bindings_module: "mcpssh_sdk::bindings",
         runtime_path: "mcpssh_sdk::__private::wit_bindgen::rt",
