@@ -51,7 +51,6 @@ fn main() {
             println!("cargo:rerun-if-changed={}", entry.path().display());
         }
     }
-    println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed=src/plugin/engine_config.rs");
 
     check_wasm_target();

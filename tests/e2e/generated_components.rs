@@ -1,7 +1,8 @@
 //! Hostile tool components that Rust code cannot express: one that uses several linear
 //! memories and one that grows a table. Each is a core module written here with
 //! wasm-encoder, exporting `mcpssh:plugin/tool` by hand (canonical ABI, one tool that takes
-//! no arguments), and wrapped into a component by wit-component against `wit/plugin.wit`,
+//! no arguments), and wrapped into a component by wit-component against the WIT contract
+//! (`guest-tools/sdk/wit/`),
 //! as `wasm-component-ld` does for Rust tools. They import nothing, so they need no grant.
 
 use wasm_encoder::{
@@ -26,8 +27,6 @@ const STRINGS: u32 = 1024;
 const HEAP: u32 = 65536;
 /// Pages of the main memory: the static data, then room for `cabi_realloc`.
 const MAIN_MEMORY_PAGES: u64 = 4;
-
-const EXPORT_PREFIX: &str = "mcpssh:plugin/tool@0.1.0#";
 
 /// The static data of the main memory: the descriptor (a `list<descriptor>` of one) and
 /// the result of `call`, laid out as the canonical ABI reads them.
@@ -78,7 +77,7 @@ fn trap_on_failed_grow(f: &mut Function) {
 }
 
 /// The core module of a tool named `tool` that carries out `attack` when called.
-fn core_module(tool: &str, attack: &Attack) -> Vec<u8> {
+fn core_module(tool: &str, attack: &Attack, export_prefix: &str) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32; 4], [ValType::I32]);
@@ -119,8 +118,8 @@ fn core_module(tool: &str, attack: &Attack) -> Vec<u8> {
     );
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
-    exports.export(&format!("{EXPORT_PREFIX}describe"), ExportKind::Func, 0);
-    exports.export(&format!("{EXPORT_PREFIX}call"), ExportKind::Func, 1);
+    exports.export(&format!("{export_prefix}describe"), ExportKind::Func, 0);
+    exports.export(&format!("{export_prefix}call"), ExportKind::Func, 1);
     exports.export("cabi_realloc", ExportKind::Func, 2);
 
     let mut code = CodeSection::new();
@@ -183,11 +182,15 @@ fn core_module(tool: &str, attack: &Attack) -> Vec<u8> {
 
 /// A component serving one tool, `tool`, that carries out `attack` when called.
 pub fn hostile_component(tool: &str, attack: &Attack) -> Vec<u8> {
-    let mut module = core_module(tool, attack);
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
-        .push_dir(mcpssh_testbed::workspace_root().join("wit"))
-        .expect("wit/ parses");
+        .push_dir(mcpssh_testbed::workspace_root().join("guest-tools/sdk/wit/v0.1"))
+        .expect("the WIT contract parses");
+    // The export names carry the contract's package and version: `mcpssh:plugin/tool@0.1.0#`.
+    let name = &resolve.packages[package].name;
+    let version = name.version.as_ref().expect("the contract is versioned");
+    let export_prefix = format!("{}:{}/tool@{version}#", name.namespace, name.name);
+    let mut module = core_module(tool, attack, &export_prefix);
     let world = resolve
         .select_world(&[package], Some("tool-component"))
         .expect("the tool-component world");

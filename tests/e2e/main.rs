@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod connections;
 mod context_budget;
+mod contract_versions;
 mod custom_tools;
 mod doctor;
 mod example_tool;

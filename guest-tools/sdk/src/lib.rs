@@ -1,79 +1,31 @@
 //! # mcpssh tool SDK
 //!
-//! Write an [mcpssh](https://github.com/) tool as a WebAssembly component in a few lines of
-//! Rust. A tool is a type implementing [`Tool`]: it declares its arguments and its result as
-//! ordinary serde structs (their JSON Schemas are derived with [`schemars`]), describes itself
-//! with a [`ToolInfo`], and implements [`Tool::run`]. [`export_tools!`] turns one or more tools
-//! into the component's `mcpssh:plugin/tool` export: it lists the tools, parses and checks the
+//! Write an `mcpssh` tool as a WebAssembly component in a few lines of Rust. A tool is a
+//! type implementing [`Tool`]: it declares its arguments and its result as ordinary serde
+//! structs (their JSON Schemas are derived with [`schemars`]), describes itself with a
+//! [`ToolInfo`], and implements [`Tool::run`]. [`export_tools!`] turns one or more tools into
+//! the component's `mcpssh:plugin/tool` export: it lists the tools, parses and checks the
 //! arguments (naming the offending field on error), runs the tool and turns its result or
 //! [`ToolError`] into the JSON the host expects.
 //!
+//! This is `examples/unit_status.rs` of this crate, a complete tool (it is built and its tests
+//! run with the crate's own):
+//!
 //! ```no_run
-//! use mcpssh_sdk::bindings::mcpssh::plugin::exec;
-//! use mcpssh_sdk::{validate, JsonSchema, Tool, ToolError, ToolInfo};
-//! use serde::{Deserialize, Serialize};
-//!
-//! /// Arguments of `uptime`.
-//! #[derive(Deserialize, JsonSchema)]
-//! #[serde(deny_unknown_fields)]
-//! pub struct UptimeArgs {
-//!     /// Print the uptime in a human-friendly format.
-//!     #[serde(default)]
-//!     pub pretty: bool,
-//! }
-//!
-//! /// Result of `uptime`.
-//! #[derive(Serialize, JsonSchema)]
-//! pub struct UptimeOutput {
-//!     /// Always true.
-//!     pub success: bool,
-//!     /// What `uptime` printed.
-//!     pub uptime: String,
-//! }
-//!
-//! pub struct UptimeTool;
-//!
-//! impl Tool for UptimeTool {
-//!     type Args = UptimeArgs;
-//!     type Output = UptimeOutput;
-//!
-//!     fn descriptor() -> ToolInfo {
-//!         ToolInfo::new("uptime", "Show how long the remote host has been running.")
-//!             .title("Remote uptime")
-//!             .read_only(true)
-//!             .idempotent(true)
-//!     }
-//!
-//!     fn run(args: UptimeArgs) -> Result<UptimeOutput, ToolError> {
-//!         let command = if args.pretty { "uptime -p" } else { "uptime" };
-//!         let output = exec::run(&exec::ExecRequest {
-//!             session: None,
-//!             command: command.into(),
-//!             stdin: None,
-//!             env: Vec::new(),
-//!             working_directory: None,
-//!             timeout_ms: Some(10_000),
-//!             output_limit: None,
-//!             pty: false,
-//!         })?;
-//!         if output.exit_code != Some(0) {
-//!             return Err(ToolError::new("other", mcpssh_sdk::stream::captured_to_string(&output.stderr)));
-//!         }
-//!         Ok(UptimeOutput { success: true, uptime: mcpssh_sdk::stream::captured_to_string(&output.stdout) })
-//!     }
-//! }
-//!
-//! mcpssh_sdk::export_tools!(UptimeTool);
+#![doc = include_str!("../examples/unit_status.rs")]
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` from a crate with
 //! `crate-type = ["cdylib"]`; the `.wasm` file in `target/wasm32-wasip2/release/` is the
-//! component.
+//! component. (In this crate: `cargo build --release --target wasm32-wasip2 --example
+//! unit_status` gives `target/wasm32-wasip2/release/examples/unit_status.wasm`.)
 //!
 //! ## Capabilities
 //!
 //! A component imports only the host interfaces its code calls: the example above imports
 //! `mcpssh:plugin/exec` and nothing else, because it calls only [`bindings::mcpssh::plugin::exec`].
+//! [`ExecRequest::new`](bindings::mcpssh::plugin::exec::ExecRequest::new) builds a command
+//! request from the host's defaults.
 //! The host loads a user-supplied component only if the user granted every interface it imports,
 //! so call only what you need. Nothing in this SDK calls a host import on its own; the helpers in
 //! [`log`] import `host-log` only when you use them.
@@ -104,7 +56,8 @@
 
 extern crate self as mcpssh_sdk;
 
-/// Bindings generated from the `mcpssh:plugin@0.1.0` WIT package (world `tool-component`).
+/// Bindings generated from the `mcpssh:plugin` WIT package in `wit/v0.1/` (world
+/// `tool-component`).
 ///
 /// The capability interfaces are under [`bindings::mcpssh::plugin`]:
 /// `session`, `exec`, `remote_read`, `remote_write`, `transfer`, `local_read`, `host_log`, and the
@@ -116,7 +69,7 @@ extern crate self as mcpssh_sdk;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "tool-component",
-        path: "../../wit",
+        path: "wit/v0.1",
         pub_export_macro: true,
         default_bindings_module: "mcpssh_sdk::bindings",
         runtime_path: "mcpssh_sdk::__private::wit_bindgen::rt",
@@ -125,7 +78,10 @@ pub mod bindings {
 
 mod args;
 mod error;
+mod exec;
+#[cfg(feature = "builtin-tools")]
 pub mod files;
+#[cfg(feature = "builtin-tools")]
 pub mod jobs;
 pub mod log;
 mod schema;
@@ -133,6 +89,7 @@ pub mod stream;
 pub mod target;
 pub mod testing;
 mod tool;
+#[cfg(feature = "builtin-tools")]
 pub mod transfer;
 pub mod validate;
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::bindings::mcpssh::plugin::exec::JobInfo;
 use crate::bindings::mcpssh::plugin::session::SessionInfo;
 
-use crate::tool::{Tool, call_tool, check_tool, descriptor};
+use crate::tool::{Tool, call_tool, descriptor};
 
 /// The error object tool `T` answers to `arguments` it refuses (`error_kind`, `error`,
 /// `field`). Panics when the call succeeds or the error is not JSON.
@@ -23,6 +23,7 @@ pub fn refusal<T: Tool>(arguments: &str) -> Value {
 /// Asserts that tool `T`, which takes [`crate::files::FileTransferParams`] flat or nested
 /// as `{"params": {...}}`, refuses bad arguments as `invalid-argument` naming the field: a
 /// missing `local_path`, an unknown `on_conflict`, a malformed `host`.
+#[cfg(feature = "builtin-tools")]
 pub fn assert_refuses_bad_transfer_arguments<T: Tool>() {
     for args in [
         r#"{"remote_path": "x"}"#,
@@ -46,8 +47,9 @@ pub fn assert_refuses_bad_transfer_arguments<T: Tool>() {
 /// destructive and open-world annotations, the flat arguments advertised (the nested
 /// `params` form is accepted but not advertised), the shared `host` argument, and no
 /// unknown arguments accepted.
+#[cfg(feature = "builtin-tools")]
 pub fn assert_transfer_descriptor<T: Tool>(name: &str) {
-    check_tool::<T>().unwrap();
+    crate::tool::check_tool::<T>().unwrap();
     let d = descriptor::<T>();
     assert_eq!(d.name, name);
     assert!(!d.read_only && d.destructive && !d.idempotent && d.open_world);

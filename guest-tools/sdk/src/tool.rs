@@ -38,8 +38,8 @@ pub trait Tool {
     /// `arguments` is always a JSON object. The default returns it unchanged.
     ///
     /// Use it to accept an alternative, unadvertised form of the arguments (the schema still
-    /// describes `Args` only), e.g. [`files::unwrap_nested_params`](crate::files::unwrap_nested_params)
-    /// for the Python server's `{"params": {...}}` form of the file transfer tools.
+    /// describes `Args` only), as the file transfer tools accept the Python server's
+    /// `{"params": {...}}` form.
     fn normalize_arguments(arguments: serde_json::Value) -> serde_json::Value {
         arguments
     }

@@ -69,16 +69,11 @@ impl Tool for HostFactsTool {
 
 /// The one command `host_facts` runs: `sh -s`, with the script on standard input.
 fn request(args: HostFactsArgs) -> Result<ExecRequest, ToolError> {
-    Ok(ExecRequest {
-        session: target::session(args.host)?,
-        command: "sh -s".into(),
-        stdin: Some(facts::SCRIPT.as_bytes().to_vec()),
-        env: Vec::new(),
-        working_directory: None,
-        timeout_ms: Some(TIMEOUT_MS),
-        output_limit: Some(OUTPUT_LIMIT),
-        pty: false,
-    })
+    Ok(ExecRequest::new("sh -s")
+        .session(target::session(args.host)?)
+        .stdin(facts::SCRIPT)
+        .timeout_ms(TIMEOUT_MS)
+        .output_limit(OUTPUT_LIMIT))
 }
 
 mcpssh_sdk::export_tools!(HostFactsTool);
