@@ -178,7 +178,7 @@ fn outside_crates_stay_in_their_layers_and_lower_layers_never_reach_up() {
     assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
 }
 
-/// The `.wit` files of the contract, wherever under `wit/` they are.
+/// The `.wit` files of the contract, wherever under `guest-tools/sdk/wit/` they are.
 fn wit_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -202,7 +202,7 @@ fn declared<'a>(text: &'a str, keyword: &str) -> Vec<&'a str> {
 
 #[test]
 fn every_interface_the_host_provides_has_its_own_host_file() {
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-tools/sdk/wit");
     let mut files = Vec::new();
     wit_files(&wit, &mut files);
     let texts: Vec<String> = files
