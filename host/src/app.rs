@@ -13,9 +13,9 @@ use crate::plugin::selection::BuiltinSelection;
 use crate::plugin::watch::FolderSnapshot;
 use crate::plugin::{CallContext, CallOutcome, HostServices, Registry, Runtime};
 use crate::policy::{AuditLog, Gate, Policy};
-use crate::server::McpSsh;
+use crate::mcp::server::McpSsh;
 use crate::ssh::SessionPool;
-use crate::watchdog::PollWatchdog;
+use crate::mcp::watchdog::PollWatchdog;
 
 /// A ready host: every built-in component loaded.
 pub struct App {
@@ -107,7 +107,7 @@ impl App {
         };
         let running = server.clone().serve((stdin, stdout)).await?;
         let stop = running.cancellation_token();
-        crate::client_log::attach(running.peer().clone());
+        crate::mcp::client_log::attach(running.peer().clone());
         let calls = server.clone();
         let reload = self.settings.tools_dir().map(|dir| {
             let reloader = FolderReloader {

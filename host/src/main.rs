@@ -89,7 +89,7 @@ fn init_logging(settings: &Settings) {
                 .with_filter(filter),
         )
         .with(
-            mcpssh::client_log::ClientLogLayer
+            mcpssh::mcp::client_log::ClientLogLayer
                 .with_filter(filter_fn(|m| m.target().starts_with("mcpssh"))),
         )
         .init();

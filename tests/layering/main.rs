@@ -9,14 +9,7 @@ use std::path::{Path, PathBuf};
 const CRATE_LAYERS: &[(&[&str], &[&str], &str)] = &[
     (
         &["rmcp::"],
-        &[
-            "app.rs",
-            "server.rs",
-            "client_log.rs",
-            "progress.rs",
-            "prompts.rs",
-            "job_resources.rs",
-        ],
+        &["mcp/", "app.rs"],
         "the MCP layer (rmcp)",
     ),
     (
@@ -36,7 +29,7 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "ssh/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::policy",
             "crate::app",
@@ -46,7 +39,7 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "sftp/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::policy",
             "crate::app",
@@ -55,18 +48,18 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "local/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::ssh",
             "crate::sftp",
         ],
     ),
-    ("plugin/", &["crate::server", "crate::app", "rmcp"]),
-    ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
+    ("plugin/", &["crate::mcp", "crate::app", "rmcp"]),
+    ("policy/", &["crate::mcp", "crate::app", "crate::plugin"]),
     (
         "jobs/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::app",
             "crate::plugin",
             "crate::policy",

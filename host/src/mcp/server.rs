@@ -15,13 +15,13 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::call_slots::{Busy, CallSlots};
+use crate::mcp::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
-use crate::progress::Forwarder;
+use crate::mcp::progress::Forwarder;
 use crate::ssh::{SessionInfo, SessionPool};
-use crate::watchdog::PollWatchdog;
+use crate::mcp::watchdog::PollWatchdog;
 
 /// The tools being served: a registry and its MCP descriptions, replaced as a whole when
 /// the tools folder changes.
@@ -229,7 +229,7 @@ impl ServerHandler for McpSsh {
         request: rmcp::model::SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        crate::client_log::set_level(request.level);
+        crate::mcp::client_log::set_level(request.level);
         Ok(())
     }
 
@@ -269,20 +269,20 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListResourceTemplatesResult, McpError> {
         let mut template =
-            rmcp::model::ResourceTemplate::new(crate::remote_files::URI_TEMPLATE, "remote_file");
+            rmcp::model::ResourceTemplate::new(crate::mcp::resources::remote_files::URI_TEMPLATE, "remote_file");
         template.title = Some("A remote file".into());
         template.description = Some(format!(
             "The start (at most {} bytes) of a file on the remote host, over SFTP: text, or base64 when \
              it is not UTF-8. `session` is a session name (`_` for the default one); `path` is absolute \
              or starts with `~/`.",
-            crate::remote_files::MAX_RESOURCE_BYTES
+            crate::mcp::resources::remote_files::MAX_RESOURCE_BYTES
         ));
         let mut jobs =
-            rmcp::model::ResourceTemplate::new(crate::job_resources::URI_TEMPLATE, "job_output");
+            rmcp::model::ResourceTemplate::new(crate::mcp::resources::jobs::URI_TEMPLATE, "job_output");
         jobs.title = Some("A job's output".into());
         jobs.description = Some(format!(
             "A page (at most {} bytes) of a job's stdout or stderr from `offset`; `_meta.next_page` is the next.",
-            crate::job_resources::PAGE_BYTES
+            crate::mcp::resources::jobs::PAGE_BYTES
         ));
         Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
             vec![template, jobs],
@@ -294,18 +294,18 @@ impl ServerHandler for McpSsh {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        if crate::job_resources::is_job_uri(&request.uri) {
-            return match crate::job_resources::read(self.runtime.jobs(), &request.uri) {
+        if crate::mcp::resources::jobs::is_job_uri(&request.uri) {
+            return match crate::mcp::resources::jobs::read(self.runtime.jobs(), &request.uri) {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
                 Err(message) => Err(McpError::resource_not_found(message, None)),
             };
         }
         if request.uri.starts_with("sftp://") {
-            let contents = match crate::remote_files::read(&self.pool, &request.uri).await {
-                Ok(crate::remote_files::Contents::Text(text)) => {
+            let contents = match crate::mcp::resources::remote_files::read(&self.pool, &request.uri).await {
+                Ok(crate::mcp::resources::remote_files::Contents::Text(text)) => {
                     ResourceContents::text(text, request.uri.clone())
                 }
-                Ok(crate::remote_files::Contents::Blob(blob)) => {
+                Ok(crate::mcp::resources::remote_files::Contents::Blob(blob)) => {
                     ResourceContents::BlobResourceContents {
                         uri: request.uri.clone(),
                         mime_type: Some("application/octet-stream".into()),
@@ -351,7 +351,7 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.watchdog.poll();
-        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+        Ok(ListPromptsResult::with_all_items(crate::mcp::prompts::list()))
     }
 
     async fn get_prompt(
@@ -360,7 +360,7 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        crate::prompts::render(&self.settings.tool_prefix, &request.name, &arguments)
+        crate::mcp::prompts::render(&self.settings.tool_prefix, &request.name, &arguments)
             .map(Into::into)
             .map_err(|message| McpError::invalid_params(message, None))
     }
@@ -463,7 +463,7 @@ impl ServerHandler for McpSsh {
         };
         let result = match outcome {
             CallOutcome::Success(value) => {
-                let link = crate::job_resources::link_for(self.runtime.jobs(), &value);
+                let link = crate::mcp::resources::jobs::link_for(self.runtime.jobs(), &value);
                 let mut result = CallToolResult::structured(value);
                 result.content.extend(link);
                 result

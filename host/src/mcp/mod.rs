@@ -1,0 +1,18 @@
+//! The MCP layer, the only code that speaks MCP (rmcp): the request handler that serves
+//! the registry's tools and turns call outcomes into `structuredContent` results
+//! ([`server`]), the resources served natively rather than by tools ([`resources`]), the
+//! prompts ([`prompts`]), the notifications to the client, each bounded (progress in
+//! [`progress`], log messages in [`client_log`]), the cap on calls running at once
+//! ([`call_slots`]) and the polling shutdown ([`watchdog`]).
+//!
+//! Nothing here touches SSH or wasmtime directly: calls go through the plugin runtime,
+//! sessions through the session pool, and the user's approvals reach the policy gate
+//! through the `policy::Approver` trait.
+
+pub mod call_slots;
+pub mod client_log;
+pub mod progress;
+pub mod prompts;
+pub mod resources;
+pub mod server;
+pub mod watchdog;
