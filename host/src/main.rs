@@ -134,7 +134,7 @@ async fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match app.serve_stdio().await {
+        Command::Serve => match mcpssh::mcp::serve_stdio(app).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mcpssh: {e:#}");
