@@ -4,11 +4,11 @@
 //!
 //! The contract under test is docs/tool-contract.md.
 
+mod client_setup;
 mod common;
 
 mod arguments;
 mod authentication;
-mod config;
 mod context_budget;
 mod custom_tools;
 mod doctor;
@@ -20,17 +20,23 @@ mod host_keys;
 mod hostile_remote;
 mod jobs;
 mod limits;
+mod log_messages;
 mod login_shells;
+mod max_sessions;
 mod packages;
 mod policy;
+mod prompts;
 mod python_sdk;
+mod reconnect;
 mod resources;
 mod robustness;
 mod sandbox_limits;
 mod scope;
 mod sessions;
 mod shutdown;
+mod ssh_config;
 mod startup;
 mod tools_list;
 mod trust;
+mod unreachable_hosts;
 mod untrusted_model;

@@ -1,13 +1,8 @@
-//! MCP citizenship: resources (the open sessions), prompts, and the Python server's polling
-//! shutdown (MCP_SSH_POLL_INTERVAL × MCP_SSH_MISSED_POLLS_THRESHOLD of silence after a
-//! first poll), which must never kill a client that does not poll.
+//! Resources served natively: the open sessions (`mcpssh://sessions/…`, no secret in
+//! them) and remote files (`sftp://{session}/{path}`: text, base64 for binary content, an
+//! error for a missing file). (The jobs' output resources are in jobs.rs.)
 
-use std::time::{Duration, Instant};
-
-use mcpssh_testbed::Sshd;
-use mcpssh_testbed::rmcp::model::{
-    GetPromptRequestParams, ReadResourceRequestParams, ResourceContents,
-};
+use mcpssh_testbed::rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use serde_json::json;
 
 use crate::common::Harness;
@@ -37,121 +32,6 @@ async fn resources_list_the_open_sessions() {
     );
     assert_eq!(session["state"], "open");
     assert!(!text.contains("BEGIN OPENSSH PRIVATE KEY"));
-}
-
-#[tokio::test]
-async fn prompts_are_listed_and_rendered() {
-    let h = Harness::start().await;
-    let prompts = h.server.peer().list_all_prompts().await.unwrap();
-    let names: Vec<_> = prompts.iter().map(|p| p.name.as_str()).collect();
-    assert!(
-        names.contains(&"diagnose_host") && names.contains(&"investigate_service"),
-        "{names:?}"
-    );
-    let mut args = serde_json::Map::new();
-    args.insert("service".into(), json!("nginx"));
-    let rendered = h
-        .server
-        .peer()
-        .get_prompt(GetPromptRequestParams::new("investigate_service").with_arguments(args))
-        .await
-        .unwrap();
-    let text = serde_json::to_string(&rendered.messages).unwrap();
-    assert!(
-        text.contains("nginx") && text.contains("ssh_execute"),
-        "{text}"
-    );
-    let missing = h
-        .server
-        .peer()
-        .get_prompt(GetPromptRequestParams::new("investigate_service"))
-        .await;
-    assert!(missing.is_err(), "a missing argument is an error");
-}
-
-#[tokio::test]
-async fn a_client_that_stops_polling_is_left_and_the_server_exits() {
-    let sshd = Sshd::start().unwrap();
-    let h = Harness::start_with(
-        sshd,
-        &[
-            ("MCP_SSH_POLL_INTERVAL", "1"),
-            ("MCP_SSH_MISSED_POLLS_THRESHOLD", "2"),
-        ],
-    )
-    .await;
-    h.server.peer().list_all_resources().await.unwrap();
-    let polled = Instant::now();
-    let deadline = polled + Duration::from_secs(10);
-    while h.server.is_running() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!h.server.is_running(), "the server should have shut down");
-    let after = polled.elapsed();
-    assert!(
-        after >= Duration::from_secs(2),
-        "not before 2 intervals: {after:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_client_that_never_polls_is_not_shut_down() {
-    let sshd = Sshd::start().unwrap();
-    let h = Harness::start_with(
-        sshd,
-        &[
-            ("MCP_SSH_POLL_INTERVAL", "1"),
-            ("MCP_SSH_MISSED_POLLS_THRESHOLD", "1"),
-        ],
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(h.server.is_running());
-    h.assert_still_serving().await;
-}
-
-#[tokio::test]
-#[allow(deprecated)] // MCP logging is deprecated from 2026-07-28 on; 2025 clients use it.
-async fn log_messages_reach_a_client_that_asks_for_them() {
-    use mcpssh_testbed::rmcp::model::{
-        LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams,
-    };
-    let h = Harness::start().await;
-    // Connecting logs "SSH session open"; the client has not asked for log messages yet.
-    h.ok("ssh_execute", json!({"command": "true"})).await;
-    assert!(
-        h.server.log_messages().is_empty(),
-        "nothing before logging/setLevel"
-    );
-    h.server
-        .peer()
-        .set_level(SetLevelRequestParams::new(LoggingLevel::Info))
-        .await
-        .unwrap();
-    h.ok("ssh_disconnect", json!({})).await;
-    h.ok("ssh_execute", json!({"command": "true"})).await;
-    let session_opened = |m: &LoggingMessageNotificationParam| {
-        serde_json::to_string(m)
-            .unwrap()
-            .contains("SSH session open")
-    };
-    let logs = h
-        .server
-        .log_messages_until(Duration::from_secs(5), |logs| {
-            logs.iter().any(session_opened)
-        })
-        .await
-        .unwrap();
-    let text = serde_json::to_string(&logs).unwrap();
-    assert!(text.contains("SSH session open"), "{text}");
-    assert!(!text.contains("BEGIN OPENSSH"), "no secrets");
-    // The server sends its log in order and the harness records it in wire order: had the
-    // first connect been sent, it would be here, before the second.
-    assert_eq!(
-        logs.iter().filter(|m| session_opened(m)).count(),
-        1,
-        "only the connect after logging/setLevel is sent: {text}"
-    );
 }
 
 #[tokio::test]
