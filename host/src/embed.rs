@@ -114,7 +114,7 @@ impl SshServerBuilder {
     /// Loads the tools and serves MCP on this process's stdin/stdout until the client
     /// goes away (stdout must carry nothing else).
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        App::start(self.settings).await?.serve_stdio().await
+        crate::mcp::serve_stdio(App::start(self.settings).await?).await
     }
 }
 

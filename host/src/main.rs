@@ -89,7 +89,7 @@ fn init_logging(settings: &Settings) {
                 .with_filter(filter),
         )
         .with(
-            mcpssh::client_log::ClientLogLayer
+            mcpssh::mcp::client_log::ClientLogLayer
                 .with_filter(filter_fn(|m| m.target().starts_with("mcpssh"))),
         )
         .init();
@@ -134,7 +134,7 @@ async fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match app.serve_stdio().await {
+        Command::Serve => match mcpssh::mcp::serve_stdio(app).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mcpssh: {e:#}");

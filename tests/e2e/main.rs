@@ -4,34 +4,40 @@
 //!
 //! The contract under test is docs/tool-contract.md.
 
+mod client_setup;
 mod common;
 
 mod arguments;
-mod config;
-mod connect;
-mod connections;
+mod authentication;
 mod context_budget;
 mod contract_versions;
 mod custom_tools;
 mod doctor;
 mod example_tool;
 mod execute;
+mod file_tools;
 mod generated_components;
 mod host_keys;
 mod hostile_remote;
 mod jobs;
-mod lifecycle;
 mod limits;
+mod log_messages;
 mod login_shells;
-mod mcp_lifecycle;
+mod max_sessions;
 mod packages;
 mod policy;
+mod prompts;
 mod python_sdk;
+mod reconnect;
+mod resources;
 mod robustness;
 mod sandbox_limits;
 mod scope;
-mod sftp_files;
+mod sessions;
+mod shutdown;
+mod ssh_config;
 mod startup;
 mod tools_list;
 mod trust;
+mod unreachable_hosts;
 mod untrusted_model;

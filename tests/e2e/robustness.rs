@@ -1,5 +1,6 @@
 //! Robustness: thousands of generated malformed arguments thrown at every built-in tool
-//! through a real MCP client, and raw garbage written straight to the server's stdin.
+//! through a real MCP client, raw garbage written straight to the server's stdin, and a
+//! string of every kind of failure in a row.
 //! Every call must get an answer (a result or a JSON-RPC error), nothing may panic, the
 //! server must keep serving, and its memory must come back down afterwards.
 //!
@@ -10,14 +11,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mcpssh_testbed::Sshd;
+use mcpssh_testbed::{CallToolResultExt, Sshd};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{Harness, bin, rss_kib};
+use crate::common::{Harness, assert_invalid_argument, assert_invalid_params, bin, rss_kib};
 
 /// Generated calls per built-in tool.
 const CASES_PER_TOOL: usize = 250;
@@ -337,7 +338,6 @@ async fn an_oversized_command_is_refused_before_it_can_drop_the_connection() {
         message.contains("stdin"),
         "the error says what to do: {message}"
     );
-    use mcpssh_testbed::CallToolResultExt;
     assert_eq!(running.structured()["stdout"], "survived\n");
     // The same through the environment.
     let env = json!({"command": "true", "env": {"BIG": "v".repeat(200 * 1024)}});
@@ -346,4 +346,57 @@ async fn an_oversized_command_is_refused_before_it_can_drop_the_connection() {
     let after = h.exec("echo same").await;
     assert_eq!(after["reconnected"], false, "{after}");
     assert!(!h.sshd.log().contains("Bad packet length"));
+}
+
+#[tokio::test]
+async fn the_server_survives_a_string_of_failures() {
+    let h = Harness::start().await;
+    let unknown = h.protocol_error("nope", json!({})).await;
+    assert_invalid_params(&unknown);
+    let missing = h.tool_error("ssh_execute", json!({})).await;
+    assert_invalid_argument(&missing, "command");
+    let refused = h.tool_error("ssh_connect", json!({"port": 1})).await;
+    assert_eq!(refused["error_kind"], "connection", "{refused}");
+    let timed_out = h
+        .call_seen_running(
+            "ssh_execute",
+            json!({"command": "sleep 36.1", "timeout_seconds": 0.5}),
+            "sleep 36.1",
+        )
+        .await;
+    assert_eq!(
+        timed_out.structured()["timed_out"],
+        true,
+        "{}",
+        timed_out.summary()
+    );
+    let call = h
+        .server
+        .start_call(&h.name("ssh_execute"), json!({"command": "sleep 36.2"}))
+        .await
+        .unwrap();
+    assert!(
+        h.wait_present("sleep 36.2", Duration::from_secs(10)).await,
+        "the command to cancel never started"
+    );
+    call.cancel(None).await.unwrap();
+    let failed = h.exec("exit 255").await;
+    assert_eq!(failed["exit_code"], 255, "{failed}");
+    assert_eq!(failed["success"], false, "{failed}");
+    let killed = h.exec("kill -KILL $$").await;
+    assert_eq!(killed["exit_signal"], "KILL", "{killed}");
+    assert_eq!(killed["exit_code"], json!(null), "{killed}");
+    let big = h
+        .ok(
+            "ssh_execute",
+            json!({"command": "head -c 3000000 /dev/zero", "max_output_bytes": 1024}),
+        )
+        .await;
+    assert_eq!(big["stdout_total_bytes"], 3_000_000);
+    h.ok("ssh_disconnect", json!({})).await;
+    h.ok("ssh_disconnect", json!({})).await;
+    h.assert_still_serving().await;
+    assert!(h.wait_gone("sleep 36.", Duration::from_secs(5)).await);
+    let r = h.call("ssh_execute", json!({"command": "echo fin"})).await;
+    assert_eq!(r.structured()["stdout"], "fin\n");
 }

@@ -1,6 +1,6 @@
-//! Start-up from the embedded, build-time compiled built-ins: nothing of theirs is
-//! written to the compiled-code cache (which then serves only custom tools), and a
-//! cache directory that cannot be created does not stop the server.
+//! Start-up: bad configuration fails with one clear line; the embedded, build-time
+//! compiled built-ins write nothing to the compiled-code cache (which then serves only
+//! custom tools), and a cache directory that cannot be created does not stop the server.
 
 use std::path::Path;
 
@@ -63,4 +63,29 @@ fn a_cache_directory_that_cannot_be_created_does_not_stop_start_up() {
     // Below a regular file: no one, root included, can create it.
     let listing = tools_list(Path::new("/dev/null/mcpssh-cache"), None);
     assert!(listing.contains("scp_upload"), "{listing}");
+}
+
+/// Bad configuration: a non-zero exit and exactly one clear line on stderr, nothing on
+/// stdout (which belongs to MCP).
+#[test]
+fn bad_configuration_fails_with_one_clear_line() {
+    for (var, value, expect) in [
+        ("MCP_SSH_PORT", "notaport", "notaport"),
+        ("MCP_SSH_COMMAND_TIMEOUT", "-5", "MCP_SSH_COMMAND_TIMEOUT"),
+        ("MCP_SSH_TOOL_PREFIX", "bad prefix", "MCP_SSH_TOOL_PREFIX"),
+    ] {
+        let out = std::process::Command::new(bin())
+            .env(var, value)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(out.stdout.is_empty(), "{var}: stdout must stay clean");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{var}: {stderr}");
+        assert!(
+            stderr.starts_with("mcpssh: ") && stderr.contains(expect),
+            "{var}: {stderr}"
+        );
+    }
 }

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use mcpssh_testbed::{CallToolResultExt, Sshd, test_user_password};
 use serde_json::{Value, json};
 
+use crate::client_setup::NO_AGENT;
 use crate::common::{Harness, rss_kib};
-
-const NO_AGENT: &str = "/nonexistent/mcpssh-test/agent.sock";
 
 fn s(p: &Path) -> String {
     p.display().to_string()

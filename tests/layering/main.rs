@@ -8,18 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// (crate path prefix, the files or folders of `host/src` allowed to use it, the layer).
 const CRATE_LAYERS: &[(&[&str], &[&str], &str)] = &[
-    (
-        &["rmcp::"],
-        &[
-            "app.rs",
-            "server.rs",
-            "client_log.rs",
-            "progress.rs",
-            "prompts.rs",
-            "job_resources.rs",
-        ],
-        "the MCP layer (rmcp)",
-    ),
+    (&["rmcp::"], &["mcp/"], "the MCP layer (rmcp)"),
     (
         &["russh::", "russh_sftp::"],
         &["ssh/", "sftp/"],
@@ -32,12 +21,14 @@ const CRATE_LAYERS: &[(&[&str], &[&str], &str)] = &[
     ),
 ];
 
-/// (folder, upper modules it must not use): lower layers never reach up.
+/// (folder or file, upper modules it must not use): lower layers never reach up.
 const NO_REACHING_UP: &[(&str, &[&str])] = &[
+    // Putting the host together serves `mcpssh call` too: MCP is layered on top of it.
+    ("app.rs", &["crate::mcp"]),
     (
         "ssh/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::policy",
             "crate::app",
@@ -48,7 +39,7 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "sftp/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::policy",
             "crate::app",
@@ -58,7 +49,7 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "sessions/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::policy",
             "crate::app",
@@ -68,14 +59,14 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
     (
         "local/",
         &[
-            "crate::server",
+            "crate::mcp",
             "crate::plugin",
             "crate::ssh",
             "crate::sftp",
             "crate::sessions",
         ],
     ),
-    ("plugin/", &["crate::server", "crate::app", "rmcp"]),
+    ("plugin/", &["crate::mcp", "crate::app", "rmcp"]),
     (
         "plugin/host/",
         &[
@@ -86,15 +77,10 @@ const NO_REACHING_UP: &[(&str, &[&str])] = &[
             "crate::plugin::annotations",
         ],
     ),
-    ("policy/", &["crate::server", "crate::app", "crate::plugin"]),
+    ("policy/", &["crate::mcp", "crate::app", "crate::plugin"]),
     (
         "jobs/",
-        &[
-            "crate::server",
-            "crate::app",
-            "crate::plugin",
-            "crate::policy",
-        ],
+        &["crate::mcp", "crate::app", "crate::plugin", "crate::policy"],
     ),
 ];
 

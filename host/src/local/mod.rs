@@ -6,8 +6,6 @@ mod policy;
 mod protected;
 mod resolve;
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -63,23 +61,16 @@ pub fn space(path: &Path) -> HostResult<Space> {
 }
 
 fn statvfs(path: &Path) -> std::io::Result<Space> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-    let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c_path` is a valid NUL-terminated string and `buf` a writable statvfs.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut buf) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let buf = rustix::fs::statvfs(path)?;
     let unit = if buf.f_frsize > 0 {
-        buf.f_frsize as u64
+        buf.f_frsize
     } else {
-        buf.f_bsize as u64
+        buf.f_bsize
     };
     Ok(Space {
-        total: (buf.f_blocks as u64).saturating_mul(unit),
-        free: (buf.f_bfree as u64).saturating_mul(unit),
-        available: (buf.f_bavail as u64).saturating_mul(unit),
+        total: buf.f_blocks.saturating_mul(unit),
+        free: buf.f_bfree.saturating_mul(unit),
+        available: buf.f_bavail.saturating_mul(unit),
     })
 }
 

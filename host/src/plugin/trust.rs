@@ -16,8 +16,7 @@ const WRITABLE_BY_OTHERS: u32 = 0o022;
 
 /// The effective user id of this process.
 pub fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Who may own a trusted file: the user running mcpssh, or root (who can replace the

@@ -37,22 +37,9 @@ pub struct QuickAck(TcpStream);
 
 impl QuickAck {
     fn ack_promptly(&self) {
+        // A failure only means delayed acknowledgements, as without this call.
         #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let on: libc::c_int = 1;
-            // SAFETY: a valid socket and a correctly sized option value; a failure only
-            // means delayed acknowledgements, as without this call.
-            unsafe {
-                libc::setsockopt(
-                    self.0.as_raw_fd(),
-                    libc::IPPROTO_TCP,
-                    libc::TCP_QUICKACK,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
+        let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
     }
 }
 

@@ -4,7 +4,7 @@
 //! - [`Sshd`]: a real OpenSSH `sshd` on 127.0.0.1 with its own keys, logging in as the
 //!   `mcpssh-test` user (shell `/bin/sh`), stopped with all its children on drop.
 //! - [`McpServer`]: the `mcpssh` binary spawned over stdio and driven by rmcp's client.
-//! - [`schema`]: a small JSON Schema checker for the tools' output schemas.
+//! - [`schema`]: checking values against the tools' JSON Schemas (the `jsonschema` crate).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

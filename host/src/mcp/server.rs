@@ -1,6 +1,7 @@
-//! The MCP layer: an rmcp `ServerHandler` that serves the registry's tools over stdio,
-//! turns call outcomes into `structuredContent` results, forwards progress, and wires
-//! cancellation. It never touches SSH or wasmtime directly.
+//! The MCP request handler: an rmcp `ServerHandler` that serves the registry's tools,
+//! turns call outcomes into `structuredContent` results, forwards progress, wires
+//! cancellation, asks the user for approvals (elicitation) and writes the audit line;
+//! resources, prompts and logging are answered by their own modules.
 
 use std::sync::Arc;
 
@@ -8,21 +9,21 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::call_slots::{Busy, CallSlots};
 use crate::config::Settings;
+use crate::mcp::call_slots::{Busy, CallSlots};
+use crate::mcp::progress::Forwarder;
+use crate::mcp::resources;
+use crate::mcp::watchdog::PollWatchdog;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
-use crate::progress::Forwarder;
 use crate::sessions::SessionPool;
-use crate::ssh::SessionInfo;
-use crate::watchdog::PollWatchdog;
 
 /// The tools being served: a registry and its MCP descriptions, replaced as a whole when
 /// the tools folder changes.
@@ -162,27 +163,6 @@ impl Approver for ElicitationApprover {
     }
 }
 
-/// The URI of a session's resource.
-fn session_uri(name: &str) -> String {
-    format!("mcpssh://sessions/{name}")
-}
-
-/// A session as JSON: state, host, user, fingerprint. No secret.
-fn session_json(info: &SessionInfo) -> serde_json::Value {
-    json!({
-        "session": info.name,
-        "state": "open",
-        "host": info.host,
-        "port": info.port,
-        "username": info.username,
-        "server_version": info.server_version,
-        "host_key_algorithm": info.host_key_algorithm,
-        "host_key_fingerprint": info.host_key_fingerprint,
-        "connected_at": info.connected_at,
-        "shell": {"family": info.shell.family.name(), "path": info.shell.path},
-    })
-}
-
 /// The structured error of a call the runtime failed.
 fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
     json!({ "success": false, "error_kind": kind, "error": message })
@@ -230,7 +210,7 @@ impl ServerHandler for McpSsh {
         request: rmcp::model::SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        crate::client_log::set_level(request.level);
+        crate::mcp::client_log::set_level(request.level);
         Ok(())
     }
 
@@ -240,28 +220,9 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         self.watchdog.poll();
-        let resources = self
-            .pool
-            .list()
-            .await
-            .iter()
-            .map(|info| {
-                Resource::new(
-                    session_uri(&info.name),
-                    format!("SSH session {}", info.name),
-                )
-                .with_description(format!(
-                    "Open SSH session to {}@{}:{} ({} {})",
-                    info.username,
-                    info.host,
-                    info.port,
-                    info.host_key_algorithm,
-                    info.host_key_fingerprint
-                ))
-                .with_mime_type("application/json")
-            })
-            .collect();
-        Ok(ListResourcesResult::with_all_items(resources))
+        Ok(ListResourcesResult::with_all_items(
+            resources::list(&self.pool).await,
+        ))
     }
 
     async fn list_resource_templates(
@@ -269,24 +230,8 @@ impl ServerHandler for McpSsh {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListResourceTemplatesResult, McpError> {
-        let mut template =
-            rmcp::model::ResourceTemplate::new(crate::remote_files::URI_TEMPLATE, "remote_file");
-        template.title = Some("A remote file".into());
-        template.description = Some(format!(
-            "The start (at most {} bytes) of a file on the remote host, over SFTP: text, or base64 when \
-             it is not UTF-8. `session` is a session name (`_` for the default one); `path` is absolute \
-             or starts with `~/`.",
-            crate::remote_files::MAX_RESOURCE_BYTES
-        ));
-        let mut jobs =
-            rmcp::model::ResourceTemplate::new(crate::job_resources::URI_TEMPLATE, "job_output");
-        jobs.title = Some("A job's output".into());
-        jobs.description = Some(format!(
-            "A page (at most {} bytes) of a job's stdout or stderr from `offset`; `_meta.next_page` is the next.",
-            crate::job_resources::PAGE_BYTES
-        ));
         Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
-            vec![template, jobs],
+            resources::templates(),
         ))
     }
 
@@ -295,55 +240,8 @@ impl ServerHandler for McpSsh {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        if crate::job_resources::is_job_uri(&request.uri) {
-            return match crate::job_resources::read(self.runtime.jobs(), &request.uri) {
-                Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
-                Err(message) => Err(McpError::resource_not_found(message, None)),
-            };
-        }
-        if request.uri.starts_with("sftp://") {
-            let contents = match crate::remote_files::read(&self.pool, &request.uri).await {
-                Ok(crate::remote_files::Contents::Text(text)) => {
-                    ResourceContents::text(text, request.uri.clone())
-                }
-                Ok(crate::remote_files::Contents::Blob(blob)) => {
-                    ResourceContents::BlobResourceContents {
-                        uri: request.uri.clone(),
-                        mime_type: Some("application/octet-stream".into()),
-                        blob,
-                        meta: None,
-                    }
-                }
-                Err(e) => {
-                    return Err(McpError::resource_not_found(
-                        format!("{}: {}", request.uri, e.message()),
-                        None,
-                    ));
-                }
-            };
-            return Ok(ReadResourceResult::new(vec![contents]).into());
-        }
-        let sessions = self.pool.list().await;
-        let found = sessions
-            .iter()
-            .find(|info| session_uri(&info.name) == request.uri);
-        match found {
-            Some(info) => {
-                let text = serde_json::to_string_pretty(&session_json(info)).unwrap_or_default();
-                let mut contents = ResourceContents::text(text, request.uri.clone());
-                if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
-                    *mime_type = Some("application/json".into());
-                }
-                Ok(ReadResourceResult::new(vec![contents]).into())
-            }
-            None => Err(McpError::resource_not_found(
-                format!(
-                    "no such resource: {}; resources/list shows the open sessions",
-                    request.uri
-                ),
-                None,
-            )),
-        }
+        let contents = resources::read(&self.pool, self.runtime.jobs(), &request.uri).await?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     async fn list_prompts(
@@ -352,7 +250,9 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.watchdog.poll();
-        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+        Ok(ListPromptsResult::with_all_items(
+            crate::mcp::prompts::list(),
+        ))
     }
 
     async fn get_prompt(
@@ -361,7 +261,7 @@ impl ServerHandler for McpSsh {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        crate::prompts::render(&self.settings.tool_prefix, &request.name, &arguments)
+        crate::mcp::prompts::render(&self.settings.tool_prefix, &request.name, &arguments)
             .map(Into::into)
             .map_err(|message| McpError::invalid_params(message, None))
     }
@@ -464,7 +364,7 @@ impl ServerHandler for McpSsh {
         };
         let result = match outcome {
             CallOutcome::Success(value) => {
-                let link = crate::job_resources::link_for(self.runtime.jobs(), &value);
+                let link = resources::jobs::link_for(self.runtime.jobs(), &value);
                 let mut result = CallToolResult::structured(value);
                 result.content.extend(link);
                 result
