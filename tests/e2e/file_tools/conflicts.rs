@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{Files, check_transfer, names, nested, random_file, run, s, same_bytes, transfer_args};
+use super::{Files, check_transfer, names, nested, random_file, run, same_bytes, transfer_args};
 
 fn unix_now() -> i64 {
     SystemTime::now()

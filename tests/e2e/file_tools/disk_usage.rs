@@ -10,7 +10,6 @@ use mcpssh_testbed::Sshd;
 use serde_json::{Value, json};
 
 use super::{Files, MIB, Tmpfs, random_file, run, s, statfs, temp_files, transfer_args};
-use crate::common::bin;
 
 /// `df -B1 --output=size,avail PATH`: (total bytes, available bytes).
 fn df(path: &Path) -> (u64, u64) {

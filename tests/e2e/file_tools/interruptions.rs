@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mcpssh_testbed::{CallToolResultExt, McpServer, PendingCall};
 use serde_json::{Value, json};
 
-use super::{Files, MIB, check_transfer, names, random_file, run, s, same_bytes, temp_files};
+use super::{Files, MIB, check_transfer, names, random_file, same_bytes, temp_files};
 use crate::common::{bin, check_error_shape};
 
 /// Waits until a temporary file in `dir` has at least `min_bytes`; returns its size.

@@ -5,8 +5,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::{Files, names, run, s};
-use crate::common::{assert_invalid_argument, bin};
+use super::{Files, run, s};
+use crate::common::assert_invalid_argument;
 
 /// `date -u -d @SECS +%Y-%m-%dT%H:%M:%SZ`.
 fn iso_utc(secs: i64) -> String {

@@ -7,7 +7,6 @@ use mcpssh_testbed::Sshd;
 use serde_json::json;
 
 use super::{Files, check_transfer, names, random_file, s, same_bytes, transfer_args};
-use crate::common::bin;
 
 #[tokio::test]
 async fn relative_local_paths_are_refused_and_tilde_is_expanded() {

@@ -9,7 +9,6 @@ use super::{
     Files, MIB, Tmpfs, check_transfer, names, nested, random_file, same_bytes, statfs,
     transfer_args,
 };
-use crate::common::bin;
 
 #[tokio::test]
 async fn max_size_is_refused_before_writing() {

@@ -10,7 +10,6 @@ use mcpssh_testbed::{CallToolResultExt, Sshd, test_user_ids};
 use serde_json::json;
 
 use super::{Files, MIB, check_transfer, random_file, same_bytes, temp_files};
-use crate::common::bin;
 
 #[tokio::test]
 async fn small_binary_files_round_trip_byte_for_byte() {
