@@ -1,5 +1,6 @@
-//! OpenSSH host patterns: `*` and `?` wildcards, matched case-insensitively. Shared by
-//! the ssh_config reader, the known_hosts reader and host-list settings.
+//! OpenSSH host patterns: `*` and `?` wildcards, matched case-insensitively, and pattern
+//! lists with `!` negations. Shared by the ssh_config reader, the known_hosts reader and
+//! host-list settings.
 
 /// `*` and `?` wildcard matching, case-insensitive like OpenSSH host patterns.
 pub fn glob(pattern: &str, text: &str) -> bool {
@@ -25,9 +26,38 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// An OpenSSH pattern list: true when some pattern matches and no negated one (`!p`)
+/// does. `matches` says whether one pattern, without its `!`, matches.
+pub fn list_matches<'a>(
+    patterns: impl IntoIterator<Item = &'a str>,
+    matches: impl Fn(&str) -> bool,
+) -> bool {
+    let mut matched = false;
+    for pattern in patterns {
+        match pattern.strip_prefix('!') {
+            Some(negated) if matches(negated) => return false,
+            Some(_) => {}
+            None => matched |= matches(pattern),
+        }
+    }
+    matched
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_list_needs_a_match_and_no_negated_match() {
+        let list =
+            |patterns: &str, name: &str| list_matches(patterns.split(','), |p| glob(p, name));
+        assert!(list("*.example.com,db", "web.example.com"));
+        assert!(list("db", "DB"));
+        assert!(!list("*.example.com,!web.example.com", "web.example.com"));
+        assert!(!list("!web.example.com,*.example.com", "web.example.com"));
+        assert!(!list("!other", "web"), "a negation alone matches nothing");
+        assert!(!list("", "web"));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -186,17 +186,7 @@ fn applies(patterns: Option<&[String]>, alias: &str) -> bool {
     let Some(patterns) = patterns else {
         return true;
     };
-    let mut matched = false;
-    for p in patterns {
-        if let Some(negated) = p.strip_prefix('!') {
-            if glob(negated, alias) {
-                return false;
-            }
-        } else if glob(p, alias) {
-            matched = true;
-        }
-    }
-    matched
+    crate::pattern::list_matches(patterns.iter().map(String::as_str), |p| glob(p, alias))
 }
 
 /// A space-separated list of files (`none` names none), with tokens expanded.

@@ -84,19 +84,12 @@ pub fn matching(text: &str, name: &str, origin: &Path) -> Vec<Entry> {
 /// Whether a comma-separated host field matches `name` (already lowercased): some
 /// pattern matches and no negated one does.
 pub fn hosts_match(field: &str, name: &str) -> bool {
-    let mut matched = false;
-    for pattern in field.split(',') {
-        if let Some(hashed) = pattern.strip_prefix("|1|") {
-            matched |= hashed_match(hashed, name);
-        } else if let Some(negated) = pattern.strip_prefix('!') {
-            if crate::pattern::glob(negated, name) {
-                return false;
-            }
-        } else {
-            matched |= crate::pattern::glob(pattern, name);
+    crate::pattern::list_matches(field.split(','), |pattern| {
+        match pattern.strip_prefix("|1|") {
+            Some(hashed) => hashed_match(hashed, name),
+            None => crate::pattern::glob(pattern, name),
         }
-    }
-    matched
+    })
 }
 
 /// `HMAC-SHA1(salt, name)`.
