@@ -2,6 +2,8 @@
 //! path policy of the configuration, and running blocking file system calls off the
 //! async threads.
 
+use std::path::PathBuf;
+
 use crate::error::{HostError, HostResult};
 use crate::local::LocalPolicy;
 use crate::plugin::state::CallHost;
@@ -10,6 +12,16 @@ impl CallHost {
     /// The local path policy of the configuration.
     pub fn local_policy(&self) -> HostResult<LocalPolicy> {
         LocalPolicy::from_settings(&self.services.settings)
+    }
+
+    /// `path` resolved by `policy` (roots, protected paths, symlinks), then checked
+    /// against the component's grant scope and the user's policy. Blocking file system
+    /// work: call it inside [`blocking`].
+    pub fn resolve_local(&self, policy: &LocalPolicy, path: &str) -> HostResult<PathBuf> {
+        let resolved = policy.resolve(path)?;
+        self.scope.check_local(&resolved)?;
+        self.call.gate.check_local(&resolved)?;
+        Ok(resolved)
     }
 }
 

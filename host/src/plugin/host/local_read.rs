@@ -18,10 +18,7 @@ impl local_read::Host for CallState {
         let policy = self.host.local_policy()?;
         self.host_work(OnCancel::Abandon, |host| async move {
             blocking(LOCAL_CALL, move || {
-                let resolved = policy.resolve(&path)?;
-                host.scope.check_local(&resolved)?;
-                host.call.gate.check_local(&resolved)?;
-                local::stat(&resolved, &path)
+                local::stat(&host.resolve_local(&policy, &path)?, &path)
             })
             .await
         })
@@ -33,10 +30,7 @@ impl local_read::Host for CallState {
         let policy = self.host.local_policy()?;
         self.host_work(OnCancel::Abandon, |host| async move {
             blocking(LOCAL_CALL, move || {
-                let resolved = policy.resolve(&path)?;
-                host.scope.check_local(&resolved)?;
-                host.call.gate.check_local(&resolved)?;
-                local::space(&resolved)
+                local::space(&host.resolve_local(&policy, &path)?)
             })
             .await
         })

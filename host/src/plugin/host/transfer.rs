@@ -60,13 +60,11 @@ impl CallHost {
         direction: Direction,
     ) -> HostResult<transfer::TransferReport> {
         let policy = self.local_policy()?;
-        let local_path = request.local_path.clone();
+        let (host, local_path) = (self.clone(), request.local_path.clone());
         let local = blocking("resolving the local path", move || {
-            policy.resolve(&local_path)
+            host.resolve_local(&policy, &local_path)
         })
         .await?;
-        self.scope.check_local(&local)?;
-        self.call.gate.check_local(&local)?;
         let (conn, channel) = self
             .until_cancelled(self.services.pool.sftp(request.session.as_deref()))
             .await?;
