@@ -14,6 +14,7 @@ pub mod embed;
 pub mod error;
 pub mod files;
 pub mod jobs;
+pub mod kept_ahead;
 pub mod local;
 pub mod mcp;
 pub mod pattern;

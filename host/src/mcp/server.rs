@@ -327,6 +327,7 @@ impl ServerHandler for McpSsh {
             cancel: cancel.clone(),
             progress: progress.as_ref().map(Forwarder::sink),
             gate: gate.clone(),
+            host_work_allowed: true,
         };
         let started = std::time::Instant::now();
         let served = gate.check_served().await;

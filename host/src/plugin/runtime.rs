@@ -1,7 +1,11 @@
 //! The wasmtime runtime: one engine with epoch interruption, the linker holding the
 //! host's capability interfaces and a WASI that grants nothing, compiling components
 //! (through the authenticated cache of `code_cache`), and the execution of one tool
-//! call in a fresh store.
+//! call in a fresh instance: made ahead, in the background after the component's
+//! previous call, so that a call starts its guest at once. Each instance serves exactly
+//! one call and is thrown away after it: nothing passes from one call to the next. Guest
+//! code run while an instance is made ahead (start functions) runs outside any call: no
+//! host work (`CallContext::outside_a_call`), the usual limits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +23,7 @@ use super::engine_config::engine_config;
 use super::scope::Scope;
 use super::state::{CallContext, CallState, HostServices};
 use super::stop::{StopReason, guard_wasi_poll};
+use crate::kept_ahead::KeptAhead;
 
 /// How often the engine's epoch advances: the granularity of CPU limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -41,6 +46,14 @@ pub struct CompiledComponent {
     pub scope: Arc<Scope>,
     /// The capability interfaces it imports.
     pub capabilities: Vec<Capability>,
+    /// The instance made for its next call.
+    next_instance: KeptAhead<MadeAhead>,
+}
+
+/// An instance made ahead of its call, with its store.
+struct MadeAhead {
+    store: Store<CallState>,
+    instance: ToolComponent,
 }
 
 /// The engine, linker and compiled-code cache.
@@ -184,6 +197,7 @@ impl Runtime {
             pre,
             scope: Arc::new(scope),
             capabilities,
+            next_instance: KeptAhead::default(),
         })
     }
 
@@ -213,28 +227,13 @@ impl Runtime {
         call: CallContext,
         tool: &str,
     ) -> Store<CallState> {
-        let state = CallState::new(self.services.clone(), call, tool, component.scope.clone());
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let cpu_limit = Duration::from_millis(self.services.settings.tool_cpu_ms);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |ctx| {
-            let state = ctx.data();
-            if state.host.call.cancel.is_cancelled() {
-                return Err(wasmtime::Error::new(StopReason::Cancelled));
-            }
-            if state.guest_time() > cpu_limit {
-                return Err(wasmtime::Error::new(StopReason::CpuLimit(cpu_limit)));
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store
+        new_store(&self.engine, &self.services, component, call, tool)
     }
 
     /// Asks a component for its tool descriptors, within the load-time limit.
     pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<tool::Descriptor>> {
         let limit = self.services.settings.tool_load_timeout();
-        let mut store = self.new_store(component, CallContext::detached(), "describe");
+        let mut store = self.new_store(component, CallContext::outside_a_call(), "describe");
         let run = async {
             let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
             instance
@@ -259,17 +258,38 @@ impl Runtime {
     /// fresh instance that is thrown away afterwards.
     pub async fn call(
         &self,
-        component: &CompiledComponent,
+        component: &Arc<CompiledComponent>,
         name: &str,
         arguments: &str,
         call: CallContext,
     ) -> CallOutcome {
         let settings = &self.services.settings;
         let wall = Duration::from_secs(settings.tool_timeout);
-        let mut store = ReleasedInBackground(Some(self.new_store(component, call, name)));
-        let store = store.0.as_mut().expect("present until dropped");
+        let (store, made_ahead) = match component.next_instance.take() {
+            Some(MadeAhead {
+                mut store,
+                instance,
+            }) => {
+                store.data_mut().begin_call(call, name);
+                store.set_epoch_deadline(1);
+                (store, Some(instance))
+            }
+            None => (self.new_store(component, call, name), None),
+        };
+        let mut after = AfterTheCall {
+            store: Some(store),
+            next: Some(NextInstance {
+                engine: self.engine.clone(),
+                services: self.services.clone(),
+                component: component.clone(),
+            }),
+        };
+        let store = after.store.as_mut().expect("present until dropped");
         let run = async {
-            let instance = component.pre.instantiate_async(&mut *store).await?;
+            let instance = match made_ahead {
+                Some(instance) => instance,
+                None => component.pre.instantiate_async(&mut *store).await?,
+            };
             instance
                 .mcpssh_plugin_tool()
                 .call_call(&mut *store, name, arguments)
@@ -325,25 +345,85 @@ impl Runtime {
     }
 }
 
-/// A call's store, released off the call's path when the call returns: freeing an
-/// instance unmaps its memory and stack (system calls, and TLB flushes on every core
-/// that ran the process), about 25 µs the answer to the client need not wait for.
-struct ReleasedInBackground(Option<Store<CallState>>);
+/// A fresh store for one call of `component`, with memory and CPU limits.
+fn new_store(
+    engine: &Engine,
+    services: &Arc<HostServices>,
+    component: &CompiledComponent,
+    call: CallContext,
+    tool: &str,
+) -> Store<CallState> {
+    let state = CallState::new(services.clone(), call, tool, component.scope.clone());
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let cpu_limit = Duration::from_millis(services.settings.tool_cpu_ms);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |ctx| {
+        let state = ctx.data();
+        if state.host.call.cancel.is_cancelled() {
+            return Err(wasmtime::Error::new(StopReason::Cancelled));
+        }
+        if state.guest_time() > cpu_limit {
+            return Err(wasmtime::Error::new(StopReason::CpuLimit(cpu_limit)));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store
+}
 
-impl Drop for ReleasedInBackground {
-    fn drop(&mut self) {
-        if let Some(store) = self.0.take() {
-            release_in_background(store);
+/// What making a component's next instance needs.
+struct NextInstance {
+    engine: Engine,
+    services: Arc<HostServices>,
+    component: Arc<CompiledComponent>,
+}
+
+impl NextInstance {
+    /// Makes the component's next instance and keeps it, unless one is kept or being
+    /// made. A failure is not reported: the next call makes its instance itself and
+    /// reports what goes wrong.
+    async fn make(self) {
+        let slot = &self.component.next_instance;
+        if !slot.claim_making() {
+            return;
+        }
+        let outside = CallContext::outside_a_call();
+        let mut store = new_store(
+            &self.engine,
+            &self.services,
+            &self.component,
+            outside,
+            "made ahead",
+        );
+        let limit = self.services.settings.tool_load_timeout();
+        let made = tokio::time::timeout(limit, self.component.pre.instantiate_async(&mut store));
+        match made.await {
+            Ok(Ok(instance)) => drop(slot.keep(MadeAhead { store, instance })),
+            _ => slot.give_up(),
         }
     }
 }
 
-/// Frees `store` in a task of its own, which another worker thread picks up while this
-/// one answers the call; outside a runtime, frees it here.
-fn release_in_background(store: Store<CallState>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(async move { drop(store) })),
-        Err(_) => drop(store),
+/// What follows a call, off its path once the answer is on its way: its store is freed
+/// (unmapping its memory and stack: system calls, and TLB flushes on every core that ran
+/// the process, about 25 µs) and the component's next instance made, in a task of their
+/// own that another worker thread picks up; outside a runtime, the store is freed here.
+struct AfterTheCall {
+    store: Option<Store<CallState>>,
+    next: Option<NextInstance>,
+}
+
+impl Drop for AfterTheCall {
+    fn drop(&mut self) {
+        let (store, next) = (self.store.take(), self.next.take());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn(async move {
+                drop(store);
+                if let Some(next) = next {
+                    next.make().await;
+                }
+            }));
+        }
     }
 }
 

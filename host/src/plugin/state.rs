@@ -45,6 +45,10 @@ pub struct CallContext {
     pub progress: Option<ProgressSink>,
     /// The user's policy for this call, asked by every host function before it acts.
     pub gate: crate::policy::Gate,
+    /// False while guest code runs outside a call (`describe` at load time, an instance
+    /// made ahead of its call): there is no call, no policy to ask and no one to answer,
+    /// so every host function that acts or waits refuses.
+    pub host_work_allowed: bool,
 }
 
 impl CallContext {
@@ -54,6 +58,15 @@ impl CallContext {
             cancel: CancellationToken::new(),
             progress: None,
             gate: crate::policy::Gate::open(),
+            host_work_allowed: true,
+        }
+    }
+
+    /// The context of guest code run outside any call: host work is refused.
+    pub fn outside_a_call() -> Self {
+        CallContext {
+            host_work_allowed: false,
+            ..CallContext::detached()
         }
     }
 }
@@ -144,6 +157,15 @@ impl CallState {
             host_time: Duration::ZERO,
             log_budget: TokenBucket::new(LOG_BURST, LOG_PER_SECOND),
         }
+    }
+
+    /// Hands a store made ahead of its call to the call: its context and tool name, and
+    /// the guest's CPU time counted from now.
+    pub fn begin_call(&mut self, call: CallContext, tool: &str) {
+        self.host.call = call;
+        self.tool = tool.to_string();
+        self.started = Instant::now();
+        self.host_time = Duration::ZERO;
     }
 
     /// The state of a call of an unrestricted tool on [`HostServices::for_tests`], ended

@@ -1,7 +1,8 @@
 //! One authenticated SSH connection: connecting with a timeout (directly or through
 //! ProxyJump hops, each verified), checking the host key (`handler`), authenticating
 //! (`auth`), describing the result (`SessionInfo`), and opening channels on it within
-//! the server's `MaxSessions` (`ChannelSlot`).
+//! the server's `MaxSessions` (`ChannelSlot`), one kept open ahead of need
+//! (`ready_channel`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use tokio::sync::Semaphore;
 use super::auth;
 use super::handler::{ClientHandler, HandshakeFacts, Recording};
 use super::known_hosts::{self, Verdict};
+use super::ready_channel::{ReadyChannel, SlottedChannel};
 use super::russh_error::describe_russh_error;
 use super::shell::LoginShell;
 use super::target::Target;
@@ -50,8 +52,10 @@ pub struct Connection {
     pub host_key_verdict: Verdict,
     /// Set when this connection replaced one that dropped, until a call reports it.
     reconnected: std::sync::atomic::AtomicBool,
-    handle: Handle<ClientHandler>,
+    handle: Arc<Handle<ClientHandler>>,
     channel_slots: Arc<Semaphore>,
+    /// The channel opened ahead of the next one asked for.
+    ready: Arc<ReadyChannel>,
     /// The jump host connection this one runs through, kept open with it.
     _jump: Option<Arc<Connection>>,
 }
@@ -194,7 +198,8 @@ impl Connection {
             info,
             new_host_key_recorded: facts.verdict == Some(Verdict::Recorded),
             host_key_verdict: facts.verdict.unwrap_or(Verdict::Unchecked),
-            handle,
+            handle: Arc::new(handle),
+            ready: Arc::default(),
             _jump: jump,
             reconnected: std::sync::atomic::AtomicBool::new(false),
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
@@ -219,9 +224,20 @@ impl Connection {
         self.handle.is_closed()
     }
 
-    /// Opens a session channel, waiting for a free slot when `MaxSessions` channels are
-    /// already open. The slot is held until the returned guard is dropped.
-    pub async fn open_channel(&self) -> HostResult<(russh::Channel<client::Msg>, ChannelSlot)> {
+    /// A session channel: the one kept ready if there is one, otherwise a new one,
+    /// waiting for a free slot when `MaxSessions` channels are already open. The slot is
+    /// held until the returned guard is dropped. Another channel is then opened in the
+    /// background for the next caller, if the connection has slots to spare.
+    pub async fn open_channel(&self) -> HostResult<SlottedChannel> {
+        let opened = match self.ready.take() {
+            Some(ready) => Ok(ready),
+            None => self.open_new_channel().await,
+        };
+        self.open_ready_channel();
+        opened
+    }
+
+    async fn open_new_channel(&self) -> HostResult<SlottedChannel> {
         let permit = self
             .channel_slots
             .clone()
@@ -229,7 +245,8 @@ impl Connection {
             .await
             .map_err(|_| HostError::Connection("the session is closing".into()))?;
         // The server frees a session slot only once it has processed our close, so
-        // an open right after one finished can be refused: wait and try again.
+        // an open right after one finished can be refused: wait and try again (or take
+        // the channel kept ready, if its opening took the server's last slot).
         let started = std::time::Instant::now();
         let mut attempt = 0u32;
         let channel = loop {
@@ -238,6 +255,9 @@ impl Connection {
                 Err(russh::Error::ChannelOpenFailure(reason))
                     if started.elapsed() < Duration::from_secs(10) =>
                 {
+                    if let Some(ready) = self.ready.take() {
+                        return Ok(ready);
+                    }
                     attempt += 1;
                     tracing::debug!(session = %self.info.name, ?reason, attempt, "channel refused; retrying");
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 20))
@@ -255,13 +275,40 @@ impl Connection {
         Ok((channel, ChannelSlot { _permit: permit }))
     }
 
+    /// Opens the channel kept ready, in the background, unless one is kept or being
+    /// opened, or the connection has no more than [`SPARE_CHANNELS_KEPT`] free slots.
+    fn open_ready_channel(&self) {
+        if self.channel_slots.available_permits() <= SPARE_CHANNELS_KEPT
+            || self.handle.is_closed()
+            || !self.ready.claim_opening()
+        {
+            return;
+        }
+        let Ok(permit) = self.channel_slots.clone().try_acquire_owned() else {
+            self.ready.opening_failed();
+            return;
+        };
+        let (handle, ready, name) = (
+            self.handle.clone(),
+            self.ready.clone(),
+            self.info.name.clone(),
+        );
+        tokio::spawn(async move {
+            match handle.channel_open_session().await {
+                Ok(channel) => ready.keep((channel, ChannelSlot { _permit: permit })),
+                Err(e) => {
+                    ready.opening_failed();
+                    tracing::debug!(session = %name, "channel kept ready refused: {}", describe_russh_error(&e));
+                }
+            }
+        });
+    }
+
     /// A channel now if more than [`SPARE_CHANNELS_KEPT`] of the connection's slots are
     /// free and the server accepts it at once; `None` otherwise (never waits for a slot,
     /// never retries). For optional extra channels, such as the additional lanes of a
     /// large transfer, which must not make commands wait.
-    pub async fn try_open_spare_channel(
-        &self,
-    ) -> Option<(russh::Channel<client::Msg>, ChannelSlot)> {
+    pub async fn try_open_spare_channel(&self) -> Option<SlottedChannel> {
         if self.channel_slots.available_permits() <= SPARE_CHANNELS_KEPT {
             return None;
         }
@@ -277,6 +324,7 @@ impl Connection {
 
     /// Says goodbye to the server and closes the connection.
     pub async fn close(&self) {
+        self.ready.clear();
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "mcpssh disconnect", "en")

@@ -1,7 +1,8 @@
 //! The SSH client side of the host: where to connect (`target`, `ssh_config`),
 //! connecting and authenticating (`connection`, `handler`, `auth`, `key_file`),
-//! verifying host keys (`known_hosts`), running commands (`exec`, `shell`,
-//! `shell_probe`) and tuning the TCP stream under them (`socket`). A leaf: nothing here
+//! verifying host keys (`known_hosts`), keeping a channel open ahead of need
+//! (`ready_channel`), running commands (`exec`, `shell`, `shell_probe`) and tuning the
+//! TCP stream under them (`socket`). A leaf: nothing here
 //! knows about SFTP, sessions kept across calls (`crate::sessions`), MCP or wasm.
 
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod exec;
 pub mod handler;
 pub mod key_file;
 pub mod known_hosts;
+pub mod ready_channel;
 pub mod russh_error;
 pub mod shell;
 pub mod shell_probe;

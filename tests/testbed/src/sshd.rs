@@ -377,6 +377,18 @@ impl Sshd {
             .unwrap_or_default()
     }
 
+    /// Session channels opened and freed so far, from the log (at `DEBUG1` or above):
+    /// `server_input_channel_open: ctype session` and `free: server-session` lines. Their
+    /// difference is the number open now.
+    pub fn session_channels(&self) -> (usize, usize) {
+        let log = self.log();
+        let opened = log
+            .matches("server_input_channel_open: ctype session")
+            .count();
+        let freed = log.matches("free: server-session").count();
+        (opened, freed)
+    }
+
     /// The environment that points `mcpssh` at this daemon (the defaults the tests use:
     /// key authentication, the empty known_hosts file, a shared compile cache, debug log,
     /// the system temp directory as the local root, where the tests keep their files, and

@@ -1,7 +1,8 @@
 //! Host work done for a guest, the one way every host function waits: the time it takes
 //! is counted as host time (so it does not eat into the guest's CPU budget), and the
 //! call's cancellation ends it, in the way the work needs ([`OnCancel`]). The call's
-//! deadline drops the whole call, this work included.
+//! deadline drops the whole call, this work included. Guest code run outside a call
+//! (`describe`, an instance made ahead) gets no host work at all.
 
 use std::future::Future;
 use std::time::Instant;
@@ -51,6 +52,13 @@ impl CallState {
         F: FnOnce(CallHost) -> Fut,
         Fut: Future<Output = HostResult<T>>,
     {
+        if !self.host.call.host_work_allowed {
+            return Err(WitError::from(HostError::Denied(
+                "host functions are only available during a tool call, not while the \
+                 component is loaded or prepared"
+                    .into(),
+            )));
+        }
         let since = Instant::now();
         let host = self.host.clone();
         let result = match on_cancel {

@@ -1,0 +1,74 @@
+//! One session channel per connection opened ahead of need, so that a command (or any
+//! other channel user) does not wait for the server to open one: a round trip to the
+//! server saved per command (about 0.2 ms on loopback, one network round trip elsewhere).
+//!
+//! The channel is opened in the background after one was taken, only while the
+//! connection has channel slots to spare (see `Connection::open_channel`), and handed
+//! out only if nothing arrived on it while it waited: a channel the server closed (or
+//! whose connection dropped) is closed here and a fresh one opened instead.
+
+use futures::FutureExt;
+use russh::Channel;
+use russh::client::Msg;
+
+use super::connection::ChannelSlot;
+use crate::kept_ahead::KeptAhead;
+
+/// A channel with the slot it holds.
+pub type SlottedChannel = (Channel<Msg>, ChannelSlot);
+
+/// The channel kept ready on one connection, shared with the task that opens it.
+#[derive(Default)]
+pub struct ReadyChannel(KeptAhead<SlottedChannel>);
+
+impl ReadyChannel {
+    /// The kept channel, if there is one and nothing arrived on it while it waited.
+    pub fn take(&self) -> Option<SlottedChannel> {
+        let (mut channel, slot) = self.0.take()?;
+        match channel.wait().now_or_never() {
+            None => Some((channel, slot)),
+            Some(message) => {
+                tracing::debug!(
+                    ?message,
+                    "the channel kept ready was closed; opening another"
+                );
+                discard(channel, slot);
+                None
+            }
+        }
+    }
+
+    /// See [`KeptAhead::claim_making`].
+    pub fn claim_opening(&self) -> bool {
+        self.0.claim_making()
+    }
+
+    /// Keeps `channel` for the next user.
+    pub fn keep(&self, channel: SlottedChannel) {
+        if let Some((channel, slot)) = self.0.keep(channel) {
+            discard(channel, slot);
+        }
+    }
+
+    /// Ends a claim that opened nothing.
+    pub fn opening_failed(&self) {
+        self.0.give_up();
+    }
+
+    /// Closes the kept channel, if any (the connection is closing).
+    pub fn clear(&self) {
+        if let Some((channel, slot)) = self.0.take() {
+            discard(channel, slot);
+        }
+    }
+}
+
+/// Closes a channel no one will use, off the caller's path; its slot is freed after.
+fn discard(channel: Channel<Msg>, slot: ChannelSlot) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = channel.close().await;
+            drop(slot);
+        });
+    }
+}
