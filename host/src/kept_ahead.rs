@@ -50,6 +50,11 @@ impl<T> KeptAhead<T> {
         self.making.store(false, Ordering::Release);
     }
 
+    /// True when one is kept.
+    pub fn is_kept(&self) -> bool {
+        self.lock().is_some()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<T>> {
         self.kept
             .lock()

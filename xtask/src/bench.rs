@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 use mcpssh_testbed::{CallToolResultExt, McpServer, Sshd};
 use serde_json::json;
 
+use crate::delay_proxy::DelayProxy;
+
 /// Calls per latency series.
 const EXEC_CALLS: usize = 200;
 /// Calls for the per-call wasm cost.
@@ -56,7 +58,19 @@ struct Row {
 }
 
 /// The parts of the benchmark, selectable on the command line.
-pub const SECTIONS: [&str; 5] = ["exec", "transfers", "startup", "concurrency", "wasm"];
+pub const SECTIONS: [&str; 6] = [
+    "exec",
+    "slow-link",
+    "transfers",
+    "startup",
+    "concurrency",
+    "wasm",
+];
+
+/// The one-way delay of the slow-link run: a 10 ms round trip.
+const SLOW_LINK_ONE_WAY: Duration = Duration::from_millis(5);
+/// Calls per series over the slow link.
+const SLOW_LINK_CALLS: usize = 30;
 
 /// Runs the sections named in `only` (all when empty). A full run writes
 /// `bench-results/latest.md`; a partial one only prints its table.
@@ -78,6 +92,9 @@ pub async fn run(only: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     if wanted("exec") {
         exec_rows(&bin, &sshd, &mut rows).await?;
+    }
+    if wanted("slow-link") {
+        slow_link_rows(&bin, &sshd, &mut rows).await?;
     }
     if wanted("transfers") {
         transfer_rows(&bin, &sshd, &mut rows).await?;
@@ -125,7 +142,7 @@ pub async fn run(only: &[String]) -> Result<()> {
 /// Exec latency through MCP vs raw russh and OpenSSH, and the RSS after the run.
 async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
     let (ours, raw, parts) = exec_latencies(bin, sshd).await?;
-    let openssh = openssh_exec_latency(sshd)?;
+    let openssh = openssh_exec_latency(sshd, sshd.port(), EXEC_CALLS)?;
     rows.push(Row {
         what: format!("exec `true`, median / p90 ({EXEC_CALLS} calls) vs raw russh exec"),
         ours: format!("{:.2} / {:.2} ms", ours.median, ours.p90),
@@ -157,6 +174,59 @@ async fn exec_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
         ours: format!("{:.1} MB", ours.rss_after as f64 / 1e6),
         reference: "target ≤ 40 MB".into(),
         ratio: "–".into(),
+    });
+    Ok(())
+}
+
+/// Exec latency over a link with a 10 ms round trip (a delaying proxy in front of the
+/// sshd), where round trips, not CPU, decide: mcpssh and a raw russh exec in alternation,
+/// then OpenSSH `ssh` through a ControlMaster.
+async fn slow_link_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<()> {
+    let proxy = DelayProxy::start(sshd.port(), SLOW_LINK_ONE_WAY).await?;
+    let mut env = quiet_env(sshd);
+    env.retain(|(k, _)| k != "MCP_SSH_PORT");
+    env.push(("MCP_SSH_PORT".into(), proxy.port().to_string()));
+    let server = McpServer::spawn(bin, env).await?;
+    let raw = raw_russh_session(sshd, proxy.port()).await?;
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for i in 0..SLOW_LINK_CALLS + 3 {
+        let t = Instant::now();
+        let r = server
+            .call_tool("ssh_execute", json!({"command": "true"}))
+            .await?;
+        if r.is_error.unwrap_or(false) {
+            bail!("ssh_execute over the slow link failed: {}", r.json());
+        }
+        let mcp = t.elapsed();
+        let t = Instant::now();
+        let mut channel = raw.channel_open_session().await?;
+        channel.exec(true, "true").await?;
+        while channel.wait().await.is_some() {}
+        if i >= 3 {
+            ours.push(mcp);
+            reference.push(t.elapsed());
+        }
+    }
+    server.shutdown().await?;
+    let (ours, reference) = (stats(ours), stats(reference));
+    let openssh =
+        tokio::task::block_in_place(|| openssh_exec_latency(sshd, proxy.port(), SLOW_LINK_CALLS))?;
+    let rtt = SLOW_LINK_ONE_WAY.as_millis() * 2;
+    rows.push(Row {
+        what: format!(
+            "exec `true` over a {rtt} ms round-trip link, median ({SLOW_LINK_CALLS} calls) vs raw russh exec"
+        ),
+        ours: format!("{:.1} ms", ours.median),
+        reference: format!("{:.1} ms", reference.median),
+        ratio: format!("{:.2}×", ours.median / reference.median),
+    });
+    rows.push(Row {
+        what: format!(
+            "exec `true` over a {rtt} ms round-trip link vs OpenSSH `ssh` (ControlMaster)"
+        ),
+        ours: format!("{:.1} ms", ours.median),
+        reference: format!("{:.1} ms", openssh.median),
+        ratio: format!("{:.2}×", ours.median / openssh.median),
     });
     Ok(())
 }
@@ -270,7 +340,7 @@ async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats, CallPa
         }
         Ok(t.elapsed())
     };
-    let raw = raw_russh_session(sshd).await?;
+    let raw = raw_russh_session(sshd, sshd.port()).await?;
     let raw_exec = || async {
         let t = Instant::now();
         let mut channel = raw.channel_open_session().await?;
@@ -334,12 +404,12 @@ impl russh::client::Handler for AcceptAll {
 
 /// A russh client connection with default settings (plus `TCP_NODELAY`), authenticated
 /// with the test key: the reference for exec latency.
-async fn raw_russh_session(sshd: &Sshd) -> Result<russh::client::Handle<AcceptAll>> {
+async fn raw_russh_session(sshd: &Sshd, port: u16) -> Result<russh::client::Handle<AcceptAll>> {
     let config = Arc::new(russh::client::Config {
         nodelay: true,
         ..Default::default()
     });
-    let mut handle = russh::client::connect(config, ("127.0.0.1", sshd.port()), AcceptAll).await?;
+    let mut handle = russh::client::connect(config, ("127.0.0.1", port), AcceptAll).await?;
     let key = russh::keys::load_secret_key(sshd.client_key_path(), None)?;
     let hash = handle.best_supported_rsa_hash().await?.flatten();
     let auth = handle
@@ -354,8 +424,9 @@ async fn raw_russh_session(sshd: &Sshd) -> Result<russh::client::Handle<AcceptAl
     Ok(handle)
 }
 
-/// OpenSSH `ssh` running `true` through a ControlMaster connection opened beforehand.
-fn openssh_exec_latency(sshd: &Sshd) -> Result<Stats> {
+/// OpenSSH `ssh` running `true` `calls` times through a ControlMaster connection to
+/// `port` (the sshd's, or a proxy's in front of it) opened beforehand.
+fn openssh_exec_latency(sshd: &Sshd, port: u16, calls: usize) -> Result<Stats> {
     let control = tempfile::tempdir()?;
     let socket = control.path().join("cm");
     let ssh = |extra: &[&str]| {
@@ -370,7 +441,7 @@ fn openssh_exec_latency(sshd: &Sshd) -> Result<Stats> {
             .arg(format!("ControlPath={}", socket.display()))
             .arg("-i")
             .arg(sshd.client_key_path())
-            .args(["-p", &sshd.port().to_string()])
+            .args(["-p", &port.to_string()])
             .args(extra)
             .arg(format!("{}@127.0.0.1", sshd.username()));
         cmd
@@ -387,8 +458,8 @@ fn openssh_exec_latency(sshd: &Sshd) -> Result<Stats> {
     if !status.success() {
         bail!("could not start the OpenSSH control master");
     }
-    let mut samples = Vec::with_capacity(EXEC_CALLS);
-    for i in 0..EXEC_CALLS + 10 {
+    let mut samples = Vec::with_capacity(calls);
+    for i in 0..calls + 10 {
         let t = Instant::now();
         let out = ssh(&["-o", "ControlMaster=no"])
             .arg("true")

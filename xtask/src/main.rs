@@ -4,6 +4,7 @@
 //!   through a real MCP client, printing each call and its result.
 
 mod bench;
+mod delay_proxy;
 
 use std::{
     collections::BTreeMap,
@@ -26,7 +27,8 @@ commands:
                      tool through a real MCP client, printing each call and result
   bench [SECTION..]  build mcpssh (release), start a throwaway sshd and measure it against
                      raw russh and OpenSSH; prints a markdown table (bench-results/latest.md);
-                     sections: exec, transfers, startup, concurrency, wasm (default: all)
+                     sections: exec, slow-link, transfers, startup, concurrency, wasm
+                     (default: all)
   help               this text";
 
 fn main() -> ExitCode {

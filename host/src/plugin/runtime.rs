@@ -491,6 +491,56 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_call_the_next_instance_is_made_ahead_and_used_once() {
+        let runtime = runtime();
+        let allow_all = |_: Capability| true;
+        let component = Arc::new(
+            runtime
+                .prepare_builtin("builtin:ssh_execute", wasm("ssh_execute"), None, &allow_all)
+                .unwrap(),
+        );
+        let refused = |outcome: &CallOutcome| matches!(outcome, CallOutcome::ToolError(_));
+        let wait_for_next = || async {
+            for _ in 0..200 {
+                if component.next_instance.is_kept() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        };
+        assert!(!component.next_instance.is_kept(), "none before a call");
+        // An argument error: the guest runs, the host is never reached.
+        let first = runtime
+            .call(&component, "ssh_execute", "{}", CallContext::detached())
+            .await;
+        assert!(refused(&first), "{first:?}");
+        assert!(
+            wait_for_next().await,
+            "no instance made after the first call"
+        );
+        let made_at = |slot: &KeptAhead<MadeAhead>| {
+            let made = slot.take().unwrap();
+            let at = made.store.data().started;
+            assert!(slot.keep(made).is_none());
+            at
+        };
+        let first_made = made_at(&component.next_instance);
+        let second = runtime
+            .call(&component, "ssh_execute", "{}", CallContext::detached())
+            .await;
+        assert!(refused(&second), "{second:?}");
+        assert!(
+            wait_for_next().await,
+            "no instance made after the second call"
+        );
+        assert!(
+            made_at(&component.next_instance) > first_made,
+            "the second call did not take the instance made for it"
+        );
+    }
+
     #[test]
     fn precompiled_code_this_engine_cannot_use_falls_back_to_compiling() {
         let runtime = runtime();
