@@ -212,22 +212,21 @@ async fn slow_link_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<
     let openssh =
         tokio::task::block_in_place(|| openssh_exec_latency(sshd, proxy.port(), SLOW_LINK_CALLS))?;
     let rtt = SLOW_LINK_ONE_WAY.as_millis() * 2;
-    rows.push(Row {
-        what: format!(
-            "exec `true` over a {rtt} ms round-trip link, median ({SLOW_LINK_CALLS} calls) vs raw russh exec"
+    let link = format!("exec `true` over a {rtt} ms round-trip link");
+    for (against, reference) in [
+        (
+            format!("median ({SLOW_LINK_CALLS} calls) vs raw russh exec"),
+            &reference,
         ),
-        ours: format!("{:.1} ms", ours.median),
-        reference: format!("{:.1} ms", reference.median),
-        ratio: format!("{:.2}×", ours.median / reference.median),
-    });
-    rows.push(Row {
-        what: format!(
-            "exec `true` over a {rtt} ms round-trip link vs OpenSSH `ssh` (ControlMaster)"
-        ),
-        ours: format!("{:.1} ms", ours.median),
-        reference: format!("{:.1} ms", openssh.median),
-        ratio: format!("{:.2}×", ours.median / openssh.median),
-    });
+        ("vs OpenSSH `ssh` (ControlMaster)".to_string(), &openssh),
+    ] {
+        rows.push(Row {
+            what: format!("{link}, {against}"),
+            ours: format!("{:.1} ms", ours.median),
+            reference: format!("{:.1} ms", reference.median),
+            ratio: format!("{:.2}×", ours.median / reference.median),
+        });
+    }
     Ok(())
 }
 

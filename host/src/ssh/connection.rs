@@ -11,9 +11,11 @@ use russh::client::{self, Handle};
 use tokio::sync::Semaphore;
 
 use super::auth;
+pub use super::channel_slot::ChannelSlot;
+use super::channel_slot::SlottedChannel;
 use super::handler::{ClientHandler, HandshakeFacts, Recording};
 use super::known_hosts::{self, Verdict};
-use super::ready_channel::{ReadyChannel, SlottedChannel};
+use super::ready_channel::ReadyChannel;
 use super::russh_error::describe_russh_error;
 use super::shell::LoginShell;
 use super::target::Target;
@@ -272,7 +274,7 @@ impl Connection {
                 }
             }
         };
-        Ok((channel, ChannelSlot { _permit: permit }))
+        Ok((channel, ChannelSlot::new(permit)))
     }
 
     /// Opens the channel kept ready, in the background, unless one is kept or being
@@ -295,7 +297,7 @@ impl Connection {
         );
         tokio::spawn(async move {
             match handle.channel_open_session().await {
-                Ok(channel) => ready.keep((channel, ChannelSlot { _permit: permit })),
+                Ok(channel) => ready.keep((channel, ChannelSlot::new(permit))),
                 Err(e) => {
                     ready.opening_failed();
                     tracing::debug!(session = %name, "channel kept ready refused: {}", describe_russh_error(&e));
@@ -314,7 +316,7 @@ impl Connection {
         }
         let permit = self.channel_slots.clone().try_acquire_owned().ok()?;
         match self.handle.channel_open_session().await {
-            Ok(channel) => Some((channel, ChannelSlot { _permit: permit })),
+            Ok(channel) => Some((channel, ChannelSlot::new(permit))),
             Err(e) => {
                 tracing::debug!(session = %self.info.name, "optional channel refused: {}", describe_russh_error(&e));
                 None
@@ -330,11 +332,6 @@ impl Connection {
             .disconnect(russh::Disconnect::ByApplication, "mcpssh disconnect", "en")
             .await;
     }
-}
-
-/// Holds one of the connection's channel slots while a channel is open.
-pub struct ChannelSlot {
-    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// russh's default algorithms, with AES-256-GCM first where the CPU has AES instructions:

@@ -1,11 +1,12 @@
 //! The SSH client side of the host: where to connect (`target`, `ssh_config`),
 //! connecting and authenticating (`connection`, `handler`, `auth`, `key_file`),
-//! verifying host keys (`known_hosts`), keeping a channel open ahead of need
-//! (`ready_channel`), running commands (`exec`, `shell`, `shell_probe`) and tuning the
-//! TCP stream under them (`socket`). A leaf: nothing here
+//! verifying host keys (`known_hosts`), channel slots and the channel kept open ahead of
+//! need (`channel_slot`, `ready_channel`), running commands (`exec`, `shell`,
+//! `shell_probe`) and tuning the TCP stream under them (`socket`). A leaf: nothing here
 //! knows about SFTP, sessions kept across calls (`crate::sessions`), MCP or wasm.
 
 pub mod auth;
+pub mod channel_slot;
 pub mod connection;
 pub mod exec;
 pub mod handler;

@@ -11,11 +11,8 @@ use futures::FutureExt;
 use russh::Channel;
 use russh::client::Msg;
 
-use super::connection::ChannelSlot;
+use super::channel_slot::{ChannelSlot, SlottedChannel};
 use crate::kept_ahead::KeptAhead;
-
-/// A channel with the slot it holds.
-pub type SlottedChannel = (Channel<Msg>, ChannelSlot);
 
 /// The channel kept ready on one connection, shared with the task that opens it.
 #[derive(Default)]
