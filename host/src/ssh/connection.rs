@@ -240,12 +240,21 @@ impl Connection {
     }
 
     async fn open_new_channel(&self) -> HostResult<SlottedChannel> {
-        let permit = self
-            .channel_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HostError::Connection("the session is closing".into()))?;
+        // Wait for a free slot, or for a channel kept ready meanwhile: it holds a slot
+        // that would otherwise stay out of reach.
+        let permit = loop {
+            let kept = self.ready.kept();
+            tokio::pin!(kept);
+            kept.as_mut().enable();
+            if let Some(ready) = self.ready.take() {
+                return Ok(ready);
+            }
+            tokio::select! {
+                permit = self.channel_slots.clone().acquire_owned() => break permit
+                    .map_err(|_| HostError::Connection("the session is closing".into()))?,
+                _ = kept => {}
+            }
+        };
         // The server frees a session slot only once it has processed our close, so
         // an open right after one finished can be refused: wait and try again (or take
         // the channel kept ready, if its opening took the server's last slot).

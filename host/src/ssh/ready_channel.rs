@@ -11,17 +11,24 @@ use futures::FutureExt;
 use russh::Channel;
 use russh::client::Msg;
 
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+
 use super::channel_slot::{ChannelSlot, SlottedChannel};
 use crate::kept_ahead::KeptAhead;
 
 /// The channel kept ready on one connection, shared with the task that opens it.
 #[derive(Default)]
-pub struct ReadyChannel(KeptAhead<SlottedChannel>);
+pub struct ReadyChannel {
+    slot: KeptAhead<SlottedChannel>,
+    /// Wakes callers waiting for a channel slot when a channel is kept: it holds one.
+    kept: Notify,
+}
 
 impl ReadyChannel {
     /// The kept channel, if there is one and nothing arrived on it while it waited.
     pub fn take(&self) -> Option<SlottedChannel> {
-        let (mut channel, slot) = self.0.take()?;
+        let (mut channel, slot) = self.slot.take()?;
         match channel.wait().now_or_never() {
             None => Some((channel, slot)),
             Some(message) => {
@@ -37,24 +44,32 @@ impl ReadyChannel {
 
     /// See [`KeptAhead::claim_making`].
     pub fn claim_opening(&self) -> bool {
-        self.0.claim_making()
+        self.slot.claim_making()
     }
 
-    /// Keeps `channel` for the next user.
+    /// Keeps `channel` for the next user, waking those waiting for a slot.
     pub fn keep(&self, channel: SlottedChannel) {
-        if let Some((channel, slot)) = self.0.keep(channel) {
+        if let Some((channel, slot)) = self.slot.keep(channel) {
             discard(channel, slot);
         }
+        self.kept.notify_waiters();
+    }
+
+    /// Completes once a channel is kept after this was called (then try [`take`]).
+    ///
+    /// [`take`]: ReadyChannel::take
+    pub fn kept(&self) -> Notified<'_> {
+        self.kept.notified()
     }
 
     /// Ends a claim that opened nothing.
     pub fn opening_failed(&self) {
-        self.0.give_up();
+        self.slot.give_up();
     }
 
     /// Closes the kept channel, if any (the connection is closing).
     pub fn clear(&self) {
-        if let Some((channel, slot)) = self.0.take() {
+        if let Some((channel, slot)) = self.slot.take() {
             discard(channel, slot);
         }
     }
