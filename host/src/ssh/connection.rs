@@ -28,6 +28,9 @@ pub const MAX_CHANNELS_PER_CONNECTION: usize = 10;
 /// Channel slots that optional channels leave free for commands and other calls.
 pub const SPARE_CHANNELS_KEPT: usize = 4;
 
+/// How long the server may take to open the channel kept ready.
+const READY_CHANNEL_OPEN_LIMIT: Duration = Duration::from_secs(30);
+
 /// A description of an open session. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -305,11 +308,18 @@ impl Connection {
             self.info.name.clone(),
         );
         tokio::spawn(async move {
-            match handle.channel_open_session().await {
-                Ok(channel) => ready.keep((channel, ChannelSlot::new(permit))),
-                Err(e) => {
+            // Bounded: a server that never answers must not keep the connection alive.
+            let opened =
+                tokio::time::timeout(READY_CHANNEL_OPEN_LIMIT, handle.channel_open_session());
+            match opened.await {
+                Ok(Ok(channel)) => ready.keep((channel, ChannelSlot::new(permit))),
+                Ok(Err(e)) => {
                     ready.opening_failed();
                     tracing::debug!(session = %name, "channel kept ready refused: {}", describe_russh_error(&e));
+                }
+                Err(_) => {
+                    ready.opening_failed();
+                    tracing::debug!(session = %name, "channel kept ready: no answer from the server");
                 }
             }
         });
