@@ -95,8 +95,35 @@ fn init_logging(settings: &Settings) {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match runtime() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("mcpssh: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The async runtime: one worker thread unless `TOKIO_WORKER_THREADS` says otherwise. A
+/// call's steps (the MCP message, the wasm guest, the SSH packets) then follow each other
+/// on one thread instead of waking a second CPU at each hand-over, which costs more than
+/// it saves (README, "Speed": calls and transfers were both faster with one worker). A
+/// connection's encryption runs in one task whatever the count, and blocking work (local
+/// files, compiling) has threads of its own.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+}
+
+async fn run() -> ExitCode {
     mcpssh::allocator::tune_for_transfers();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
