@@ -231,15 +231,14 @@ impl Connection {
 
     /// A session channel: the one kept ready if there is one, otherwise a new one,
     /// waiting for a free slot when `MaxSessions` channels are already open. The slot is
-    /// held until the returned guard is dropped. Another channel is then opened in the
-    /// background for the next caller, if the connection has slots to spare.
+    /// held until the returned guard is dropped. A caller that runs commands calls
+    /// [`Connection::open_channel_ahead`] once its request is on its way, so that the
+    /// next channel is opened while the command runs, not before the request.
     pub async fn open_channel(&self) -> HostResult<SlottedChannel> {
-        let opened = match self.ready.take() {
+        match self.ready.take() {
             Some(ready) => Ok(ready),
             None => self.open_new_channel().await,
-        };
-        self.open_ready_channel();
-        opened
+        }
     }
 
     async fn open_new_channel(&self) -> HostResult<SlottedChannel> {
@@ -289,9 +288,10 @@ impl Connection {
         Ok((channel, ChannelSlot::new(permit)))
     }
 
-    /// Opens the channel kept ready, in the background, unless one is kept or being
-    /// opened, or the connection has no more than [`SPARE_CHANNELS_KEPT`] free slots.
-    fn open_ready_channel(&self) {
+    /// Opens the channel kept ready for the next caller, in the background, unless one is
+    /// kept or being opened, or the connection has no more than [`SPARE_CHANNELS_KEPT`]
+    /// free slots.
+    pub fn open_channel_ahead(&self) {
         if self.channel_slots.available_permits() <= SPARE_CHANNELS_KEPT
             || self.handle.is_closed()
             || !self.ready.claim_opening()

@@ -315,6 +315,8 @@ pub async fn run_into(
         let _ = channel.set_env(false, name.clone(), value.clone()).await;
     }
     channel.exec(true, script).await.map_err(lost)?;
+    // The request is on its way: the next command's channel opens while this one runs.
+    conn.open_channel_ahead();
     let (mut reader, writer) = channel.split();
     let mut guard = KillOnDrop {
         conn: Some(conn.clone()),

@@ -2,9 +2,10 @@
 //! other channel user) does not wait for the server to open one: a round trip to the
 //! server saved per command (about 0.2 ms on loopback, one network round trip elsewhere).
 //!
-//! The channel is opened in the background after one was taken, only while the
-//! connection has channel slots to spare (see `Connection::open_channel`), and handed
-//! out only if nothing arrived on it while it waited: a channel the server closed (or
+//! The channel is opened in the background once a command's request is on its way (so
+//! the server sees the request first), only while the connection has channel slots to
+//! spare (see `Connection::open_channel_ahead`), and handed out only if nothing arrived
+//! on it while it waited: a channel the server closed (or
 //! whose connection dropped) is closed here and a fresh one opened instead.
 
 use futures::FutureExt;

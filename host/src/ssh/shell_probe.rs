@@ -52,6 +52,8 @@ fn parse_windows_probe(output: &str) -> LoginShell {
 async fn run_probe(conn: &Connection, command: &str) -> Option<String> {
     let (mut channel, _slot) = conn.open_channel().await.ok()?;
     channel.exec(true, command).await.ok()?;
+    // The first command of the session then finds a channel open.
+    conn.open_channel_ahead();
     // End of input at once: a forced command (e.g. `internal-sftp`) then ends too.
     channel.eof().await.ok()?;
     let mut out = Vec::new();
