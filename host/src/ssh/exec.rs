@@ -22,6 +22,9 @@ const PID_MARKER: &[u8] = b"\x1emcpssh-pid:";
 /// when a packet exceeds 256 KiB, so a request must stay well below that.
 pub const MAX_EXEC_REQUEST_BYTES: usize = 128 * 1024;
 
+/// How often a running command reports progress to a client that asked for it.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// One command to run.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
@@ -338,28 +341,31 @@ pub async fn run_into(
     let mut marker = PidMarker::new(!shell.family.is_windows());
     let mut out = ExecOutput::default();
     let mut latest_line: Option<String> = None;
-    let deadline = tokio::time::Instant::now() + req.timeout;
-    // Far enough in the future to never fire when there is no idle timeout.
-    let idle_limit = req
+    // The timers live across the loop (one registration each, not one per message); the
+    // idle one only when asked for, the progress one only for a client that wants progress.
+    let timeout = tokio::time::sleep(req.timeout);
+    tokio::pin!(timeout);
+    let mut idle = req
         .idle_timeout
-        .unwrap_or(Duration::from_secs(86_400 * 365));
-    let mut idle_deadline = tokio::time::Instant::now() + idle_limit;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.tick().await;
+        .map(|limit| (limit, Box::pin(tokio::time::sleep(limit))));
+    let mut ticker = progress.as_ref().map(|_| {
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY)
+    });
     let mut stop: Option<StopReason> = None;
 
     loop {
+        let mut output_seen = false;
         tokio::select! {
             msg = reader.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     let (data, pid) = marker.feed(&data);
                     if pid.is_some() { guard.pgid = pid; }
-                    if !data.is_empty() { idle_deadline = tokio::time::Instant::now() + idle_limit; }
+                    output_seen = !data.is_empty();
                     note_line(&mut latest_line, &data);
                     sink.stdout(&data);
                 }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                    idle_deadline = tokio::time::Instant::now() + idle_limit;
+                    output_seen = true;
                     note_line(&mut latest_line, &data);
                     keep_start(&mut stderr_start, &data);
                     sink.stderr(&data);
@@ -370,14 +376,19 @@ pub async fn run_into(
                 Some(_) => {}
             },
             _ = &mut stdin_task => {}
-            _ = tokio::time::sleep_until(deadline), if stop.is_none() => stop = Some(StopReason::Timeout),
-            _ = tokio::time::sleep_until(idle_deadline), if stop.is_none() => stop = Some(StopReason::Idle),
+            _ = &mut timeout, if stop.is_none() => stop = Some(StopReason::Timeout),
+            _ = async { idle.as_mut().expect("guarded").1.as_mut().await }, if stop.is_none() && idle.is_some() => {
+                stop = Some(StopReason::Idle)
+            }
             _ = cancel.cancelled(), if stop.is_none() => stop = Some(StopReason::Cancelled),
-            _ = ticker.tick() => {
+            _ = async { ticker.as_mut().expect("guarded").tick().await }, if ticker.is_some() => {
                 if let Some(p) = &progress {
                     p(started.elapsed().as_secs_f64(), latest_line.clone());
                 }
             }
+        }
+        if output_seen && let Some((limit, sleep)) = idle.as_mut() {
+            sleep.as_mut().reset(tokio::time::Instant::now() + *limit);
         }
         if let Some(reason) = stop.take() {
             // Stop the remote command, then collect what it says as it dies, briefly.
