@@ -72,6 +72,33 @@ async fn an_endless_loop_is_stopped_at_the_cpu_limit() {
 }
 
 #[tokio::test]
+async fn other_calls_are_served_while_a_guest_spins() {
+    // The server runs on one worker thread: a spinning guest must yield it to other calls.
+    let dir = tools_dir(&[("spin_tool.wasm", None)]);
+    let h = harness_with_tools(dir.path(), &[("MCP_SSH_TOOL_CPU_MS", "8000")]).await;
+    h.exec("true").await;
+    let spinning = async {
+        let error = h.tool_error("spin_forever", json!({})).await;
+        (Instant::now(), error)
+    };
+    let others = async {
+        // Give the spinner a head start, then run commands beside it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 0..5 {
+            let out = h.exec(&format!("echo beside-{i}")).await;
+            assert_eq!(out["stdout"], format!("beside-{i}\n"), "{out}");
+        }
+        Instant::now()
+    };
+    let ((spinner_done, error), others_done) = tokio::join!(spinning, others);
+    assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+    assert!(
+        others_done < spinner_done,
+        "the commands beside the spinning guest waited for it to be stopped"
+    );
+}
+
+#[tokio::test]
 async fn a_memory_bomb_is_refused_growth() {
     let dir = tools_dir(&[("memory_bomb.wasm", None)]);
     let h = harness_with_tools(dir.path(), &[("MCP_SSH_TOOL_MEMORY_MB", "32")]).await;
