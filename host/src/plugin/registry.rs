@@ -137,7 +137,12 @@ impl Registry {
     /// component, an ungranted import, a clashing name, a file another user could
     /// change, not the component its grant file pins) is reported and skipped; a folder
     /// another user could change is refused as a whole.
-    pub async fn load_folder(&mut self, runtime: &Runtime, prefix: &str, dir: &Path) -> Result<()> {
+    pub async fn load_folder(
+        &mut self,
+        runtime: &Arc<Runtime>,
+        prefix: &str,
+        dir: &Path,
+    ) -> Result<()> {
         let files = component_files(dir)?;
         if let Err(e) = trust::check_folder(dir) {
             self.refuse(&dir.display().to_string(), format!("{e:#}"));
@@ -146,16 +151,15 @@ impl Registry {
         for path in files {
             let source = path.display().to_string();
             let loaded = async {
-                let grants = GrantFile::for_component(&path)?;
-                let bytes = trust::read_trusted(&path, "the component", MAX_COMPONENT_BYTES)?
-                    .ok_or_else(|| anyhow!("{source} was removed while loading"))?;
-                grants.check_pin(&path, &bytes)?;
-                let component = runtime.prepare(
-                    &source,
-                    &bytes,
-                    &|capability| grants.allows(capability),
-                    grants.scope.clone(),
-                )?;
+                // Reading, checking and compiling block: on a thread of their own, so the
+                // server's worker goes on serving calls while a reload compiles.
+                let (runtime_for, path_for, source_for) =
+                    (runtime.clone(), path.clone(), source.clone());
+                let component = tokio::task::spawn_blocking(move || {
+                    prepare_file(&runtime_for, &path_for, &source_for)
+                })
+                .await
+                .map_err(|_| anyhow!("{source}: loading it panicked"))??;
                 self.add_component(runtime, prefix, source.clone(), component)
                     .await
             }
@@ -244,6 +248,21 @@ impl Registry {
     pub fn tools(&self) -> &[ToolEntry] {
         &self.entries
     }
+}
+
+/// Reads the component at `path` (named `source`) with its grant file, checks both, and
+/// compiles it under its grants.
+fn prepare_file(runtime: &Runtime, path: &Path, source: &str) -> Result<CompiledComponent> {
+    let grants = GrantFile::for_component(path)?;
+    let bytes = trust::read_trusted(path, "the component", MAX_COMPONENT_BYTES)?
+        .ok_or_else(|| anyhow!("{source} was removed while loading"))?;
+    grants.check_pin(path, &bytes)?;
+    runtime.prepare(
+        source,
+        &bytes,
+        &|capability| grants.allows(capability),
+        grants.scope.clone(),
+    )
 }
 
 #[cfg(test)]
