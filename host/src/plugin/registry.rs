@@ -267,7 +267,10 @@ fn prepare_file(runtime: &Runtime, path: &Path, source: &str) -> Result<Compiled
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::plugin::state::HostServices;
 
     #[test]
     fn tool_names_follow_mcp_rules() {
@@ -278,5 +281,60 @@ mod tests {
         assert!(check_tool_name("slash/no").is_err());
         assert!(check_tool_name(&"x".repeat(129)).is_err());
         assert!(check_tool_name(&"x".repeat(128)).is_ok());
+    }
+
+    /// Compiling a tools folder's component leaves the async thread free: a ticker task on a
+    /// one-thread runtime keeps ticking while the component compiles (no code cache).
+    #[tokio::test(flavor = "current_thread")]
+    async fn compiling_a_folder_component_does_not_hold_up_the_async_thread() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        let runtime = Arc::new(Runtime::new(HostServices::for_tests()).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = builtin::COMPONENTS
+            .iter()
+            .find(|(name, _)| *name == "ssh_execute")
+            .map(|(_, bytes)| *bytes)
+            .unwrap();
+        std::fs::write(dir.path().join("my_exec.wasm"), wasm).unwrap();
+        std::fs::write(dir.path().join("my_exec.toml"), "grants = [\"exec\"]\n").unwrap();
+
+        let ticks = Arc::new(AtomicU32::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let mut registry = Registry {
+            entries: Vec::new(),
+            load_errors: Vec::new(),
+        };
+        let started = std::time::Instant::now();
+        registry
+            .load_folder(&runtime, "custom_", dir.path())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        ticker.abort();
+        assert!(
+            registry.load_errors().is_empty(),
+            "{:?}",
+            registry.load_errors()
+        );
+        assert!(
+            registry.get("custom_ssh_execute").is_some(),
+            "the component was loaded"
+        );
+        // A tick needs at least 1 ms; a blocked thread gives none while it compiles.
+        let expected = (took.as_millis() as u32) / 4;
+        let seen = ticks.load(Ordering::Relaxed);
+        assert!(
+            seen >= expected,
+            "{seen} ticks in {took:?} of loading: the async thread was held up"
+        );
     }
 }
