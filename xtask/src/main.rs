@@ -407,6 +407,54 @@ async fn demo(release: bool) -> Result<()> {
     Ok(())
 }
 
+/// A command as a job: started in the background, listed, followed to its end; another
+/// one stopped.
+async fn jobs(demo: &mut Demo) -> Result<()> {
+    demo.section("A long command as a job: it returns at once with a job id, then is followed");
+    let command = "for i in 1 2 3; do echo step $i; sleep 0.3; done";
+    let started = demo
+        .call(
+            "ssh_execute",
+            json!({"command": command, "background": true}),
+            true,
+        )
+        .await?;
+    if let Some(id) = started["job_id"].as_str().map(str::to_owned) {
+        if demo.has("ssh_job_list") {
+            demo.call("ssh_job_list", json!({}), true).await?;
+        }
+        let mut offset = 0;
+        for _ in 0..10 {
+            let page = demo
+                .call(
+                    "ssh_job_output",
+                    json!({"job_id": id, "offset": offset, "wait_seconds": 5}),
+                    true,
+                )
+                .await?;
+            if page["complete"] == true || page.get("next_offset").is_none() {
+                break;
+            }
+            offset = page["next_offset"].as_u64().unwrap_or(offset);
+        }
+    }
+    if demo.has("ssh_job_cancel") {
+        demo.section("Stop a job: the processes it started are killed");
+        let long = demo
+            .call(
+                "ssh_execute",
+                json!({"command": "sleep 600", "background": true}),
+                true,
+            )
+            .await?;
+        if let Some(id) = long["job_id"].as_str().map(str::to_owned) {
+            demo.call("ssh_job_cancel", json!({"job_id": id}), true)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Connect, run commands, move files around, clean up, disconnect.
 async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
     let scratch = sshd.scratch_dir().display().to_string();
@@ -461,6 +509,10 @@ async fn story(demo: &mut Demo, sshd: &Sshd) -> Result<()> {
             false,
         )
         .await?;
+    }
+
+    if demo.has("ssh_execute") && demo.has("ssh_job_output") {
+        jobs(demo).await?;
     }
 
     let local = tempfile::Builder::new().prefix("mcpssh-demo-").tempdir()?;
