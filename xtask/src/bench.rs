@@ -21,6 +21,8 @@ const WASM_CALLS: usize = 2000;
 const TRANSFER_BYTES: usize = 256 * 1024 * 1024;
 /// Calls in flight at once in the concurrency run.
 const CONCURRENT_CALLS: usize = 100;
+/// Exec calls per series beside a transfer.
+const BESIDE_TRANSFER_CALLS: usize = 30;
 
 /// Summary statistics of a series of durations, in milliseconds.
 struct Stats {
@@ -123,6 +125,15 @@ pub async fn run(only: &[String]) -> Result<()> {
             ours: format!("{:.0} ms total, {failures} failed", total * 1000.0),
             reference: "target 0 failures".into(),
             ratio: "–".into(),
+        });
+        let (idle, beside) = exec_beside_a_transfer(&bin, &sshd).await?;
+        rows.push(Row {
+            what: format!(
+                "exec `true` while 256 MiB uploads run on the same session vs on an idle one, medians ({BESIDE_TRANSFER_CALLS} calls)"
+            ),
+            ours: format!("{:.2} ms", beside.median),
+            reference: format!("{:.2} ms", idle.median),
+            ratio: format!("{:.2}×", beside.median / idle.median),
         });
     }
     if wanted("wasm") {
@@ -795,6 +806,70 @@ async fn startup(bin: &Path, sshd: &Sshd) -> Result<Startup> {
 }
 
 /// Many `ssh_execute` calls in flight at once on one session.
+/// Exec latency of `true` on a session idle and while 256 MiB uploads run on it (one after
+/// another, for as long as the sampling lasts): how much a command waits behind a transfer.
+/// Medians of `BESIDE_TRANSFER_CALLS` calls each.
+async fn exec_beside_a_transfer(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let work = tempfile::tempdir()?;
+    let local = work.path().join("upload.bin");
+    std::fs::write(&local, vec![7u8; TRANSFER_BYTES])?;
+    let remote = sshd.scratch_dir().join("beside.bin");
+    let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
+    server.call_tool("ssh_connect", json!({})).await?;
+    let exec = || async {
+        let t = Instant::now();
+        let r = server
+            .call_tool("ssh_execute", json!({"command": "true"}))
+            .await?;
+        if r.is_error.unwrap_or(false) {
+            bail!("ssh_execute failed: {}", r.json());
+        }
+        Ok::<Duration, anyhow::Error>(t.elapsed())
+    };
+    let mut idle = Vec::new();
+    for _ in 0..BESIDE_TRANSFER_CALLS {
+        idle.push(exec().await?);
+    }
+    let sampling = AtomicBool::new(true);
+    let uploads = async {
+        let mut count = 0;
+        while sampling.load(Ordering::Relaxed) || count == 0 {
+            let r = server
+                .call_tool(
+                    "scp_upload",
+                    json!({
+                        "local_path": local.display().to_string(),
+                        "remote_path": remote.display().to_string(),
+                        "on_conflict": "OVERWRITE",
+                    }),
+                )
+                .await?;
+            if r.is_error.unwrap_or(false) {
+                bail!("scp_upload failed: {}", r.json());
+            }
+            count += 1;
+        }
+        Ok::<usize, anyhow::Error>(count)
+    };
+    let beside = async {
+        // Let the first upload get going.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut samples = Vec::new();
+        for _ in 0..BESIDE_TRANSFER_CALLS {
+            samples.push(exec().await?);
+        }
+        sampling.store(false, Ordering::Relaxed);
+        Ok::<Vec<Duration>, anyhow::Error>(samples)
+    };
+    let (uploads, beside) = tokio::join!(uploads, beside);
+    uploads?;
+    let beside = beside?;
+    server.shutdown().await?;
+    Ok((stats(idle), stats(beside)))
+}
+
 async fn concurrent_calls(bin: &Path, sshd: &Sshd) -> Result<(f64, usize)> {
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
     server.call_tool("ssh_connect", json!({})).await?;
