@@ -201,14 +201,7 @@ async fn slow_link_rows(bin: &Path, sshd: &Sshd, rows: &mut Vec<Row>) -> Result<
     let raw = raw_russh_session(sshd, proxy.port()).await?;
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
     for i in 0..SLOW_LINK_CALLS + 3 {
-        let t = Instant::now();
-        let r = server
-            .call_tool("ssh_execute", json!({"command": "true"}))
-            .await?;
-        if r.is_error.unwrap_or(false) {
-            bail!("ssh_execute over the slow link failed: {}", r.json());
-        }
-        let mcp = t.elapsed();
+        let mcp = timed_exec_true(&server).await?;
         let t = Instant::now();
         let mut channel = raw.channel_open_session().await?;
         channel.exec(true, "true").await?;
@@ -333,6 +326,18 @@ struct CallParts {
     with_wasm: f64,
 }
 
+/// One `ssh_execute` of `true` through `server`, timed; an error result is an error.
+async fn timed_exec_true(server: &McpServer) -> Result<Duration> {
+    let t = Instant::now();
+    let r = server
+        .call_tool("ssh_execute", json!({"command": "true"}))
+        .await?;
+    if r.is_error.unwrap_or(false) {
+        bail!("ssh_execute failed: {}", r.json());
+    }
+    Ok(t.elapsed())
+}
+
 /// Exec latency of `true`, measured in alternation so that a slow spell of the machine
 /// falls on both alike: `ssh_execute` through the MCP server on one open session, and a
 /// raw russh exec on an open connection (open a channel, exec, wait for close). The
@@ -340,16 +345,7 @@ struct CallParts {
 /// medians of two calls that run no command, to show where the time goes.
 async fn exec_latencies(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats, CallParts)> {
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
-    let mcp_exec = || async {
-        let t = Instant::now();
-        let r = server
-            .call_tool("ssh_execute", json!({"command": "true"}))
-            .await?;
-        if r.is_error.unwrap_or(false) {
-            bail!("ssh_execute failed: {}", r.json());
-        }
-        Ok(t.elapsed())
-    };
+    let mcp_exec = || timed_exec_true(&server);
     let raw = raw_russh_session(sshd, sshd.port()).await?;
     let raw_exec = || async {
         let t = Instant::now();
@@ -818,16 +814,7 @@ async fn exec_beside_a_transfer(bin: &Path, sshd: &Sshd) -> Result<(Stats, Stats
     let remote = sshd.scratch_dir().join("beside.bin");
     let server = McpServer::spawn(bin, quiet_env(sshd)).await?;
     server.call_tool("ssh_connect", json!({})).await?;
-    let exec = || async {
-        let t = Instant::now();
-        let r = server
-            .call_tool("ssh_execute", json!({"command": "true"}))
-            .await?;
-        if r.is_error.unwrap_or(false) {
-            bail!("ssh_execute failed: {}", r.json());
-        }
-        Ok::<Duration, anyhow::Error>(t.elapsed())
-    };
+    let exec = || timed_exec_true(&server);
     let mut idle = Vec::new();
     for _ in 0..BESIDE_TRANSFER_CALLS {
         idle.push(exec().await?);
