@@ -404,10 +404,10 @@ impl NextInstance {
     }
 }
 
-/// What follows a call, off its path once the answer is on its way: its store is freed
-/// (unmapping its memory and stack: system calls, and TLB flushes on every core that ran
-/// the process, about 25 µs) and the component's next instance made, in a task of their
-/// own that another worker thread picks up; outside a runtime, the store is freed here.
+/// What follows a call, off its path: its store is freed (unmapping its memory and stack,
+/// about 25 µs of system calls and TLB flushes) and the component's next instance made,
+/// in a task of their own that runs once the call's task has handed its answer on;
+/// outside a runtime, the store is freed here.
 struct AfterTheCall {
     store: Option<Store<CallState>>,
     next: Option<NextInstance>,
