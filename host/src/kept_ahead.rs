@@ -51,6 +51,7 @@ impl<T> KeptAhead<T> {
     }
 
     /// True when one is kept.
+    #[cfg(test)]
     pub fn is_kept(&self) -> bool {
         self.lock().is_some()
     }

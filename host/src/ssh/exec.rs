@@ -377,11 +377,11 @@ pub async fn run_into(
             },
             _ = &mut stdin_task => {}
             _ = &mut timeout, if stop.is_none() => stop = Some(StopReason::Timeout),
-            _ = async { idle.as_mut().expect("guarded").1.as_mut().await }, if stop.is_none() && idle.is_some() => {
+            Some(()) = async { idle.as_mut()?.1.as_mut().await; Some(()) }, if stop.is_none() => {
                 stop = Some(StopReason::Idle)
             }
             _ = cancel.cancelled(), if stop.is_none() => stop = Some(StopReason::Cancelled),
-            _ = async { ticker.as_mut().expect("guarded").tick().await }, if ticker.is_some() => {
+            Some(_) = async { Some(ticker.as_mut()?.tick().await) } => {
                 if let Some(p) = &progress {
                     p(started.elapsed().as_secs_f64(), latest_line.clone());
                 }
