@@ -45,14 +45,32 @@ impl CallSlots {
         drop(self.running.acquire_many(all).await);
     }
 
+    /// Takes a place in the waiting line; false when the line stays full.
+    ///
+    /// A full line is looked at twice: calls the client cancelled just before this one
+    /// have been told to stop but leave the line only when their tasks next run, so the
+    /// first look yields to them. Without it, a client that cancels a burst and calls again
+    /// at once is refused by calls that no longer exist.
+    async fn join_the_line(&self) -> bool {
+        for look in 0..2 {
+            if self.waiting.fetch_add(1, Ordering::SeqCst) < self.max_waiting {
+                return true;
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if look == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        false
+    }
+
     /// A slot for one call, held until the permit is dropped. Waits while every slot is
     /// taken, unless the waiting line is full: then the call is refused as busy.
     pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, Busy> {
         if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Ok(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if !self.join_the_line().await {
             return Err(Busy(format!(
                 "the server is busy: {} tool calls are running (MCP_SSH_MAX_CONCURRENT_CALLS) and {} more are waiting (MCP_SSH_MAX_QUEUED_CALLS); try again when some have finished",
                 self.max_running, self.max_waiting
@@ -92,6 +110,33 @@ mod tests {
         drop(first);
         waiting.await.unwrap().unwrap();
         assert_eq!(slots.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn calls_cancelled_just_before_leave_the_line_before_a_call_is_refused() {
+        let slots = Arc::new(CallSlots::new(1, 1));
+        let _first = slots.acquire().await.unwrap();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let waiting = {
+            let (slots, cancel) = (slots.clone(), cancel.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = slots.acquire() => {}
+                    _ = cancel.cancelled() => {}
+                }
+            })
+        };
+        while slots.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The waiting call is cancelled; the next call comes before its task has run.
+        cancel.cancel();
+        let next = tokio::time::timeout(std::time::Duration::from_millis(50), slots.acquire());
+        assert!(
+            next.await.is_err(),
+            "the next call was refused as busy instead of taking the cancelled call's place"
+        );
+        waiting.await.unwrap();
     }
 
     #[tokio::test]
