@@ -22,6 +22,7 @@ use crate::sessions::SessionPool;
 use crate::sftp::SftpChannel;
 use crate::ssh::auth::{self, Availability, Credentials};
 use crate::ssh::known_hosts::Verdict;
+use crate::ssh::ssh_config::SshConfig;
 use crate::ssh::{Connection, Target, TargetRequest};
 
 /// How one line of the checklist came out.
@@ -101,11 +102,14 @@ pub async fn run(settings: Settings) -> Checklist {
 /// The OpenSSH client configuration, the cache and the tools folder.
 fn config_files(settings: &Settings, list: &mut Checklist) {
     let ssh_config = settings.ssh_config_path();
-    list.add(
-        Mark::Info,
-        "ssh config",
-        describe_file(&ssh_config, "not found (optional)"),
-    );
+    match SshConfig::load(&ssh_config) {
+        Ok(_) => list.add(
+            Mark::Info,
+            "ssh config",
+            describe_file(&ssh_config, "not found (optional)"),
+        ),
+        Err(refused) => list.add(Mark::Fail, "ssh config", refused),
+    }
     match settings.cache_dir() {
         Some(dir) => list.add(
             Mark::Info,

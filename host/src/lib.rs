@@ -24,3 +24,4 @@ pub mod sessions;
 pub mod sftp;
 pub mod ssh;
 pub mod tool_name;
+pub mod trusted_file;

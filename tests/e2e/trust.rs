@@ -1,7 +1,9 @@
 //! The files that decide what runs with which rights cannot be swapped behind the user's
 //! back: cached compiled code is authenticated (a tampered entry is compiled again, never
 //! loaded), components, grant files and the tools folder that another user could change
-//! are refused, and a grant file's `sha256` pin refuses a replaced component.
+//! are refused, and a grant file's `sha256` pin refuses a replaced component. The same
+//! holds for the files that steer connections and the record: `~/.ssh/config` and its
+//! includes, the policy file, the audit log and its key.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -13,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use mcpssh_testbed::Sshd;
 
-use crate::common::{Harness, bin};
+use crate::client_setup::{FROM_CONFIG_ONLY, NO_AGENT, empty_home, host_block, write_ssh_config};
+use crate::common::{Harness, bin, start_up_failure};
 use crate::custom_tools::component;
 
 /// `mcpssh tools list` with only a tools folder and a cache directory configured: its
@@ -246,4 +249,158 @@ async fn a_pinned_grant_file_refuses_a_swapped_component() {
         listing.contains("NOT LOADED") && listing.contains("64 hex digits"),
         "{listing}"
     );
+}
+
+/// `~/.ssh/config` (and each file it includes) that another user could change is refused,
+/// as OpenSSH refuses it ("Bad owner or permissions"): such a user could point an alias at
+/// their own machine and name their own known_hosts file. The refusal names the file and
+/// the fix; the server keeps serving, and a fixed file is read at the next connection.
+#[tokio::test]
+async fn an_ssh_config_another_user_could_change_is_refused() {
+    let sshd = Sshd::start().unwrap();
+    let known_hosts = sshd.dir().join("alias_known_hosts");
+    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    let included = sshd.dir().join("hosts.conf");
+    std::fs::write(
+        &included,
+        host_block("testalias", &sshd, sshd.client_key_path(), &known_hosts),
+    )
+    .unwrap();
+    let config = write_ssh_config(sshd.dir(), &format!("Include {}\n", included.display()));
+    let config = PathBuf::from(config);
+    let home = empty_home();
+    let home_path = home.path().display().to_string();
+    let config_arg = config.display().to_string();
+    let mut extra = FROM_CONFIG_ONLY.to_vec();
+    extra.extend([
+        ("MCP_SSH_HOSTNAME", "testalias"),
+        ("MCP_SSH_CONFIG", config_arg.as_str()),
+        ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "yes"),
+        ("HOME", home_path.as_str()),
+        ("SSH_AUTH_SOCK", NO_AGENT),
+    ]);
+    let h = Harness::start_with(sshd, &extra).await;
+
+    for (file, mode) in [
+        (&config, 0o664),
+        (&config, 0o646),
+        (&included, 0o620),
+        (&included, 0o666),
+    ] {
+        chmod(file, mode);
+        let refused = h
+            .tool_error("ssh_connect", json!({"host": "testalias"}))
+            .await;
+        let message = refused["error"].as_str().unwrap();
+        assert!(
+            message.contains("the ssh configuration")
+                && message.contains(&file.display().to_string())
+                && message.contains("chmod go-w"),
+            "{} at {mode:o}: {refused}",
+            file.display()
+        );
+        chmod(file, 0o644);
+    }
+    if running_as_root() {
+        let (uid, gid) = mcpssh_testbed::test_user_ids().unwrap();
+        std::os::unix::fs::chown(&included, Some(uid), Some(gid)).unwrap();
+        let refused = h
+            .tool_error("ssh_connect", json!({"host": "testalias"}))
+            .await;
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("user id {uid}")),
+            "{refused}"
+        );
+        std::os::unix::fs::chown(&included, Some(0), Some(0)).unwrap();
+    }
+    assert_eq!(
+        h.sshd.count_sessions(),
+        0,
+        "nothing connected on a refused configuration"
+    );
+
+    // Fixed: the next connection reads it.
+    let connect = h.ok("ssh_connect", json!({"host": "testalias"})).await;
+    assert_eq!(connect["session"], "testalias", "{connect}");
+    h.assert_still_serving().await;
+}
+
+/// A policy file another user could change could be loosened behind the user's back; an
+/// audit key others can read lets them forge the record; an audit log others can write
+/// lets them rewrite it. Each stops start-up with one line naming the file and the fix.
+#[tokio::test]
+async fn a_policy_or_audit_file_another_user_could_change_stops_start_up() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "preset = \"standard\"\n").unwrap();
+    let policy_arg = policy.display().to_string();
+
+    for mode in [0o666, 0o664] {
+        chmod(&policy, mode);
+        let stderr = start_up_failure(&sshd, &[("MCP_SSH_POLICY", &policy_arg)]).await;
+        assert!(
+            stderr.contains("the policy file")
+                && stderr.contains(&policy_arg)
+                && stderr.contains("chmod go-w"),
+            "policy at {mode:o}: {stderr}"
+        );
+    }
+    chmod(&policy, 0o644);
+    if running_as_root() {
+        let (uid, gid) = mcpssh_testbed::test_user_ids().unwrap();
+        std::os::unix::fs::chown(&policy, Some(uid), Some(gid)).unwrap();
+        let stderr = start_up_failure(&sshd, &[("MCP_SSH_POLICY", &policy_arg)]).await;
+        assert!(stderr.contains(&format!("user id {uid}")), "{stderr}");
+        std::os::unix::fs::chown(&policy, Some(0), Some(0)).unwrap();
+    }
+
+    let log = dir.path().join("audit.log");
+    let log_arg = log.display().to_string();
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let key_arg = key.display().to_string();
+    let audit = [
+        ("MCP_SSH_AUDIT_LOG", log_arg.as_str()),
+        ("MCP_SSH_AUDIT_KEY_FILE", key_arg.as_str()),
+    ];
+    chmod(&key, 0o644);
+    let stderr = start_up_failure(&sshd, &audit).await;
+    assert!(
+        stderr.contains("the audit key file") && stderr.contains("chmod go-rwx"),
+        "{stderr}"
+    );
+    chmod(&key, 0o600);
+    let link = dir.path().join("key-link");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    let link_arg = link.display().to_string();
+    let stderr = start_up_failure(
+        &sshd,
+        &[
+            ("MCP_SSH_AUDIT_LOG", log_arg.as_str()),
+            ("MCP_SSH_AUDIT_KEY_FILE", link_arg.as_str()),
+        ],
+    )
+    .await;
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+
+    std::fs::write(&log, "").unwrap();
+    chmod(&log, 0o666);
+    let stderr = start_up_failure(&sshd, &audit).await;
+    assert!(
+        stderr.contains("the audit log") && stderr.contains("chmod go-w"),
+        "{stderr}"
+    );
+
+    // Each fixed, the server starts and serves with them.
+    chmod(&log, 0o600);
+    let mut extra = audit.to_vec();
+    extra.push(("MCP_SSH_POLICY", policy_arg.as_str()));
+    let h = Harness::start_with(sshd, &extra).await;
+    h.assert_still_serving().await;
+    let record = std::fs::read_to_string(&log).unwrap();
+    assert!(record.contains("still-here"), "{record}");
 }

@@ -13,7 +13,7 @@ use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-use super::trust;
+use crate::trusted_file;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -101,7 +101,7 @@ impl CodeCache {
             tracing::warn!(path = %path.display(), "ignoring cached code, compiling again: {why}");
             None
         };
-        let mut entry = match trust::read_trusted(&path, "cached code", MAX_ENTRY_BYTES) {
+        let mut entry = match trusted_file::read_trusted(&path, "cached code", MAX_ENTRY_BYTES) {
             Ok(Some(entry)) => entry,
             Ok(None) => return None,
             Err(e) => return refuse(format!("{e:#}")),
@@ -135,7 +135,7 @@ impl CodeCache {
 fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN]> {
     let path = dir.join(KEY_FILE);
     let what = "the compiled-code cache key";
-    let bytes = match trust::read_secret(&path, what, KEY_LEN as u64)? {
+    let bytes = match trusted_file::read_secret(&path, what, KEY_LEN as u64)? {
         Some(bytes) => bytes,
         None => {
             let fresh: [u8; KEY_LEN] = rand::random();
@@ -149,7 +149,7 @@ fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN]> {
                 });
             let _ = std::fs::remove_file(&tmp);
             published.with_context(|| format!("cannot create {}", path.display()))?;
-            trust::read_secret(&path, what, KEY_LEN as u64)?
+            trusted_file::read_secret(&path, what, KEY_LEN as u64)?
                 .ok_or_else(|| anyhow!("{} vanished after it was created", path.display()))?
         }
     };

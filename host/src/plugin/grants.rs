@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::capability::Capability;
 use super::scope::Scope;
-use super::trust;
+use crate::trusted_file;
 
 /// The largest grant file read (they are a few lines).
 const MAX_GRANT_FILE_BYTES: u64 = 64 * 1024;
@@ -50,7 +50,8 @@ impl GrantFile {
     /// file another user could change is refused.
     pub fn for_component(component: &Path) -> Result<GrantFile> {
         let path = component.with_extension("toml");
-        let Some(bytes) = trust::read_trusted(&path, "the grant file", MAX_GRANT_FILE_BYTES)?
+        let Some(bytes) =
+            trusted_file::read_trusted(&path, "the grant file", MAX_GRANT_FILE_BYTES)?
         else {
             return Ok(GrantFile::default());
         };

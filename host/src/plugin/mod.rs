@@ -1,9 +1,8 @@
 //! The WebAssembly side of the host: the wasmtime runtime and its per-call stores
 //! (`runtime`, `state`, `stop`), the compiled-code cache (`code_cache`), the catalogue of
 //! capability interfaces tools import (`capability`) and their host side (`host`, one
-//! file per interface), the user's grant files (`grants`) with their scopes (`scope`) and
-//! the checks that make the tools folder trustworthy (`trust`), and the registry of
-//! loaded tools (`registry`) with their descriptions (`tool_spec`) and the hints it
+//! file per interface), the user's grant files (`grants`) with their scopes (`scope`), and
+//! the registry of loaded tools (`registry`) with their descriptions (`tool_spec`) and the hints it
 //! advertises (`annotations`). This layer never speaks MCP.
 
 pub mod annotations;
@@ -21,7 +20,6 @@ pub mod selection;
 pub mod state;
 pub mod stop;
 pub mod tool_spec;
-pub mod trust;
 pub mod watch;
 
 pub use registry::{Registry, ToolEntry};

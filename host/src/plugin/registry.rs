@@ -13,7 +13,7 @@ use super::grants::{GrantFile, component_files};
 use super::runtime::{CompiledComponent, Runtime};
 use super::selection::BuiltinSelection;
 use super::tool_spec::ToolSpec;
-use super::trust;
+use crate::trusted_file;
 
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
@@ -144,7 +144,7 @@ impl Registry {
         dir: &Path,
     ) -> Result<()> {
         let files = component_files(dir)?;
-        if let Err(e) = trust::check_folder(dir) {
+        if let Err(e) = trusted_file::check_folder(dir) {
             self.refuse(&dir.display().to_string(), format!("{e:#}"));
             return Ok(());
         }
@@ -254,7 +254,7 @@ impl Registry {
 /// compiles it under its grants.
 fn prepare_file(runtime: &Runtime, path: &Path, source: &str) -> Result<CompiledComponent> {
     let grants = GrantFile::for_component(path)?;
-    let bytes = trust::read_trusted(path, "the component", MAX_COMPONENT_BYTES)?
+    let bytes = trusted_file::read_trusted(path, "the component", MAX_COMPONENT_BYTES)?
         .ok_or_else(|| anyhow!("{source} was removed while loading"))?;
     grants.check_pin(path, &bytes)?;
     runtime.prepare(

@@ -21,6 +21,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
+use crate::trusted_file;
+
+/// The largest audit key file read.
+const MAX_KEY_BYTES: u64 = 4096;
 
 /// How many rotated files are kept (`FILE.1` is the newest).
 pub const ROTATIONS: usize = 5;
@@ -55,10 +59,17 @@ pub(super) fn line_hash(body: &str, key: Option<&[u8]>) -> String {
     }
 }
 
-/// Reads an HMAC key file: its bytes, at least 16.
+/// Reads an HMAC key file: its bytes, at least 16. Like any secret, the file must be
+/// the user's and readable by nobody else: whoever reads the key can forge the chain.
 pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
-    let key = std::fs::read(path)
-        .map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;
+    let key = trusted_file::read_secret(path, "the audit key file", MAX_KEY_BYTES)
+        .map_err(|e| format!("{e:#}"))?
+        .ok_or_else(|| {
+            format!(
+                "cannot read the audit key file {}: no such file",
+                path.display()
+            )
+        })?;
     if key.len() < 16 {
         return Err(format!(
             "the audit key file {} holds {} bytes; use at least 16 random bytes (e.g. `head -c 32 /dev/urandom > FILE`)",
@@ -208,8 +219,10 @@ impl AuditLog {
     }
 }
 
+/// Opens the log for appending (made private when new). An existing log another user
+/// could change is refused: they could rewrite the record.
 fn open_append(path: &Path) -> Result<File, String> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
@@ -219,7 +232,10 @@ fn open_append(path: &Path) -> Result<File, String> {
                 "cannot open the audit log {} (MCP_SSH_AUDIT_LOG): {e}",
                 path.display()
             )
-        })
+        })?;
+    trusted_file::check_open_file(&file, path, "the audit log")
+        .map_err(|e| format!("{e:#} (MCP_SSH_AUDIT_LOG)"))?;
+    Ok(file)
 }
 
 /// Where an existing chained log left off: the next `seq` and the last hash.

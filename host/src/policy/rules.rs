@@ -14,6 +14,10 @@ use serde::Deserialize;
 use super::command::{CommandPattern, metacharacter};
 use crate::config::Settings;
 use crate::local::LocalPolicy;
+use crate::trusted_file;
+
+/// The largest policy file read.
+const MAX_POLICY_BYTES: u64 = 1 << 20;
 
 /// How much a host's tools may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -281,12 +285,15 @@ impl Policy {
             return Ok(Policy::open());
         };
         let path = crate::config::expand_tilde(path);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "cannot read the policy file {} (MCP_SSH_POLICY): {e}",
-                path.display()
-            )
-        })?;
+        // Another user who could change the policy file could loosen it.
+        let text = trusted_file::read_trusted_text(&path, "the policy file", MAX_POLICY_BYTES)
+            .map_err(|e| format!("{e:#} (MCP_SSH_POLICY)"))?
+            .ok_or_else(|| {
+                format!(
+                    "cannot read the policy file {} (MCP_SSH_POLICY): no such file",
+                    path.display()
+                )
+            })?;
         let local = LocalPolicy::from_settings(settings).map_err(|e| e.message().to_string())?;
         Policy::parse(&text, &path, &local)
             .map_err(|e| format!("policy file {}: {e}", path.display()))

@@ -109,6 +109,8 @@ mod tests {
         if let Some(key) = key {
             let key_path = dir.join("key");
             std::fs::write(&key_path, key).unwrap();
+            let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+            std::fs::set_permissions(&key_path, private).unwrap();
             args.extend(["--audit-key-file".into(), key_path.display().to_string()]);
         }
         let settings = Cli::parse_from(args).settings;

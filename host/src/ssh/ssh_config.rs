@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{expand_tilde, home_dir};
 use crate::pattern::glob;
+use crate::trusted_file;
+
+/// The largest configuration file read (each include counts on its own).
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// What the configuration says about one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,29 +56,55 @@ pub struct SshConfig {
 }
 
 impl SshConfig {
-    /// Reads `path`; a missing file is an empty configuration.
-    pub fn load(path: &Path) -> SshConfig {
+    /// Reads `path` and its includes; a missing file (or `/dev/null`) is an empty
+    /// configuration. As OpenSSH does for `~/.ssh/config`, a file another user could
+    /// change is refused: it could point an alias at their machine or name their
+    /// known_hosts file. The error is one line naming the file and the fix.
+    pub fn load(path: &Path) -> Result<SshConfig, String> {
         let mut config = SshConfig::default();
-        config.read_file(path, None, 0);
-        config
+        config.read_file(path, None, 0)?;
+        Ok(config)
     }
 
-    /// Parses configuration text (for tests and `Include`).
-    pub fn parse(text: &str) -> SshConfig {
+    /// Parses configuration text.
+    #[cfg(test)]
+    pub fn parse(text: &str) -> Result<SshConfig, String> {
         let mut config = SshConfig::default();
-        config.read_text(text, None, 0);
-        config
+        config.read_text(text, None, 0)?;
+        Ok(config)
     }
 
-    fn read_file(&mut self, path: &Path, patterns: Option<Vec<String>>, depth: usize) {
-        match std::fs::read_to_string(path) {
-            Ok(text) => self.read_text(&text, patterns, depth),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(path = %path.display(), "cannot read ssh config: {e}"),
+    fn read_file(
+        &mut self,
+        path: &Path,
+        patterns: Option<Vec<String>>,
+        depth: usize,
+    ) -> Result<(), String> {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) if path == Path::new("/dev/null") => return Ok(()),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "ssh config: not a regular file, skipped");
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read ssh config: {e}");
+                return Ok(());
+            }
         }
+        let text = trusted_file::read_trusted_text(path, "the ssh configuration", MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{e:#}"))?
+            .unwrap_or_default();
+        self.read_text(&text, patterns, depth)
     }
 
-    fn read_text(&mut self, text: &str, mut patterns: Option<Vec<String>>, depth: usize) {
+    fn read_text(
+        &mut self,
+        text: &str,
+        mut patterns: Option<Vec<String>>,
+        depth: usize,
+    ) -> Result<(), String> {
         for line in text.lines() {
             let Some((keyword, value)) = split_line(line) else {
                 continue;
@@ -85,7 +115,7 @@ impl SshConfig {
                 "include" if depth < 16 => {
                     for pattern in value.split_whitespace() {
                         for file in include_files(pattern) {
-                            self.read_file(&file, patterns.clone(), depth + 1);
+                            self.read_file(&file, patterns.clone(), depth + 1)?;
                         }
                     }
                 }
@@ -96,6 +126,7 @@ impl SshConfig {
                 }),
             }
         }
+        Ok(())
     }
 
     /// The settings that apply to `alias` (the name given by the user).
@@ -246,9 +277,11 @@ mod tests {
             text in "((Host|Match|HostName|Port|User|IdentityFile|ProxyJump|Include|IdentitiesOnly|UserKnownHostsFile|ConnectTimeout|ServerAliveInterval|[A-Za-z]{0,8})[ =\t]{0,2}[^\n]{0,30}\n){0,20}",
             alias in "\\PC{0,20}",
         ) {
-            let config = SshConfig::parse(&text);
-            let _ = config.resolve(&alias);
-            let _ = config.knows(&alias);
+            // An `Include` may name a file this test cannot trust; the rest must parse.
+            if let Ok(config) = SshConfig::parse(&text) {
+                let _ = config.resolve(&alias);
+                let _ = config.knows(&alias);
+            }
         }
 
     }
@@ -285,7 +318,7 @@ Host *
 
     #[test]
     fn first_value_wins_and_identity_files_accumulate() {
-        let c = SshConfig::parse(CONFIG).resolve("web");
+        let c = SshConfig::parse(CONFIG).unwrap().resolve("web");
         assert_eq!(c.hostname.as_deref(), Some("10.0.0.5"));
         assert_eq!(c.user.as_deref(), Some("deploy"));
         assert_eq!(c.port, Some(2222));
@@ -309,7 +342,7 @@ Host *
 
     #[test]
     fn patterns_negations_and_match_blocks() {
-        let cfg = SshConfig::parse(CONFIG);
+        let cfg = SshConfig::parse(CONFIG).unwrap();
         assert_eq!(
             cfg.resolve("prod-db").hostname.as_deref(),
             Some("10.0.0.5"),
@@ -335,6 +368,35 @@ Host *
     }
 
     #[test]
+    fn a_file_others_could_change_is_refused_and_dev_null_is_empty() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let included = dir.path().join("a.conf");
+        std::fs::write(&included, "Host inc\n  HostName elsewhere.example\n").unwrap();
+        let main = dir.path().join("config");
+        std::fs::write(&main, format!("Include {}\n", included.display())).unwrap();
+        chmod(&main, 0o644);
+        chmod(&included, 0o644);
+        assert!(SshConfig::load(&main).unwrap().knows("inc"));
+        for (file, mode) in [(&main, 0o664), (&included, 0o646)] {
+            chmod(file, mode);
+            let e = SshConfig::load(&main).unwrap_err();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains("chmod go-w"),
+                "{e}"
+            );
+            chmod(file, 0o644);
+        }
+        let empty = SshConfig::load(Path::new("/dev/null")).unwrap();
+        assert!(empty.entries.is_empty());
+        let missing = SshConfig::load(&dir.path().join("nothing")).unwrap();
+        assert!(missing.entries.is_empty());
+    }
+
+    #[test]
     fn includes_are_read_relative_to_their_pattern() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -344,7 +406,7 @@ Host *
         .unwrap();
         let main = dir.path().join("config");
         std::fs::write(&main, format!("Include {}/*.conf\n", dir.path().display())).unwrap();
-        let cfg = SshConfig::load(&main);
+        let cfg = SshConfig::load(&main).unwrap();
         assert_eq!(
             cfg.resolve("inc").hostname.as_deref(),
             Some("included.example")

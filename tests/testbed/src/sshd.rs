@@ -417,6 +417,8 @@ impl Sshd {
             ),
             // The machine's own /etc/ssh/ssh_known_hosts must not decide a test.
             ("MCP_SSH_GLOBAL_KNOWN_HOSTS", "none".to_owned()),
+            // Nor the user's ~/.ssh/config: a test that needs one writes its own.
+            ("MCP_SSH_CONFIG", "/dev/null".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1,8 +1,10 @@
-//! Whether a file that decides what a tool may do (a component, its grant file, the
-//! tools folder, the compiled-code cache's key) can be trusted: it must belong to the
-//! user running mcpssh (or to root) and be writable by nobody else, so another local
-//! user cannot replace it. Files are checked and read through the same open descriptor,
-//! so the file read is the file checked.
+//! Whether a file that steers mcpssh can be trusted: a tool component, its grant file,
+//! the tools folder, the compiled-code cache, the policy file, the audit key and
+//! `~/.ssh/config`. Such a file must belong to the user running mcpssh (or to root) and
+//! be writable by nobody else (secrets: readable by nobody else either), so another local
+//! user cannot loosen the policy, grant a tool more, or point a host alias at their own
+//! machine. Files are checked and read through the same open descriptor, so the file read
+//! is the file checked.
 
 use std::fs::{File, Metadata};
 use std::io::Read;
@@ -61,6 +63,18 @@ pub fn check_folder(dir: &Path) -> Result<()> {
     check_owner_and_mode(&meta, dir, "the tools folder", WRITABLE_BY_OTHERS)
 }
 
+/// Refuses a regular file, already open (for writing, say), that belongs to another user
+/// or that others may write to.
+pub fn check_open_file(file: &File, path: &Path, what: &str) -> Result<()> {
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        check_owner_and_mode(&meta, path, what, WRITABLE_BY_OTHERS)?;
+    }
+    Ok(())
+}
+
 /// Opens `path` without blocking on a FIFO and without following a final symlink when
 /// `no_follow`; `Ok(None)` when it does not exist.
 fn open(path: &Path, no_follow: bool) -> Result<Option<File>> {
@@ -75,6 +89,10 @@ fn open(path: &Path, no_follow: bool) -> Result<Option<File>> {
     {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if no_follow && e.raw_os_error() == Some(libc::ELOOP) => bail!(
+            "{} is a symbolic link; name the file itself",
+            path.display()
+        ),
         Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
     }
 }
@@ -111,7 +129,7 @@ fn read_checked(
     Ok(bytes)
 }
 
-/// Reads a file of the tools folder (`what` names it in errors): a regular file of at
+/// Reads a file that steers mcpssh (`what` names it in errors): a regular file of at
 /// most `max` bytes, owned by the user (or root) and writable by nobody else.
 /// `Ok(None)` when it does not exist.
 pub fn read_trusted(path: &Path, what: &str, max: u64) -> Result<Option<Vec<u8>>> {
@@ -125,6 +143,16 @@ pub fn read_trusted(path: &Path, what: &str, max: u64) -> Result<Option<Vec<u8>>
         check_owner_and_mode(&meta, path, what, WRITABLE_BY_OTHERS)?;
     }
     read_checked(file, &meta, path, what, max).map(Some)
+}
+
+/// [`read_trusted`] for a text file: an error when it is not UTF-8.
+pub fn read_trusted_text(path: &Path, what: &str, max: u64) -> Result<Option<String>> {
+    let Some(bytes) = read_trusted(path, what, max)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("{what} {} is not UTF-8 text", path.display()))
 }
 
 /// Reads a secret file (not a symlink, owned by the user, readable by nobody else) of at
