@@ -2,7 +2,8 @@
 //! (exec, upload, remove, a custom tool's remote writes) for built-in and custom tools
 //! alike, the read-only exec tool runs only read-only commands, a bad policy stops
 //! start-up, and the audit log records every call with no secret in it and a hash chain
-//! `mcpssh audit verify` checks. Approval through elicitation is in `python_sdk`.
+//! `mcpssh audit verify` checks. A remote file read as a resource is decided and recorded
+//! as the download it is. Approval through elicitation is in `python_sdk`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -347,4 +348,84 @@ fn approval_through_elicitation_with_the_python_sdk() {
         "the approval scenario failed ({status:?}):\n{output}"
     );
     eprintln!("{output}");
+}
+
+/// A remote file read as a resource is the download of its start: the policy's transfer
+/// cap bounds it, a host whose rules refuse `scp_download` refuses it, and the audit log
+/// records both, so the user sees it like any call.
+#[tokio::test]
+async fn remote_file_resources_obey_the_policy_and_are_audited() {
+    use mcpssh_testbed::rmcp::model::{ReadResourceRequestParams, ResourceContents};
+
+    let sshd = Sshd::start().unwrap();
+    let file = sshd.scratch_dir().join("resource.txt");
+    std::fs::write(&file, "x".repeat(10_000)).unwrap();
+    let uri = format!("sftp://_{}", file.display());
+    let (pdir, policy) = policy_file(
+        "preset = \"standard\"\n[limits]\nmax_transfer_bytes = 4096\n\
+         [[hosts]]\nmatch = [\"refused-*\"]\nrefuse_tools = [\"scp_download\"]\n",
+    );
+    // An alias for the same server, whose session the policy's host rule names.
+    let config = crate::client_setup::write_ssh_config(
+        pdir.path(),
+        &format!("Host refused-box\n    HostName {}\n", sshd.host()),
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("audit.log");
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_POLICY", policy.as_str()),
+            ("MCP_SSH_AUDIT_LOG", &s(&log)),
+            ("MCP_SSH_CONFIG", &config),
+        ],
+    )
+    .await;
+    let read = |uri: String| {
+        let peer = h.server.peer().clone();
+        async move {
+            peer.read_resource(ReadResourceRequestParams::new(uri))
+                .await
+        }
+    };
+
+    // Capped at the policy's transfer limit, not the resource's 1 MiB.
+    let capped = read(uri.clone()).await.unwrap();
+    let ResourceContents::TextResourceContents { text, .. } = &capped.contents[0] else {
+        panic!("text expected: {capped:?}");
+    };
+    assert!(
+        text.starts_with(&"x".repeat(4096))
+            && !text.contains(&"x".repeat(4097))
+            && text.contains("the file has 10000 bytes; only the first 4096"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+
+    // A session on a host whose rules refuse downloads: the read is refused too.
+    let connect = h.ok("ssh_connect", json!({"host": "refused-box"})).await;
+    assert_eq!(connect["session"], "refused-box", "{connect}");
+    let refused = read(format!("sftp://refused-box{}", file.display()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("refuse_tools") && refused.contains(&policy),
+        "{refused}"
+    );
+
+    let record = std::fs::read_to_string(&log).unwrap();
+    let reads: Vec<Value> = record
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["tool"] == "resources/read")
+        .collect();
+    assert_eq!(reads.len(), 2, "{record}");
+    assert_eq!(reads[0]["arguments"]["uri"], uri.as_str(), "{record}");
+    assert_eq!(reads[0]["outcome"], "success", "{record}");
+    assert_eq!(reads[0]["bytes"], 4096, "{record}");
+    assert_eq!(reads[1]["outcome"], "error", "{record}");
+    assert_eq!(reads[1]["error_kind"], "denied", "{record}");
+    assert_eq!(reads[1]["session"], "refused-box", "{record}");
+    assert_eq!(reads[1]["policy"][0]["decision"], "deny", "{record}");
 }

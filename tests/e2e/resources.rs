@@ -75,3 +75,49 @@ async fn remote_files_are_readable_as_resources() {
     );
     h.assert_still_serving().await;
 }
+
+/// Reading a remote file acts on a host as a tool call does: it takes one of the call
+/// slots, so a burst of reads cannot open more SFTP work than the cap allows.
+#[tokio::test]
+async fn a_remote_file_read_takes_a_call_slot() {
+    let sshd = mcpssh_testbed::Sshd::start().unwrap();
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_MAX_CONCURRENT_CALLS", "1"),
+            ("MCP_SSH_MAX_QUEUED_CALLS", "0"),
+        ],
+    )
+    .await;
+    let file = h.sshd.scratch_dir().join("slot.txt");
+    std::fs::write(&file, "read\n").unwrap();
+    let uri = format!("sftp://_{}", file.display());
+    let read = || {
+        h.server
+            .peer()
+            .read_resource(ReadResourceRequestParams::new(uri.clone()))
+    };
+    read().await.unwrap();
+
+    let exec = h.name("ssh_execute");
+    let running = h
+        .server
+        .start_call(&exec, json!({"command": "sleep 43.1"}))
+        .await
+        .unwrap();
+    assert!(
+        h.wait_present("sleep 43.1", std::time::Duration::from_secs(20))
+            .await
+    );
+    let busy = read().await.unwrap_err().to_string();
+    assert!(
+        busy.contains("busy") && busy.contains("MCP_SSH_MAX_CONCURRENT_CALLS"),
+        "{busy}"
+    );
+    running.cancel(None).await.unwrap();
+    assert!(
+        h.wait_gone("sleep 43.1", std::time::Duration::from_secs(10))
+            .await
+    );
+    read().await.unwrap();
+}

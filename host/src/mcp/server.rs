@@ -9,19 +9,22 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::error::HostError;
 use crate::mcp::call_slots::{Busy, CallSlots};
 use crate::mcp::progress::Forwarder;
-use crate::mcp::resources;
+use crate::mcp::resources::{self, remote_files};
 use crate::mcp::watchdog::PollWatchdog;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
+use crate::policy::audit::Entry as AuditEntry;
 use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
 use crate::sessions::SessionPool;
 
@@ -103,6 +106,85 @@ impl McpSsh {
     fn current(&self) -> Arc<Published> {
         self.published.read().unwrap().clone()
     }
+
+    /// A call slot for a request that acts on a host (a tool call or a remote file read).
+    /// Refused at once when the server is busy, or as soon as the client cancels while
+    /// waiting: `(error kind, message)`.
+    async fn call_slot(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<OwnedSemaphorePermit, (&'static str, String)> {
+        tokio::select! {
+            slot = self.slots.acquire() => slot.map_err(|Busy(message)| ("busy", message)),
+            _ = context.ct.cancelled() => Err((
+                "cancelled",
+                "the call was cancelled while it waited for a free slot".into(),
+            )),
+        }
+    }
+
+    /// The policy gate of one request made as `tool` (its name without the prefix): it
+    /// asks the user through the client when a rule says so.
+    fn gate(
+        &self,
+        tool: &str,
+        context: &RequestContext<RoleServer>,
+        cancel: &CancellationToken,
+    ) -> Gate {
+        Gate::new(
+            self.policy.clone(),
+            tool,
+            Some(Arc::new(ElicitationApprover {
+                peer: context.peer.clone(),
+            })),
+            cancel.clone(),
+            self.audit.is_some(),
+        )
+    }
+
+    /// Writes one request's line to the audit log, if there is one (`line` is made only
+    /// then).
+    fn audit(&self, line: impl FnOnce() -> AuditEntry) {
+        if let Some(audit) = &self.audit {
+            audit.write(line());
+        }
+    }
+
+    /// Reads a remote file resource as the download of its start it is: it takes a call
+    /// slot, the policy decides it as [`remote_files::POLICY_TOOL`] (caps included), a
+    /// cancelled request stops it, and it is written to the audit log as `resources/read`.
+    async fn read_remote_file(
+        &self,
+        uri: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ResourceContents, McpError> {
+        let _slot = self
+            .call_slot(context)
+            .await
+            .map_err(|(_, message)| McpError::internal_error(message, None))?;
+        let cancel = self.shutdown.child_token();
+        let gate = self.gate(remote_files::POLICY_TOOL, context, &cancel);
+        let started = std::time::Instant::now();
+        let read = tokio::select! {
+            read = remote_files::read(&self.pool, uri, &gate) => read,
+            _ = context.ct.cancelled() => Err(HostError::Cancelled),
+        };
+        cancel.cancel();
+        let summary = match &read {
+            Ok(read) => json!({ "success": true, "bytes": read.bytes, "size": read.size }),
+            Err(e) => runtime_failure(e.kind(), e.message()),
+        };
+        self.audit(|| AuditEntry {
+            client: client_name(context),
+            tool: "resources/read".into(),
+            arguments: json!({ "uri": uri }),
+            record: gate.record(),
+            outcome: if read.is_err() { "error" } else { "success" },
+            result: summary,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        resources::remote_file_contents(uri, read)
+    }
 }
 
 /// The MCP description of a registry entry.
@@ -164,6 +246,15 @@ impl Approver for ElicitationApprover {
 }
 
 /// The structured error of a call the runtime failed.
+/// The name the client gave itself, for the audit log.
+fn client_name(context: &RequestContext<RoleServer>) -> String {
+    context
+        .peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_default()
+}
+
 fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
     json!({ "success": false, "error_kind": kind, "error": message })
 }
@@ -238,9 +329,13 @@ impl ServerHandler for McpSsh {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let contents = resources::read(&self.pool, self.runtime.jobs(), &request.uri).await?;
+        let contents = if remote_files::is_remote_file_uri(&request.uri) {
+            self.read_remote_file(&request.uri, &context).await?
+        } else {
+            resources::read(&self.pool, self.runtime.jobs(), &request.uri).await?
+        };
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
@@ -289,19 +384,14 @@ impl ServerHandler for McpSsh {
                 None,
             ));
         };
-        let slot = tokio::select! {
-            slot = self.slots.acquire() => slot,
-            _ = context.ct.cancelled() => {
-                let message = "the call was cancelled while it waited for a free slot";
-                return Ok(CallToolResult::structured_error(runtime_failure("cancelled", message)).into());
-            }
-        };
-        let _slot = match slot {
+        let _slot = match self.call_slot(&context).await {
             Ok(slot) => slot,
-            Err(Busy(message)) => {
-                tracing::info!(tool = %entry.public_name, "tool call refused: {message}");
+            Err((kind, message)) => {
+                if kind == "busy" {
+                    tracing::info!(tool = %entry.public_name, "tool call refused: {message}");
+                }
                 return Ok(
-                    CallToolResult::structured_error(runtime_failure("busy", &message)).into(),
+                    CallToolResult::structured_error(runtime_failure(kind, &message)).into(),
                 );
             }
         };
@@ -314,15 +404,7 @@ impl ServerHandler for McpSsh {
             .public_name
             .strip_prefix(&self.settings.tool_prefix)
             .unwrap_or(&entry.public_name);
-        let gate = Gate::new(
-            self.policy.clone(),
-            tool,
-            Some(Arc::new(ElicitationApprover {
-                peer: context.peer.clone(),
-            })),
-            cancel.clone(),
-            self.audit.is_some(),
-        );
+        let gate = self.gate(tool, &context, &cancel);
         let call = CallContext {
             cancel: cancel.clone(),
             progress: progress.as_ref().map(Forwarder::sink),
@@ -375,26 +457,19 @@ impl ServerHandler for McpSsh {
                 CallToolResult::structured_error(runtime_failure(kind, &message))
             }
         };
-        if let Some(audit) = &self.audit {
-            let client = context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .unwrap_or_default();
-            audit.write(crate::policy::audit::Entry {
-                client,
-                tool: entry.public_name.clone(),
-                arguments: argument_value,
-                record: gate.record(),
-                outcome: if result.is_error.unwrap_or(false) {
-                    "error"
-                } else {
-                    "success"
-                },
-                result: result.structured_content.clone().unwrap_or_default(),
-                duration_ms: started.elapsed().as_millis() as u64,
-            });
-        }
+        self.audit(|| AuditEntry {
+            client: client_name(&context),
+            tool: entry.public_name.clone(),
+            arguments: argument_value,
+            record: gate.record(),
+            outcome: if result.is_error.unwrap_or(false) {
+                "error"
+            } else {
+                "success"
+            },
+            result: result.structured_content.clone().unwrap_or_default(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
         tracing::info!(
             tool = %entry.public_name,
             ms = started.elapsed().as_millis() as u64,

@@ -6,6 +6,7 @@
 use rmcp::ErrorData as McpError;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 
+use crate::error::{HostError, HostResult};
 use crate::jobs::Jobs;
 use crate::sessions::SessionPool;
 
@@ -38,7 +39,10 @@ pub fn templates() -> Vec<ResourceTemplate> {
     vec![remote_file, job_output]
 }
 
-/// Reads the resource at `uri`; one that does not exist is "resource not found", saying why.
+/// Reads a resource the server holds itself (a session or a job's output); one that does
+/// not exist is "resource not found", saying why. Remote files are read by the MCP
+/// handler, which gives them a call slot, a policy gate and an audit line, and turns
+/// the outcome into contents with [`remote_file_contents`].
 pub async fn read(
     pool: &SessionPool,
     job_registry: &Jobs,
@@ -48,25 +52,37 @@ pub async fn read(
         return jobs::read(job_registry, uri)
             .map_err(|message| McpError::resource_not_found(message, None));
     }
-    if uri.starts_with("sftp://") {
-        return match remote_files::read(pool, uri).await {
-            Ok(remote_files::Contents::Text(text)) => Ok(ResourceContents::text(text, uri)),
-            Ok(remote_files::Contents::Blob(blob)) => Ok(ResourceContents::BlobResourceContents {
-                uri: uri.to_owned(),
-                mime_type: Some("application/octet-stream".into()),
-                blob,
-                meta: None,
-            }),
-            Err(e) => Err(McpError::resource_not_found(
-                format!("{uri}: {}", e.message()),
-                None,
-            )),
-        };
-    }
     sessions::read(pool, uri).await.ok_or_else(|| {
         McpError::resource_not_found(
             format!("no such resource: {uri}; resources/list shows the open sessions"),
             None,
         )
     })
+}
+
+/// The answer to a remote file read: its contents; a policy refusal as an invalid
+/// request; any other failure as "resource not found", saying why.
+pub fn remote_file_contents(
+    uri: &str,
+    read: HostResult<remote_files::Read>,
+) -> Result<ResourceContents, McpError> {
+    match read {
+        Ok(read) => Ok(match read.contents {
+            remote_files::Contents::Text(text) => ResourceContents::text(text, uri),
+            remote_files::Contents::Blob(blob) => ResourceContents::BlobResourceContents {
+                uri: uri.to_owned(),
+                mime_type: Some("application/octet-stream".into()),
+                blob,
+                meta: None,
+            },
+        }),
+        Err(e @ HostError::Denied(_)) => Err(McpError::invalid_request(
+            format!("{uri}: {}", e.message()),
+            None,
+        )),
+        Err(e) => Err(McpError::resource_not_found(
+            format!("{uri}: {}", e.message()),
+            None,
+        )),
+    }
 }

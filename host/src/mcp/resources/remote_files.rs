@@ -5,11 +5,20 @@
 //! read: a FIFO or device is refused before it is opened (see
 //! [`crate::sftp::read_head`]), and a path with a NUL byte (`%00`) never reaches
 //! the server.
+//!
+//! Reading one is the download of a file's start, and is treated as one: the server takes
+//! a call slot for it, the policy decides it as [`POLICY_TOOL`] (its transfer cap
+//! included), and the audit log records it.
 
 use base64::Engine;
 
 use crate::error::{HostError, HostResult};
+use crate::policy::Gate;
 use crate::sessions::SessionPool;
+
+/// The tool the policy decides a remote file read as: a host whose rules refuse
+/// `scp_download` refuses these reads too.
+pub const POLICY_TOOL: &str = "scp_download";
 
 /// The URI template advertised to clients.
 pub const URI_TEMPLATE: &str = "sftp://{session}/{+path}";
@@ -17,10 +26,24 @@ pub const URI_TEMPLATE: &str = "sftp://{session}/{+path}";
 /// The most bytes of a file a resource returns.
 pub const MAX_RESOURCE_BYTES: u64 = 1024 * 1024;
 
-/// What a read returned.
+/// What a read returned: the contents, and the bytes read of how many the file has.
+pub struct Read {
+    pub contents: Contents,
+    pub bytes: u64,
+    pub size: u64,
+}
+
+/// A file's contents as a resource carries them.
 pub enum Contents {
     Text(String),
+    /// Base64.
     Blob(String),
+}
+
+/// Whether `uri` names a remote file (whatever its form: a malformed one is refused
+/// when read).
+pub fn is_remote_file_uri(uri: &str) -> bool {
+    uri.starts_with("sftp://")
 }
 
 /// Splits `sftp://session/path` into the session (none for `_`) and the remote path.
@@ -58,29 +81,37 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Reads the file `uri` names.
-pub async fn read(pool: &SessionPool, uri: &str) -> HostResult<Contents> {
+/// Reads the file `uri` names, once `gate` allows it: at most [`MAX_RESOURCE_BYTES`], or
+/// the policy's transfer cap if that is lower.
+pub async fn read(pool: &SessionPool, uri: &str, gate: &Gate) -> HostResult<Read> {
     let (session, path) = parse_uri(uri).ok_or_else(|| {
         HostError::Invalid(format!(
             "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
         ))
     })?;
+    let mut limit = Some(MAX_RESOURCE_BYTES);
+    gate.check_transfer(pool, session.as_deref(), false, &path, &mut limit)
+        .await?;
+    let limit = limit.unwrap_or(MAX_RESOURCE_BYTES);
     let (_, sftp) = pool.sftp(session.as_deref()).await?;
-    let (mut data, size) = crate::sftp::read_head(&sftp, &path, MAX_RESOURCE_BYTES).await?;
-    let truncated = size > data.len() as u64;
-    match String::from_utf8(std::mem::take(&mut data)) {
+    let (data, size) = crate::sftp::read_head(&sftp, &path, limit).await?;
+    let bytes = data.len() as u64;
+    let contents = match String::from_utf8(data) {
         Ok(mut text) => {
-            if truncated {
+            if size > bytes {
                 text.push_str(&format!(
-                    "\n[... truncated: the file has {size} bytes; only the first {MAX_RESOURCE_BYTES} are shown ...]\n"
+                    "\n[... truncated: the file has {size} bytes; only the first {bytes} are shown ...]\n"
                 ));
             }
-            Ok(Contents::Text(text))
+            Contents::Text(text)
         }
-        Err(e) => Ok(Contents::Blob(
-            base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
-        )),
-    }
+        Err(e) => Contents::Blob(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+    };
+    Ok(Read {
+        contents,
+        bytes,
+        size,
+    })
 }
 
 #[cfg(test)]
