@@ -1,7 +1,9 @@
 //! The MCP request handler: an rmcp `ServerHandler` that serves the registry's tools,
 //! turns call outcomes into `structuredContent` results, forwards progress, wires
-//! cancellation, asks the user for approvals (elicitation) and writes the audit line;
-//! resources, prompts and logging are answered by their own modules.
+//! cancellation, asks the user for approvals (elicitation) and writes the audit line.
+//! A remote file read as a resource acts on a host too, and gets the same call slot,
+//! policy gate and audit line; resources, prompts and logging are otherwise answered by
+//! their own modules.
 
 use std::sync::Arc;
 
