@@ -84,6 +84,53 @@ async fn start_up_answers_initialize_despite_a_slow_describe() {
     h.assert_still_serving().await;
 }
 
+/// Slow components are described at the same time, so together they cost the load-time
+/// limit once, not once each: every slow `describe()` has started before the first one
+/// ends (given up on). The quick component beside them loads all the same.
+#[tokio::test]
+async fn slow_components_are_described_at_the_same_time() {
+    let dir = tools_dir(&[("trap_tool.wasm", None)]);
+    let slow = ["slow_a.wasm", "slow_b.wasm", "slow_c.wasm"];
+    for name in slow {
+        std::fs::copy(component("slow_describe.wasm"), dir.path().join(name)).unwrap();
+    }
+    let h = harness_with_tools(
+        dir.path(),
+        &[NO_CPU_LIMIT, ("MCP_SSH_TOOL_LOAD_TIMEOUT", "2")],
+    )
+    .await;
+    let refusals = || h.server.stderr().matches("custom tool not loaded").count();
+    assert!(
+        eventually(Duration::from_secs(60), async || refusals() >= slow.len()).await,
+        "{} of {} slow components reported",
+        refusals(),
+        slow.len()
+    );
+    let log = h.server.stderr();
+    let first_end = log
+        .lines()
+        .position(|l| l.contains("describe() ended") && l.contains("slow_"))
+        .expect("no slow describe() ended");
+    let started_before: Vec<&str> = log
+        .lines()
+        .take(first_end)
+        .filter(|l| l.contains("describing the component") && l.contains("slow_"))
+        .collect();
+    assert_eq!(
+        started_before.len(),
+        slow.len(),
+        "the slow components were described one after another:\n{log}"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), async || h
+            .server
+            .stderr()
+            .contains("custom tool loaded"))
+        .await
+    );
+    h.assert_still_serving().await;
+}
+
 #[tokio::test]
 async fn the_reloader_skips_a_slow_describe_and_keeps_reloading() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use futures::StreamExt;
 
 use super::annotations::advertised;
+use super::bindings::exports::mcpssh::plugin::tool;
 use super::builtin;
 use super::grants::{GrantFile, component_files};
 use super::runtime::{CompiledComponent, Runtime};
@@ -17,6 +19,9 @@ use crate::trusted_file;
 
 /// The largest component file loaded from the tools folder.
 const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Components of the tools folder prepared and described at the same time.
+const LOADING_AT_ONCE: usize = 8;
 
 /// One tool, and the component that serves it.
 pub struct ToolEntry {
@@ -93,14 +98,16 @@ impl Registry {
         source: String,
         component: CompiledComponent,
     ) -> Result<()> {
-        let component = Arc::new(component);
-        let descriptors = runtime
-            .describe(&component)
-            .await
-            .with_context(|| source.clone())?;
-        if descriptors.is_empty() {
-            bail!("{source} describes no tool");
-        }
+        let described = describe(runtime, &source, component).await?;
+        self.add_described(prefix, source, described)
+    }
+
+    /// Adds the tools a component described, refusing invalid or clashing names.
+    fn add_described(&mut self, prefix: &str, source: String, described: Described) -> Result<()> {
+        let Described {
+            component,
+            descriptors,
+        } = described;
         let taken: BTreeSet<&str> = self
             .entries
             .iter()
@@ -148,23 +155,20 @@ impl Registry {
             self.refuse(&dir.display().to_string(), format!("{e:#}"));
             return Ok(());
         }
-        for path in files {
-            let source = path.display().to_string();
-            let loaded = async {
-                // Reading, checking and compiling block: on a thread of their own, so the
-                // server's worker goes on serving calls while a reload compiles.
-                let (runtime_for, path_for, source_for) =
-                    (runtime.clone(), path.clone(), source.clone());
-                let component = tokio::task::spawn_blocking(move || {
-                    prepare_file(&runtime_for, &path_for, &source_for)
-                })
-                .await
-                .map_err(|_| anyhow!("{source}: loading it panicked"))??;
-                self.add_component(runtime, prefix, source.clone(), component)
-                    .await
-            }
+        // Components are prepared and described several at once (a slow one costs the
+        // load-time limit once, not once per component), then added in file order, so
+        // which of two clashing names wins does not depend on timing.
+        let described: Vec<(String, Result<Described>)> = futures::stream::iter(files)
+            .map(|path| async move {
+                let source = path.display().to_string();
+                let described = prepare_and_describe(runtime, &path, &source).await;
+                (source, described)
+            })
+            .buffered(LOADING_AT_ONCE)
+            .collect()
             .await;
-            match loaded {
+        for (source, described) in described {
+            match described.and_then(|d| self.add_described(prefix, source.clone(), d)) {
                 Err(e) => self.refuse(&source, format!("{e:#}")),
                 Ok(()) => tracing::info!(component = %source, "custom tool loaded"),
             }
@@ -248,6 +252,49 @@ impl Registry {
     pub fn tools(&self) -> &[ToolEntry] {
         &self.entries
     }
+}
+
+/// A component and the tools it says it provides.
+struct Described {
+    component: Arc<CompiledComponent>,
+    descriptors: Vec<tool::Descriptor>,
+}
+
+/// Asks `component` (named `source`) for its tools, within the load-time limit.
+async fn describe(
+    runtime: &Runtime,
+    source: &str,
+    component: CompiledComponent,
+) -> Result<Described> {
+    let component = Arc::new(component);
+    tracing::debug!(component = %source, "describing the component");
+    let descriptors = runtime.describe(&component).await;
+    tracing::debug!(component = %source, ok = descriptors.is_ok(), "describe() ended");
+    let descriptors = descriptors.with_context(|| source.to_string())?;
+    if descriptors.is_empty() {
+        bail!("{source} describes no tool");
+    }
+    Ok(Described {
+        component,
+        descriptors,
+    })
+}
+
+/// Prepares the tools folder's component at `path` (named `source`) and describes it.
+async fn prepare_and_describe(
+    runtime: &Arc<Runtime>,
+    path: &Path,
+    source: &str,
+) -> Result<Described> {
+    // Reading, checking and compiling block: on a thread of their own, so the server's
+    // worker goes on serving calls while a reload compiles.
+    let (runtime_for, path_for, source_for) =
+        (runtime.clone(), path.to_path_buf(), source.to_string());
+    let component =
+        tokio::task::spawn_blocking(move || prepare_file(&runtime_for, &path_for, &source_for))
+            .await
+            .map_err(|_| anyhow!("{source}: loading it panicked"))??;
+    describe(runtime, source, component).await
 }
 
 /// Reads the component at `path` (named `source`) with its grant file, checks both, and
