@@ -506,3 +506,52 @@ async fn cancelling_a_detached_job_kills_it() {
         "the detached command survived the cancel"
     );
 }
+
+/// Starting a detached job removes the files of earlier ones that ended long ago (process
+/// gone, output unchanged for over a week); a job still running, however quiet, and one
+/// that ended recently keep theirs.
+#[tokio::test]
+async fn starting_a_detached_job_removes_the_files_of_long_ended_ones() {
+    let h = harness(&[]).await;
+    let sleep = format!("sleep 9.{}", h.sshd.port());
+    let live = h
+        .ok("ssh_execute", json!({"command": sleep, "detached": true}))
+        .await;
+    let live_id = live["job_id"].as_str().unwrap().to_string();
+    assert!(h.wait_present(&sleep, Duration::from_secs(10)).await);
+    // Two ended jobs' folders, as the launcher leaves them, with a pid that is gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let port = u64::from(h.sshd.port());
+    let (old, recent) = (
+        format!("d-{:016x}", port * 2),
+        format!("d-{:016x}", port * 2 + 1),
+    );
+    let setup = format!(
+        "j=$HOME/.mcpssh/jobs; for id in {old} {recent}; do mkdir -p $j/$id && echo x > $j/$id/out \
+         && echo 0 > $j/$id/exit && echo {gone_pid} > $j/$id/pid; done; \
+         touch -d '10 days ago' $j/{old}/out $j/{live_id}/out"
+    );
+    assert_eq!(h.exec(&setup).await["exit_code"], 0);
+
+    h.ok("ssh_execute", json!({"command": "true", "detached": true}))
+        .await;
+    let listed = h.exec("ls $HOME/.mcpssh/jobs").await;
+    let names = listed["stdout"].as_str().unwrap();
+    assert!(
+        !names.contains(&old),
+        "a long-ended job's files are kept: {names}"
+    );
+    assert!(
+        names.contains(&recent),
+        "a recently ended job's files are gone: {names}"
+    );
+    assert!(
+        names.contains(&live_id),
+        "a running job's files are gone: {names}"
+    );
+
+    h.ok("ssh_job_cancel", json!({"job_id": live_id})).await;
+    h.exec(&format!("rm -rf $HOME/.mcpssh/jobs/{recent}")).await;
+}

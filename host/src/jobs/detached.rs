@@ -7,6 +7,10 @@
 //! dropped connection). Everything here runs as POSIX `sh`; the command itself runs in
 //! the login shell (`$SHELL -c`). Ids are `d-` and 16 lowercase hex digits, so they can
 //! be put into scripts as they are.
+//!
+//! The files stay after the job ends, so it can be followed again; starting a detached
+//! job removes those of earlier jobs whose process is gone and whose output has not
+//! changed for [`KEEP_DAYS`] days, so the folder does not grow without end.
 
 use crate::ssh::shell::shell_quote;
 
@@ -16,6 +20,9 @@ pub const NO_DIRECTORY: i32 = 97;
 pub const NO_SETSID: i32 = 98;
 /// Exit status of the follower when the host has no such detached job.
 pub const NO_SUCH_JOB: i32 = 96;
+
+/// Days an ended detached job's files are kept after its last output.
+pub const KEEP_DAYS: u32 = 7;
 
 /// A fresh detached job id.
 pub fn new_id() -> String {
@@ -47,12 +54,29 @@ pub fn launcher(id: &str, command: &str) -> String {
     debug_assert!(is_detached_id(id));
     posix(
         &format!(
-            "d=\"$HOME/.mcpssh/jobs/{id}\"; umask 077; mkdir -p \"$d\" || exit {NO_DIRECTORY}; \
+            "{prune} d=\"$HOME/.mcpssh/jobs/{id}\"; umask 077; mkdir -p \"$d\" || exit {NO_DIRECTORY}; \
              command -v setsid >/dev/null 2>&1 || exit {NO_SETSID}; \
              setsid /bin/sh -c '\"$0\" -c \"$1\"; echo $? > \"$2/exit\"' \"${{SHELL:-/bin/sh}}\" \"$1\" \"$d\" \
-             </dev/null >\"$d/out\" 2>&1 & echo $! > \"$d/pid\""
+             </dev/null >\"$d/out\" 2>&1 & echo $! > \"$d/pid\"",
+            prune = prune_ended()
         ),
         &[command],
+    )
+}
+
+/// Script that removes the folders of ended jobs: a `d-` folder right under the jobs
+/// folder whose `out` has not changed for [`KEEP_DAYS`] days and whose process (`pid`)
+/// is gone. The process is the user's own, so `kill -0` finds it while it runs; a pid
+/// taken since by another user's process (`kill -0` refused, `/proc/PID` there) is kept
+/// too, as is a folder whose pid is not a number.
+fn prune_ended() -> String {
+    format!(
+        "j=\"$HOME/.mcpssh/jobs\"; [ -d \"$j\" ] && \
+         find \"$j\" -type f -name out -mtime +{KEEP_DAYS} 2>/dev/null | while IFS= read -r o; do \
+         d=\"${{o%/out}}\"; case \"${{d#\"$j\"/}}\" in */*) continue;; d-*) ;; *) continue;; esac; \
+         p=\"$(cat \"$d/pid\" 2>/dev/null)\"; case \"$p\" in ''|*[!0-9]*) continue;; esac; \
+         kill -0 \"$p\" 2>/dev/null && continue; [ -d \"/proc/$p\" ] && continue; \
+         rm -rf -- \"$d\"; done;"
     )
 }
 
