@@ -14,6 +14,9 @@ pub enum HostKeyPolicy {
     Yes,
     /// A new host is accepted and recorded; a changed key is refused.
     AcceptNew,
+    /// A new host's key is shown to the user (MCP elicitation) and recorded only if they
+    /// accept; a changed key is refused. OpenSSH's default.
+    Ask,
     /// Any key is accepted (a warning is logged on every connect).
     No,
 }
@@ -65,7 +68,8 @@ pub struct Settings {
     pub global_known_hosts: Option<String>,
 
     /// Host key policy: `yes` (only known hosts), `accept-new` (record new hosts, refuse
-    /// changed keys) or `no` (accept anything, with a warning).
+    /// changed keys), `ask` (ask the user, through the MCP client, before recording a new
+    /// host's key) or `no` (accept anything, with a warning).
     #[arg(
         long,
         env = "MCP_SSH_STRICT_HOST_KEY_CHECKING",

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Settings;
+use crate::config::{HostKeyPolicy, Settings};
 use crate::error::HostError;
 use crate::local::LocalPolicy;
 use crate::plugin::selection::BuiltinSelection;
@@ -180,7 +180,7 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
             return;
         }
     };
-    host_key_verdict(&conn, &target, list);
+    host_key_verdict(&conn, &target, settings.strict_host_key_checking, list);
     list.add(
         Mark::Ok,
         "login",
@@ -288,27 +288,40 @@ async fn reachable(target: &Target, list: &mut Checklist) -> bool {
 }
 
 /// What verification concluded about the host key of an open connection.
-fn host_key_verdict(conn: &Connection, target: &Target, list: &mut Checklist) {
+fn host_key_verdict(
+    conn: &Connection,
+    target: &Target,
+    policy: HostKeyPolicy,
+    list: &mut Checklist,
+) {
     let key = format!(
         "{} {}",
         conn.info.host_key_algorithm, conn.info.host_key_fingerprint
     );
+    let record_in = target
+        .known_hosts
+        .user
+        .first()
+        .map_or("known_hosts".into(), |f| f.display().to_string());
     let (mark, detail) = match conn.host_key_verdict {
         Verdict::Known | Verdict::Recorded => (Mark::Ok, format!("{key} is known")),
         Verdict::Certified => (
             Mark::Ok,
             format!("{key}: a valid certificate from a trusted @cert-authority"),
         ),
+        Verdict::WouldRecord if policy == HostKeyPolicy::Ask => (
+            Mark::Info,
+            format!(
+                "{key} is new: the first connection will ask you (through the MCP client) \
+                 before recording it in {record_in} (ask); compare the fingerprint with the \
+                 server's (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on it)"
+            ),
+        ),
         Verdict::WouldRecord => (
             Mark::Info,
             format!(
-                "{key} is new: the first connection will record it in {} (accept-new); \
-                 compare the fingerprint with the server's (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on it)",
-                target
-                    .known_hosts
-                    .user
-                    .first()
-                    .map_or("known_hosts".into(), |f| f.display().to_string())
+                "{key} is new: the first connection will record it in {record_in} (accept-new); \
+                 compare the fingerprint with the server's (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on it)"
             ),
         ),
         Verdict::Unchecked => (

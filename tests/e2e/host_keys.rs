@@ -1,5 +1,6 @@
-//! Host key checking: accept-new records, strict refuses the unknown, a changed key is
-//! refused with both fingerprints, `no` accepts anything. known_hosts as OpenSSH reads
+//! Host key checking: accept-new records, strict refuses the unknown, `ask` puts a new key
+//! to the user first, a changed key is refused with both fingerprints, `no` accepts
+//! anything. known_hosts as OpenSSH reads
 //! it: the system-wide file, case-insensitive (and hashed) names, `HashKnownHosts`,
 //! `@cert-authority`, and host names that would be patterns refused.
 
@@ -126,6 +127,54 @@ async fn strict_mode_refuses_an_unknown_host() {
         .tool_error("ssh_execute", json!({"command": "true"}))
         .await;
     assert_eq!(err["error_kind"], "host-key", "{err}");
+}
+
+/// `ask` (OpenSSH's own default) with a client that cannot ask the user (no
+/// elicitation): a new host is refused before any login, nothing is recorded, and the
+/// message shows the fingerprint and the fix; a host whose key is recorded connects
+/// without asking. Accepting and declining through a client that asks:
+/// [`ask_mode_puts_a_new_key_to_the_user_through_the_python_sdk`].
+#[tokio::test]
+async fn ask_mode_refuses_a_new_host_when_the_client_cannot_ask() {
+    let sshd = Sshd::start().unwrap();
+    let h = Harness::start_with(sshd, &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "ask")]).await;
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(h.sshd.host_key_fingerprint())
+            && message.contains("MCP_SSH_STRICT_HOST_KEY_CHECKING=ask")
+            && message.contains("cannot ask")
+            && message.contains("ssh-keyscan"),
+        "{message}"
+    );
+    assert_eq!(user_known_hosts(&h.sshd), "", "nothing may be recorded");
+    assert!(
+        !h.sshd.log().contains("Accepted publickey"),
+        "no login may be attempted before the key is trusted"
+    );
+
+    // The user adds the key themselves: the next connection asks nothing.
+    std::fs::write(
+        h.sshd.known_hosts_path(),
+        format!("{}\n", h.sshd.known_hosts_line()),
+    )
+    .unwrap();
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], false, "{out}");
+}
+
+#[test]
+fn ask_mode_puts_a_new_key_to_the_user_through_the_python_sdk() {
+    let sshd = Sshd::start().unwrap();
+    let fingerprint = sshd.host_key_fingerprint().to_string();
+    let output = crate::python_sdk::run_python(
+        &sshd,
+        "host_key_ask.py",
+        &[],
+        &[("MCPSSH_HOST_FINGERPRINT", fingerprint.as_str())],
+    );
+    eprintln!("{output}");
 }
 
 #[tokio::test]

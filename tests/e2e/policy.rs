@@ -6,7 +6,6 @@
 //! as the download it is. Approval through elicitation is in `python_sdk`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use mcpssh_testbed::Sshd;
 use serde_json::{Value, json};
@@ -316,37 +315,7 @@ async fn the_audit_log_records_every_call_without_secrets_and_verify_detects_an_
 #[test]
 fn approval_through_elicitation_with_the_python_sdk() {
     let sshd = Sshd::start().unwrap();
-    let log_path = sshd.dir().join("python-policy-approval.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new("python3")
-        .arg("-u")
-        .arg(mcpssh_testbed::workspace_root().join("tests/python/policy_approval.py"))
-        .env("MCPSSH_BIN", bin())
-        .env("MCPSSH_TEST_USER", mcpssh_testbed::TEST_USER)
-        .env_remove("PYTHONPATH")
-        .envs(sshd.mcp_env())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("running python3 (scripts/setup installs it and the `mcp` SDK)");
-    let deadline = std::time::Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the approval scenario failed ({status:?}):\n{output}"
-    );
+    let output = crate::python_sdk::run_python(&sshd, "policy_approval.py", &[], &[]);
     eprintln!("{output}");
 }
 

@@ -7,7 +7,6 @@
 
 use std::{
     fs::File,
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -19,18 +18,22 @@ use crate::common::bin;
 /// Generous: the slowest scenario (poll shutdown) takes about 15 s.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 
-fn script() -> PathBuf {
-    workspace_root().join("tests/python/sdk_interop.py")
+/// Run `scenario` of `sdk_interop.py` against `sshd`; panics with the script's output
+/// unless every check passed.
+fn run_scenario(sshd: &Sshd, scenario: &str) -> String {
+    run_python(sshd, "sdk_interop.py", &[scenario], &[])
 }
 
-/// Run `scenario` against `sshd`; panics with the script's output unless every check passed.
-fn run_scenario(sshd: &Sshd, scenario: &str) -> String {
-    let log_path = sshd.dir().join(format!("python-{scenario}.log"));
+/// Runs `tests/python/<script>` with `args`, against `sshd` (its environment, plus
+/// `env`); panics with the script's output unless every check passed.
+pub fn run_python(sshd: &Sshd, script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let label = args.first().copied().unwrap_or(script);
+    let log_path = sshd.dir().join(format!("python-{label}.log"));
     let log = File::create(&log_path).expect("creating the script's log");
     let mut cmd = Command::new("python3");
     cmd.arg("-u")
-        .arg(script())
-        .arg(scenario)
+        .arg(workspace_root().join("tests/python").join(script))
+        .args(args)
         .env("MCPSSH_BIN", bin())
         .env("MCPSSH_TEST_USER", TEST_USER)
         .env_remove("PYTHONPATH")
@@ -40,6 +43,7 @@ fn run_scenario(sshd: &Sshd, scenario: &str) -> String {
     for (k, v) in sshd.mcp_env() {
         cmd.env(k, v);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd
         .spawn()
         .expect("running python3 (scripts/setup installs it and the `mcp` SDK)");
@@ -59,11 +63,11 @@ fn run_scenario(sshd: &Sshd, scenario: &str) -> String {
     match status {
         Some(status) if status.success() => output,
         Some(status) => panic!(
-            "the Python SDK scenario `{scenario}` failed ({status}):\n{output}\n--- sshd log ---\n{}",
+            "the Python SDK scenario `{label}` failed ({status}):\n{output}\n--- sshd log ---\n{}",
             sshd.log()
         ),
         None => panic!(
-            "the Python SDK scenario `{scenario}` did not finish within {SCRIPT_TIMEOUT:?}:\n{output}"
+            "the Python SDK scenario `{label}` did not finish within {SCRIPT_TIMEOUT:?}:\n{output}"
         ),
     }
 }

@@ -22,7 +22,6 @@ import shutil
 import sys
 import tempfile
 import traceback
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -44,22 +43,9 @@ def policy(extra: str = "") -> str:
     return path
 
 
-@asynccontextmanager
-async def session(label: str, policy_path: str, answer: str | None, seen: list[Any]):
-    """A ClientSession whose elicitation callback answers `answer` (none: the client
-    declares no elicitation support); every request it gets is appended to `seen`."""
-
-    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
-        seen.append(params)
-        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
-
-    errlog = sdk.new_errlog(label)
-    extra = {"MCP_SSH_POLICY": policy_path}
-    async with sdk.stdio_client(sdk.params(extra), errlog=errlog) as (read, write):
-        kwargs = {"elicitation_callback": on_elicit} if answer else {}
-        async with sdk.ClientSession(read, write, **kwargs) as s:
-            await s.initialize()
-            yield s
+def session(label: str, policy_path: str, answer: str | None, seen: list[Any]):
+    """A session under `policy_path` whose client answers elicitations with `answer`."""
+    return sdk.answering_session(label, {"MCP_SSH_POLICY": policy_path}, answer, seen)
 
 
 async def touch(s: Any, name: str) -> tuple[types.CallToolResult, str]:

@@ -151,6 +151,26 @@ async def sdk_session(label: str, extra: dict[str, str] | None = None, initializ
 
 
 @asynccontextmanager
+async def answering_session(
+    label: str, extra: dict[str, str] | None, answer: str | None, seen: list[Any]
+):
+    """An initialized ClientSession whose elicitation callback answers `answer` ("accept"
+    or "decline"; None: the client declares no elicitation support); every elicitation it
+    gets is appended to `seen`."""
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        seen.append(params)
+        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
+
+    errlog = new_errlog(label)
+    async with stdio_client(params(extra), errlog=errlog) as (read, write):
+        kwargs = {"elicitation_callback": on_elicit} if answer else {}
+        async with ClientSession(read, write, **kwargs) as s:
+            await s.initialize()
+            yield s
+
+
+@asynccontextmanager
 async def sdk_client(label: str, mode: str, extra: dict[str, str] | None = None):
     """mcp.Client over the SDK's stdio transport (response cache off: polls must reach the
     server). Yields (client, process)."""

@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::error::HostError;
 use crate::mcp::call_slots::{Busy, CallSlots};
+use crate::mcp::elicitation::ElicitationApprover;
 use crate::mcp::progress::Forwarder;
 use crate::mcp::resources::{self, remote_files};
 use crate::mcp::watchdog::PollWatchdog;
 use crate::plugin::{CallContext, CallOutcome, Registry, Runtime, ToolEntry};
 use crate::policy::audit::Entry as AuditEntry;
-use crate::policy::{Approval, Approver, AuditLog, Gate, Policy};
+use crate::policy::{AuditLog, Gate, Policy};
 use crate::sessions::SessionPool;
 
 /// The tools being served: a registry and its MCP descriptions, replaced as a whole when
@@ -136,9 +137,7 @@ impl McpSsh {
         Gate::new(
             self.policy.clone(),
             tool,
-            Some(Arc::new(ElicitationApprover {
-                peer: context.peer.clone(),
-            })),
+            Some(Arc::new(ElicitationApprover::new(context.peer.clone()))),
             cancel.clone(),
             self.audit.is_some(),
         )
@@ -213,41 +212,6 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
     tool
 }
 
-/// Asks the user through MCP elicitation (form mode, no fields: the user accepts or
-/// declines what the message shows; nothing secret is ever asked for).
-struct ElicitationApprover {
-    peer: rmcp::service::Peer<RoleServer>,
-}
-
-impl Approver for ElicitationApprover {
-    fn approve(&self, message: String) -> futures::future::BoxFuture<'static, Approval> {
-        use rmcp::model::{ElicitRequestParams, ElicitationAction};
-        use rmcp::service::ElicitationMode;
-        let peer = self.peer.clone();
-        Box::pin(async move {
-            if !peer
-                .supported_elicitation_modes()
-                .contains(&ElicitationMode::Form)
-            {
-                return Approval::Unavailable("this client cannot ask the user".into());
-            }
-            let schema = serde_json::from_value(json!({"type": "object", "properties": {}}))
-                .expect("an empty object schema");
-            let request = ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message,
-                requested_schema: schema,
-            };
-            match peer.create_elicitation(request).await {
-                Ok(result) if result.action == ElicitationAction::Accept => Approval::Accepted,
-                Ok(_) => Approval::Declined,
-                Err(e) => Approval::Unavailable(format!("asking the user failed ({e})")),
-            }
-        })
-    }
-}
-
-/// The structured error of a call the runtime failed.
 /// The name the client gave itself, for the audit log.
 fn client_name(context: &RequestContext<RoleServer>) -> String {
     context
@@ -257,6 +221,7 @@ fn client_name(context: &RequestContext<RoleServer>) -> String {
         .unwrap_or_default()
 }
 
+/// The structured error of a call the runtime failed.
 fn runtime_failure(kind: &str, message: &str) -> serde_json::Value {
     json!({ "success": false, "error_kind": kind, "error": message })
 }

@@ -11,6 +11,7 @@ use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::mcp::elicitation::ElicitationHostKeyPrompt;
 use crate::mcp::reload::ToolsFolderReloader;
 use crate::mcp::server::McpSsh;
 use crate::mcp::watchdog::PollWatchdog;
@@ -40,7 +41,12 @@ pub async fn serve_stdio(app: App) -> Result<()> {
         inner: stdin,
         on_eof: shutdown.clone(),
     };
+    // New host keys are asked about through the client (MCP_SSH_STRICT_HOST_KEY_CHECKING=ask),
+    // once it is connected.
+    let host_key_prompt = Arc::new(ElicitationHostKeyPrompt::new());
+    app.pool.set_host_key_prompt(host_key_prompt.clone());
     let running = server.clone().serve((stdin, stdout)).await?;
+    host_key_prompt.connected(running.peer().clone());
     let stop = running.cancellation_token();
     crate::mcp::client_log::attach(running.peer().clone());
     let calls = server.clone();

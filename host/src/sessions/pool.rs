@@ -13,6 +13,7 @@ use super::session::Session;
 use crate::config::Settings;
 use crate::error::{HostError, HostResult};
 use crate::sftp::SftpChannel;
+use crate::ssh::host_key_prompt::HostKeyPrompt;
 use crate::ssh::shell_probe;
 use crate::ssh::target::{self, TargetRequest};
 use crate::ssh::{Connection, SessionInfo, Target};
@@ -29,6 +30,9 @@ pub struct SessionPool {
     sessions: Mutex<BTreeMap<String, Arc<Session>>>,
     /// A lock per session name, held while connecting to it.
     connecting: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    /// Who is asked about a new host key under `MCP_SSH_STRICT_HOST_KEY_CHECKING=ask`
+    /// (the MCP client, once it is connected); nobody before that.
+    host_key_prompt: std::sync::RwLock<Option<Arc<dyn HostKeyPrompt>>>,
 }
 
 impl SessionPool {
@@ -37,7 +41,13 @@ impl SessionPool {
             settings,
             sessions: Mutex::new(BTreeMap::new()),
             connecting: Mutex::new(BTreeMap::new()),
+            host_key_prompt: std::sync::RwLock::new(None),
         }
+    }
+
+    /// From now on, new host keys are put to `prompt` (under `ask`).
+    pub fn set_host_key_prompt(&self, prompt: Arc<dyn HostKeyPrompt>) {
+        *self.host_key_prompt.write().unwrap() = Some(prompt);
     }
 
     /// Resolves a request against the settings and `~/.ssh/config` (read afresh, so
@@ -74,7 +84,8 @@ impl SessionPool {
         }
         // The new connection is opened before the old one under this name is closed: a
         // connect that fails (a bad key, a refused login) leaves the working session be.
-        let mut connection = Connection::open(target, &self.settings).await?;
+        let prompt = self.host_key_prompt.read().unwrap().clone();
+        let mut connection = Connection::open(target, &self.settings, prompt).await?;
         // A probe that learns nothing is no failure: at most half the connect timeout.
         let probe_time = (connection.target.connect_timeout / 2).min(Duration::from_secs(5));
         connection.info.shell = shell_probe::detect(&connection, probe_time).await;

@@ -1,5 +1,6 @@
 //! One authenticated SSH connection: connecting with a timeout (directly or through
-//! ProxyJump hops, each verified), checking the host key (`handler`), authenticating
+//! ProxyJump hops, each verified), checking the host key (`handler`; a new one asked
+//! about first under `ask`, see `host_key_prompt`), authenticating
 //! (`auth`), describing the result (`SessionInfo`), and opening channels on it within
 //! the server's `MaxSessions` (`ChannelSlot`), one kept open ahead of need
 //! (`ready_channel`).
@@ -14,6 +15,7 @@ use super::auth;
 pub use super::channel_slot::ChannelSlot;
 use super::channel_slot::SlottedChannel;
 use super::handler::{ClientHandler, HandshakeFacts, Recording};
+use super::host_key_prompt::{HostKeyPrompt, PendingQuestion, PromptAnswer};
 use super::known_hosts::{self, Verdict};
 use super::ready_channel::ReadyChannel;
 use super::russh_error::describe_russh_error;
@@ -66,26 +68,82 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects, verifies the host key and authenticates, all within the connect timeout.
-    pub async fn open(target: Target, settings: &Settings) -> HostResult<Connection> {
-        Box::pin(Self::open_timed(target, settings, Recording::Record)).await
+    /// Connects, verifies the host key and authenticates, each attempt within the connect
+    /// timeout. Under `MCP_SSH_STRICT_HOST_KEY_CHECKING=ask`, a new host key (the target's
+    /// or a jump host's) is put to the user through `prompt` between attempts, and
+    /// recorded if they accept; without a prompt it is refused.
+    pub async fn open(
+        target: Target,
+        settings: &Settings,
+        prompt: Option<Arc<dyn HostKeyPrompt>>,
+    ) -> HostResult<Connection> {
+        Box::pin(Self::open_asking(target, settings, prompt)).await
     }
 
     /// As [`Connection::open`], but a new host key is not recorded (the verdict says
-    /// [`Verdict::WouldRecord`] instead): for checking a configuration without changing it.
+    /// [`Verdict::WouldRecord`] instead) and nobody is asked: for checking a
+    /// configuration without changing it.
     pub async fn probe(target: Target, settings: &Settings) -> HostResult<Connection> {
-        Box::pin(Self::open_timed(target, settings, Recording::DryRun)).await
+        let pending = PendingQuestion::default();
+        Box::pin(Self::open_timed(
+            target,
+            settings,
+            Recording::DryRun,
+            pending,
+        ))
+        .await
+    }
+
+    async fn open_asking(
+        target: Target,
+        settings: &Settings,
+        prompt: Option<Arc<dyn HostKeyPrompt>>,
+    ) -> HostResult<Connection> {
+        let pending = PendingQuestion::default();
+        let mut accepted_for_target = false;
+        // Each accepted key lets the next attempt past it: the jump hosts' and the
+        // target's may all be new, one question each.
+        for _ in 0..=target.proxy_jump.len() + 1 {
+            let opened =
+                Self::open_timed(target.clone(), settings, Recording::Record, pending.clone())
+                    .await;
+            let Some(new_key) = pending.lock().unwrap().take() else {
+                return opened.map(|mut connection| {
+                    if accepted_for_target {
+                        connection.new_host_key_recorded = true;
+                        connection.host_key_verdict = Verdict::Recorded;
+                    }
+                    connection
+                });
+            };
+            let answer = match &prompt {
+                Some(prompt) => prompt.ask(new_key.question()).await,
+                None => PromptAnswer::Unavailable(
+                    "nobody can be asked here (no MCP client: `mcpssh call` or `doctor`)".into(),
+                ),
+            };
+            tracing::info!(host = %new_key.host, port = new_key.port, answer = ?answer, "asked about a new host key");
+            let verdict = new_key.settle(answer)?;
+            accepted_for_target |= verdict == Verdict::Recorded
+                && new_key.host == target.host
+                && new_key.port == target.port;
+        }
+        Err(HostError::HostKey(format!(
+            "connecting to {} asked about more new host keys than it has hops; try again",
+            target.name
+        )))
     }
 
     async fn open_timed(
         target: Target,
         settings: &Settings,
         recording: Recording,
+        pending: PendingQuestion,
     ) -> HostResult<Connection> {
         let timeout = target.connect_timeout;
         match tokio::time::timeout(
             timeout,
-            Self::open_inner(target.clone(), settings, recording),
+            Self::open_inner(target.clone(), settings, recording, pending),
         )
         .await
         {
@@ -104,6 +162,7 @@ impl Connection {
         target: Target,
         settings: &Settings,
         recording: Recording,
+        pending: PendingQuestion,
     ) -> HostResult<Connection> {
         known_hosts::check_host_name(&target.host)?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
@@ -112,6 +171,7 @@ impl Connection {
             recording,
             &target,
             facts.clone(),
+            pending.clone(),
         );
         let config = Arc::new(client::Config {
             keepalive_interval: Some(target.keepalive),
@@ -144,7 +204,7 @@ impl Connection {
                 let mut hop = last.clone();
                 hop.proxy_jump = before.to_vec();
                 let jump = Arc::new(
-                    Box::pin(Connection::open_inner(hop, settings, recording))
+                    Box::pin(Connection::open_inner(hop, settings, recording, pending))
                         .await
                         .map_err(|e| e.context(&format!("via jump host {}", last.name)))?,
                 );

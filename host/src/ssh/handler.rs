@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use russh::client;
 use russh::keys::PublicKey;
 
+use super::host_key_prompt::{NewHostKey, PendingQuestion};
 use super::known_hosts::{self, KnownHostsFiles, Verdict};
 use super::target::Target;
 use crate::config::HostKeyPolicy;
@@ -37,16 +38,20 @@ pub struct ClientHandler {
     host: String,
     port: u16,
     facts: Arc<Mutex<HandshakeFacts>>,
+    /// Under `ask`: where a new host's key is left for the user to be asked about.
+    pending: PendingQuestion,
 }
 
 impl ClientHandler {
     /// A handler that verifies `target`'s host key under `policy` and reports what the
-    /// handshake revealed into `facts`.
+    /// handshake revealed into `facts`; under `ask`, a new key stops the handshake and is
+    /// left in `pending`.
     pub(super) fn new(
         policy: HostKeyPolicy,
         recording: Recording,
         target: &Target,
         facts: Arc<Mutex<HandshakeFacts>>,
+        pending: PendingQuestion,
     ) -> Self {
         ClientHandler {
             policy,
@@ -55,6 +60,7 @@ impl ClientHandler {
             host: target.host.clone(),
             port: target.port,
             facts,
+            pending,
         }
     }
 }
@@ -77,6 +83,22 @@ impl client::Handler for ClientHandler {
             self.port,
             server_public_key,
         );
+        let verdict = match verdict {
+            Ok(Verdict::WouldRecord)
+                if self.policy == HostKeyPolicy::Ask && self.recording == Recording::Record =>
+            {
+                *self.pending.lock().unwrap() = Some(NewHostKey {
+                    host: self.host.clone(),
+                    port: self.port,
+                    key: server_public_key.public_key(),
+                    files: self.known_hosts.clone(),
+                });
+                Err(HostError::HostKey(
+                    "the host key is new: the user is asked about it first".into(),
+                ))
+            }
+            other => other,
+        };
         let mut facts = self.facts.lock().unwrap();
         facts.server_key = Some(server_public_key.public_key());
         match verdict {

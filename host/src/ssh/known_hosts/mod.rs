@@ -95,7 +95,7 @@ impl KnownHostsFiles {
 }
 
 /// How the host is written in known_hosts: `host`, or `[host]:port` off port 22, lowercased.
-fn host_pattern(host: &str, port: u16) -> String {
+pub fn host_pattern(host: &str, port: u16) -> String {
     let host = host.to_ascii_lowercase();
     if port == 22 {
         host
@@ -224,6 +224,9 @@ fn check(
     record: bool,
 ) -> HostResult<Verdict> {
     check_host_name(host)?;
+    // `ask` never records by itself: the key goes to the user first (see
+    // `ssh::host_key_prompt`), and is recorded under `accept-new` once accepted.
+    let record = record && policy != HostKeyPolicy::Ask;
     let host = host.to_ascii_lowercase();
     let pattern = host_pattern(&host, port);
     let key = presented.public_key();
