@@ -1,7 +1,8 @@
 //! Authentication: every way the server logs in, against real sshds — ssh-agent, a user
 //! certificate beside the key, a password (shown nowhere), an encrypted key and its
 //! passphrase, ECDSA and RSA keys — and the clear errors when it cannot: a key the server
-//! does not know, a missing key file, a wrong password listing every method tried.
+//! does not know, a missing key file, a private key others can read (refused as OpenSSH
+//! refuses it), a wrong password listing every method tried.
 //! (Host keys are in host_keys.rs, `~/.ssh/config` in ssh_config.rs.)
 
 use std::path::{Path, PathBuf};
@@ -390,6 +391,77 @@ async fn a_key_the_server_does_not_know_is_a_clear_auth_error() {
     // With the right key given explicitly it works.
     let key = h.sshd.client_key_path().display().to_string();
     h.ok("ssh_connect", json!({ "key_filename": key })).await;
+    h.assert_still_serving().await;
+}
+
+/// A private key that other users can read is refused, as OpenSSH refuses it
+/// ("UNPROTECTED PRIVATE KEY FILE"), with the `chmod` that fixes it; once private, the
+/// same file logs in.
+#[tokio::test]
+async fn a_private_key_others_can_read_is_refused_as_openssh_refuses_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    std::fs::copy(sshd.client_key_path(), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key_arg = key.display().to_string();
+
+    // OpenSSH itself will not use it.
+    let openssh = Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            sshd.known_hosts_path().display()
+        ))
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            &key_arg,
+            "-p",
+            &sshd.port().to_string(),
+        ])
+        .arg(format!("{}@127.0.0.1", sshd.username()))
+        .arg("true")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert!(
+        !openssh.status.success(),
+        "OpenSSH used a key others can read"
+    );
+    assert!(
+        String::from_utf8_lossy(&openssh.stderr).contains("UNPROTECTED PRIVATE KEY FILE"),
+        "{}",
+        String::from_utf8_lossy(&openssh.stderr)
+    );
+
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_KEY_FILENAME", &key_arg),
+            ("SSH_AUTH_SOCK", NO_AGENT),
+        ],
+    )
+    .await;
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "auth", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(&key_arg) && message.contains("0644") && message.contains("chmod 600"),
+        "{message}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    h.ok("ssh_connect", json!({})).await;
     h.assert_still_serving().await;
 }
 

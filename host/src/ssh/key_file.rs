@@ -2,7 +2,8 @@
 //! certificates) safely: the path may come from a model (`key_filename`), so it may name
 //! a device, a FIFO or a huge file. Only regular files of at most [`MAX_KEY_FILE_BYTES`]
 //! are read, off the async threads, and a FIFO is opened without blocking so it is
-//! refused instead of waiting for a writer forever.
+//! refused instead of waiting for a writer forever. As in OpenSSH, a private key of the
+//! user's that others may read is refused until it is made private.
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -18,9 +19,17 @@ use crate::error::{HostError, HostResult};
 /// stays well below this too.
 pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
-/// Reads `path` if it is a regular file of at most [`MAX_KEY_FILE_BYTES`]. Blocking:
-/// call it through [`read_off_runtime`].
-fn read_small_regular_file(path: &Path) -> HostResult<String> {
+/// Which half of a key a file holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Private,
+    Public,
+}
+
+/// Reads `path` if it is a regular file of at most [`MAX_KEY_FILE_BYTES`] (a private key:
+/// not open to others, see [`check_private`]). Blocking: call it through
+/// [`read_off_runtime`].
+fn read_small_regular_file(path: &Path, half: Half) -> HostResult<String> {
     let shown = path.display();
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer; it is then
     // refused below as not a regular file. Regular files ignore the flag.
@@ -46,6 +55,9 @@ fn read_small_regular_file(path: &Path) -> HostResult<String> {
             MAX_KEY_FILE_BYTES
         )));
     }
+    if half == Half::Private {
+        check_private(&meta, path)?;
+    }
     let mut text = String::new();
     // `take` bounds the read even if the file grows after the size check.
     file.take(MAX_KEY_FILE_BYTES + 1)
@@ -64,11 +76,28 @@ fn read_small_regular_file(path: &Path) -> HostResult<String> {
     Ok(text)
 }
 
+/// OpenSSH's rule for private keys: one the user owns must be readable and writable by
+/// the user alone ("UNPROTECTED PRIVATE KEY FILE"), or it is not used. A key that
+/// others can read is no longer secret; refusing it makes the user notice.
+fn check_private(meta: &std::fs::Metadata, path: &Path) -> HostResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode() & 0o777;
+    if meta.uid() == crate::trusted_file::current_uid() && mode & 0o077 != 0 {
+        let shown = path.display();
+        return Err(HostError::Auth(format!(
+            "the key file {shown} has permissions {mode:04o}, which let other users read it: \
+             OpenSSH ignores such a key (\"UNPROTECTED PRIVATE KEY FILE\"), and so does mcpssh; \
+             run `chmod 600 {shown}`"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs [`read_small_regular_file`] on a blocking thread, so a slow file system never
 /// stalls the async threads; the caller's connect timeout bounds the wait.
-async fn read_off_runtime(path: &Path) -> HostResult<String> {
+async fn read_off_runtime(path: &Path, half: Half) -> HostResult<String> {
     let owned = path.to_path_buf();
-    tokio::task::spawn_blocking(move || read_small_regular_file(&owned))
+    tokio::task::spawn_blocking(move || read_small_regular_file(&owned, half))
         .await
         .map_err(|e| HostError::Other(format!("reading the key file failed: {e}")))?
 }
@@ -76,7 +105,7 @@ async fn read_off_runtime(path: &Path) -> HostResult<String> {
 /// Loads a private key, with a message that says what to do when it cannot be opened.
 /// `passphrase` is given only for keys the user configured (see `auth`).
 pub async fn load_private_key(path: &Path, passphrase: Option<&Secret>) -> HostResult<PrivateKey> {
-    let text = read_off_runtime(path).await?;
+    let text = read_off_runtime(path, Half::Private).await?;
     let shown = path.display();
     russh::keys::decode_secret_key(&text, passphrase.map(|s| s.0.as_str())).map_err(|e| match e {
         russh::keys::Error::KeyIsEncrypted => HostError::Auth(format!(
@@ -98,7 +127,7 @@ pub async fn load_public_key(path: &Path) -> Option<PublicKey> {
         PathBuf::from(format!("{}.pub", path.display())),
         path.with_extension("pub"),
     ] {
-        if let Ok(text) = read_off_runtime(&candidate).await
+        if let Ok(text) = read_off_runtime(&candidate, Half::Public).await
             && let Ok(key) = PublicKey::from_openssh(text.trim())
         {
             return Some(key);
@@ -110,12 +139,14 @@ pub async fn load_public_key(path: &Path) -> Option<PublicKey> {
 /// The certificate `<key>-cert.pub` beside a key file, if there is a readable one.
 pub async fn load_certificate(path: &Path) -> Option<Certificate> {
     let cert = PathBuf::from(format!("{}-cert.pub", path.display()));
-    let text = read_off_runtime(&cert).await.ok()?;
+    let text = read_off_runtime(&cert, Half::Public).await.ok()?;
     Certificate::from_openssh(text.trim()).ok()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -131,14 +162,42 @@ mod tests {
             .set_len(MAX_KEY_FILE_BYTES + 1)
             .unwrap();
         for bad in [Path::new("/dev/zero"), &fifo, dir.path(), &big] {
-            let e = read_small_regular_file(bad).unwrap_err();
+            let e = read_small_regular_file(bad, Half::Private).unwrap_err();
             assert_eq!(e.kind(), "invalid", "{}: {e}", bad.display());
         }
-        let e = read_small_regular_file(&dir.path().join("missing")).unwrap_err();
+        let e = read_small_regular_file(&dir.path().join("missing"), Half::Private).unwrap_err();
         assert_eq!(e.kind(), "not-found", "{e}");
         let ok = dir.path().join("ok");
         std::fs::write(&ok, "key text").unwrap();
-        assert_eq!(read_small_regular_file(&ok).unwrap(), "key text");
+        std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_small_regular_file(&ok, Half::Private).unwrap(),
+            "key text"
+        );
+    }
+
+    #[test]
+    fn a_private_key_others_can_read_is_refused_as_openssh_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        std::fs::write(&key, "key text").unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_small_regular_file(&key, Half::Private).unwrap_err();
+            assert!(
+                e.kind() == "auth" && e.message().contains("chmod 600"),
+                "{mode:o}: {e}"
+            );
+            // Its public half may be read by anyone.
+            assert!(read_small_regular_file(&key, Half::Public).is_ok());
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(
+                read_small_regular_file(&key, Half::Private).is_ok(),
+                "{mode:o}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -146,6 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("credentials");
         std::fs::write(&f, "aws_secret_access_key = SECRET123\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         let e = load_private_key(&f, None).await.unwrap_err();
         assert_eq!(e.kind(), "auth");
         assert!(!e.message().contains("SECRET123"), "{e}");
