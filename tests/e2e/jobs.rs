@@ -53,6 +53,31 @@ async fn read_all(h: &Harness, job_id: &str, page: u64) -> (String, usize, Value
     panic!("job {job_id} never completed");
 }
 
+/// A command that becomes a job without `timeout_seconds` still ends at the server's
+/// default timeout, and the result says so (and how to give it longer) when it returns.
+#[tokio::test]
+async fn a_job_without_timeout_seconds_says_the_default_timeout_will_stop_it() {
+    let h = harness(&[("MCP_SSH_COMMAND_TIMEOUT", "4")]).await;
+    let sleep = format!("sleep 60.{}", h.sshd.port());
+    let started = h.ok("ssh_execute", json!({ "command": sleep })).await;
+    assert_eq!(started["running"], true, "{started}");
+    let next = started["next"].as_str().unwrap();
+    assert!(
+        next.contains("MCP_SSH_COMMAND_TIMEOUT") && next.contains("timeout_seconds"),
+        "{next}"
+    );
+    let job_id = started["job_id"].as_str().unwrap();
+    let ended = h
+        .ok(
+            "ssh_job_output",
+            json!({"job_id": job_id, "wait_seconds": 30}),
+        )
+        .await;
+    assert_eq!(ended["job"]["running"], false, "{ended}");
+    assert_eq!(ended["job"]["timed_out"], true, "{ended}");
+    assert!(h.wait_gone(&sleep, Duration::from_secs(10)).await);
+}
+
 #[tokio::test]
 async fn a_command_outliving_the_call_becomes_a_job_whose_full_output_reads_back_exactly() {
     let mut h = harness(&[]).await;

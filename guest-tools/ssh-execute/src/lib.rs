@@ -115,8 +115,15 @@ impl Tool for ExecuteTool {
 
     fn run(args: ExecuteArgs) -> Result<ExecuteOutput, ToolError> {
         let (request, options) = request(args)?;
+        let deadline = if options.detached {
+            Deadline::None
+        } else if request.timeout_ms.is_some() {
+            Deadline::Given
+        } else {
+            Deadline::ServerDefault
+        };
         let started = exec::start_job(&request, options)?;
-        Ok(shape(&started.output, &started.job))
+        Ok(shape(&started.output, &started.job, deadline))
     }
 }
 
@@ -176,13 +183,33 @@ fn request(args: ExecuteArgs) -> Result<(ExecRequest, JobOptions), ToolError> {
     Ok((request, options))
 }
 
-/// How to follow a job that still runs, or fetch the full output of a cut one.
-fn next_step(job: &JobInfo, cut: bool) -> Option<String> {
+/// What stops a job that still runs, if the command does not end first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// The `timeout_seconds` the call gave.
+    Given,
+    /// The server's default timeout (`MCP_SSH_COMMAND_TIMEOUT`).
+    ServerDefault,
+    /// Nothing: a detached job runs until it ends or is cancelled.
+    None,
+}
+
+/// How to follow a job that still runs (and when it will be stopped), or fetch the full
+/// output of a cut one.
+fn next_step(job: &JobInfo, cut: bool, deadline: Deadline) -> Option<String> {
     let id = &job.id;
     if job.running {
+        let stops = match deadline {
+            Deadline::Given => "; it is stopped at its timeout_seconds",
+            Deadline::ServerDefault => {
+                "; it is stopped at the server's default timeout (MCP_SSH_COMMAND_TIMEOUT): if \
+                 it needs longer, cancel it and run it again with a larger timeout_seconds"
+            }
+            Deadline::None => "",
+        };
         Some(format!(
             "still running as {id}: call ssh_job_output with job_id {id:?} and wait_seconds to \
-             follow it (offset = the last next_offset), ssh_job_cancel to stop it"
+             follow it (offset = the last next_offset), ssh_job_cancel to stop it{stops}"
         ))
     } else if cut {
         Some(format!(
@@ -196,7 +223,7 @@ fn next_step(job: &JobInfo, cut: bool) -> Option<String> {
 }
 
 /// Shapes the host's answer into the tool result.
-fn shape(output: &ExecOutput, job: &JobInfo) -> ExecuteOutput {
+fn shape(output: &ExecOutput, job: &JobInfo, deadline: Deadline) -> ExecuteOutput {
     let cut = output.stdout.cut_bytes > 0 || output.stderr.cut_bytes > 0;
     let keeps_job = job.running || cut;
     ExecuteOutput {
@@ -215,7 +242,7 @@ fn shape(output: &ExecOutput, job: &JobInfo) -> ExecuteOutput {
         reconnected: output.reconnected,
         running: job.running,
         job_id: keeps_job.then(|| job.id.clone()),
-        next: next_step(job, cut),
+        next: next_step(job, cut, deadline),
     }
 }
 
@@ -440,25 +467,42 @@ mod tests {
     #[test]
     fn success_only_for_exit_zero_without_timeout() {
         let done = job(false);
-        assert!(shape(&output(Some(0), false), &done).success);
-        assert!(!shape(&output(Some(1), false), &done).success);
-        assert!(!shape(&output(Some(0), true), &done).success);
-        assert!(!shape(&output(None, true), &done).success);
+        assert!(shape(&output(Some(0), false), &done, Deadline::Given).success);
+        assert!(!shape(&output(Some(1), false), &done, Deadline::Given).success);
+        assert!(!shape(&output(Some(0), true), &done, Deadline::Given).success);
+        assert!(!shape(&output(None, true), &done, Deadline::Given).success);
     }
 
     #[test]
     fn a_running_command_or_a_cut_output_names_its_job() {
-        let running = shape(&output(None, false), &job(true));
+        let running = shape(&output(None, false), &job(true), Deadline::Given);
         assert!(running.running && !running.success);
         assert_eq!(running.job_id.as_deref(), Some("job-7"));
         assert!(running.next.unwrap().contains("ssh_job_output"));
-        let done = shape(&output(Some(0), false), &job(false));
+        let done = shape(&output(Some(0), false), &job(false), Deadline::Given);
         assert_eq!((done.job_id, done.next), (None, None));
         let mut cut = output(Some(0), false);
         cut.stdout = stream(b"a", b"b", 10);
-        let cut = shape(&cut, &job(false));
+        let cut = shape(&cut, &job(false), Deadline::Given);
         assert_eq!(cut.job_id.as_deref(), Some("job-7"));
         assert!(cut.next.unwrap().contains("mcpssh://jobs/job-7/stdout"));
+    }
+
+    #[test]
+    fn a_running_job_says_what_will_stop_it() {
+        let next = |deadline| {
+            shape(&output(None, false), &job(true), deadline)
+                .next
+                .unwrap()
+        };
+        assert!(next(Deadline::Given).contains("stopped at its timeout_seconds"));
+        let default = next(Deadline::ServerDefault);
+        assert!(
+            default.contains("MCP_SSH_COMMAND_TIMEOUT")
+                && default.contains("larger timeout_seconds"),
+            "{default}"
+        );
+        assert!(!next(Deadline::None).contains("stopped at"));
     }
 
     #[test]
@@ -466,7 +510,7 @@ mod tests {
         let mut o = output(None, false);
         o.exit_signal = Some("KILL".into());
         o.stderr = stream(b"start", b"end\xff", 100);
-        let out = serde_json::to_value(shape(&o, &job(false))).unwrap();
+        let out = serde_json::to_value(shape(&o, &job(false), Deadline::Given)).unwrap();
         assert_eq!(
             out,
             json!({
