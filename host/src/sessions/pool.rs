@@ -149,7 +149,7 @@ impl SessionPool {
                 let dropped = &session.connection;
                 tracing::warn!(session = %dropped.info.name, "connection dropped; reconnecting");
                 let (fresh, _) = self.connect_target(dropped.target.clone()).await?;
-                fresh.connection.mark_reconnected();
+                fresh.mark_reconnected();
                 Ok(fresh)
             }
             None => {

@@ -3,9 +3,11 @@
 //! requests by id, so many can be in flight at once) and reopened when it failed. The
 //! extra SFTP channels a large transfer spreads over (its lanes) are opened by the
 //! transfer itself on the same connection (see `crate::sftp`), within the channel slots
-//! the connection keeps free for commands.
+//! the connection keeps free for commands. A session that replaced one whose connection
+//! dropped carries that news until the first call on it reports it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Mutex;
 
@@ -18,6 +20,9 @@ pub struct Session {
     pub connection: Arc<Connection>,
     /// The SFTP channel, once opened.
     sftp: Mutex<Option<Arc<SftpChannel>>>,
+    /// Set when this session replaced one whose connection dropped, until a call
+    /// reports it.
+    reconnected: AtomicBool,
 }
 
 impl Session {
@@ -26,7 +31,19 @@ impl Session {
         Session {
             connection,
             sftp: Mutex::new(None),
+            reconnected: AtomicBool::new(false),
         }
+    }
+
+    /// Marks this session as the replacement of one whose connection dropped.
+    pub fn mark_reconnected(&self) {
+        self.reconnected.store(true, Ordering::SeqCst);
+    }
+
+    /// True (once) when this session replaced one whose connection dropped: the first
+    /// call to use it reports the reconnection.
+    pub fn take_reconnected(&self) -> bool {
+        self.reconnected.swap(false, Ordering::SeqCst)
     }
 
     /// The session's SFTP channel: opened on first use, shared by every call, and

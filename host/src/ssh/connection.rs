@@ -57,8 +57,6 @@ pub struct Connection {
     pub new_host_key_recorded: bool,
     /// What host key verification concluded.
     pub host_key_verdict: Verdict,
-    /// Set when this connection replaced one that dropped, until a call reports it.
-    reconnected: std::sync::atomic::AtomicBool,
     handle: Arc<Handle<ClientHandler>>,
     channel_slots: Arc<Semaphore>,
     /// The channel opened ahead of the next one asked for.
@@ -266,22 +264,8 @@ impl Connection {
             handle: Arc::new(handle),
             ready: Arc::default(),
             _jump: jump,
-            reconnected: std::sync::atomic::AtomicBool::new(false),
             channel_slots: Arc::new(Semaphore::new(MAX_CHANNELS_PER_CONNECTION)),
         })
-    }
-
-    /// Marks this connection as the replacement of one that dropped.
-    pub fn mark_reconnected(&self) {
-        self.reconnected
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// True (once) when this connection replaced one that dropped: the first call to
-    /// use it reports the reconnection.
-    pub fn take_reconnected(&self) -> bool {
-        self.reconnected
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// True once the connection has dropped.

@@ -85,8 +85,10 @@ impl CallHost {
             }) as ssh_exec::ProgressFn
         });
         let pool = &self.services.pool;
-        let conn = self.until_cancelled(pool.get(session.as_deref())).await?;
-        let reconnected = conn.take_reconnected();
+        let session = self
+            .until_cancelled(pool.session(session.as_deref()))
+            .await?;
+        let (conn, reconnected) = (session.connection.clone(), session.take_reconnected());
         let out = ssh_exec::run(conn, req, self.call.cancel.clone(), progress).await?;
         Ok(exec::ExecOutput {
             exit_code: out.exit_code,

@@ -65,10 +65,14 @@ impl CallHost {
             host.resolve_local(&policy, &local_path)
         })
         .await?;
-        let (conn, channel) = self
-            .until_cancelled(self.services.pool.sftp(request.session.as_deref()))
+        let session = self
+            .until_cancelled(self.services.pool.session(request.session.as_deref()))
             .await?;
-        let reconnected = conn.take_reconnected();
+        let reconnected = session.take_reconnected();
+        let (conn, channel) = (
+            session.connection.clone(),
+            self.until_cancelled(session.sftp()).await?,
+        );
         let verb = match direction {
             Direction::Upload => "uploaded",
             Direction::Download => "downloaded",

@@ -153,10 +153,10 @@ impl CallHost {
             return self.start_detached(req, session).await;
         }
         let cancel = self.call.cancel.clone();
-        let conn = self
-            .until_cancelled(self.services.pool.get(session.as_deref()))
+        let session = self
+            .until_cancelled(self.services.pool.session(session.as_deref()))
             .await?;
-        let reconnected = conn.take_reconnected();
+        let (conn, reconnected) = (session.connection.clone(), session.take_reconnected());
         let jobs = self.services.jobs.clone();
         let foreground = options
             .foreground_ms
