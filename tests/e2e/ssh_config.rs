@@ -172,3 +172,43 @@ async fn proxy_jump_refuses_a_wrong_jump_host_key() {
     let kept = std::fs::read_to_string(&known_hosts).unwrap();
     assert!(kept.contains(&impostor_key.join(" ")), "{kept}");
 }
+
+/// Under `ask`, a jump host's new key is asked about before the target's, one question
+/// each: with a client that cannot ask, the jump host's fingerprint is refused first; once
+/// the user has added it, the target's is; nothing is ever recorded by mcpssh itself.
+#[tokio::test]
+async fn under_ask_each_new_key_on_the_way_is_put_to_the_user_in_turn() {
+    let jump = Sshd::start().unwrap();
+    let target = Sshd::start().unwrap();
+    let (h, known_hosts, _home) = through_jump_host(
+        &jump,
+        target,
+        "",
+        &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "ask")],
+    )
+    .await;
+    let err = h
+        .tool_error("ssh_connect", json!({"hostname": "target"}))
+        .await;
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(jump.host_key_fingerprint()) && message.contains("cannot ask"),
+        "the jump host's key comes first: {message}"
+    );
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), "");
+
+    std::fs::write(&known_hosts, format!("{}\n", jump.known_hosts_line())).unwrap();
+    let err = h
+        .tool_error("ssh_connect", json!({"hostname": "target"}))
+        .await;
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains(h.sshd.host_key_fingerprint()),
+        "then the target's: {message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts).unwrap(),
+        format!("{}\n", jump.known_hosts_line()),
+        "nothing is recorded without the user"
+    );
+}
