@@ -398,3 +398,52 @@ async fn remote_file_resources_obey_the_policy_and_are_audited() {
     assert_eq!(reads[1]["session"], "refused-box", "{record}");
     assert_eq!(reads[1]["policy"][0]["decision"], "deny", "{record}");
 }
+
+/// `allowed_hosts`: sessions open only to the hosts the user listed (by the name given, or
+/// the host name it resolves to through `~/.ssh/config`); the configured host is always
+/// allowed. A prompt-injected model cannot take the user's keys, agent and files to a host
+/// of an attacker's choosing; a refused connect opens no connection at all.
+#[tokio::test]
+async fn allowed_hosts_keep_sessions_to_the_listed_hosts() {
+    let sshd = Sshd::start().unwrap();
+    let (pdir, policy) =
+        policy_file("preset = \"standard\"\nallowed_hosts = [\"web-*\", \"db.internal\"]\n");
+    let config = crate::client_setup::write_ssh_config(
+        pdir.path(),
+        &format!(
+            "Host web-1 db\n    HostName {h}\nHost elsewhere\n    HostName {h}\n",
+            h = sshd.host()
+        ),
+    );
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_POLICY", policy.as_str()),
+            ("MCP_SSH_CONFIG", config.as_str()),
+        ],
+    )
+    .await;
+    let logins = |h: &Harness| h.sshd.log().matches("Accepted publickey").count();
+
+    // The configured host (MCP_SSH_HOSTNAME) needs no listing.
+    assert_eq!(h.exec("echo configured").await["stdout"], "configured\n");
+    assert_eq!(logins(&h), 1);
+
+    for request in [
+        json!({"host": "elsewhere"}),
+        json!({"host": "db"}),
+        json!({"hostname": "localhost", "port": h.sshd.port()}),
+    ] {
+        let error = h.tool_error("ssh_connect", request.clone()).await;
+        assert_denied_by_policy(&error, &policy);
+        assert!(
+            error["error"].as_str().unwrap().contains("allowed_hosts"),
+            "{request}: {error}"
+        );
+    }
+    assert_eq!(logins(&h), 1, "a refused connect opened a connection");
+
+    let web = h.ok("ssh_connect", json!({"host": "WEB-1"})).await;
+    assert_eq!(web["success"], true, "{web}");
+    assert_eq!(logins(&h), 2);
+}

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::rules::{NoElicitation, Policy, Request, Verdict};
 use crate::error::{HostError, HostResult};
 use crate::sessions::SessionPool;
+use crate::ssh::TargetRequest;
 
 /// The user's answer to a request for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,17 +135,36 @@ impl Gate {
         Ok(())
     }
 
-    /// Opening a session to `host` (the name the request gives, or the configured
-    /// default host).
-    pub async fn check_connect(&self, host: Option<&str>) -> HostResult<()> {
-        let names: Vec<&str> = host.into_iter().collect();
-        if let Some(host) = host {
-            let mut record = self.inner.record.lock().unwrap();
-            record.host = Some(host.to_string());
+    /// Opening a session to `requested` (the host or alias the request names; none: the
+    /// configured host, `configured`). A host other than the configured one must be among
+    /// the policy's `allowed_hosts`, by the name given or the host name it resolves to
+    /// through the user's `~/.ssh/config`.
+    pub async fn check_connect(
+        &self,
+        pool: &SessionPool,
+        requested: Option<&str>,
+        configured: Option<&str>,
+    ) -> HostResult<()> {
+        let Some(host) = requested.or(configured) else {
+            // Nothing to connect to: the connect itself says so.
+            return Ok(());
+        };
+        self.inner.record.lock().unwrap().host = Some(host.to_string());
+        if let Some(name) = requested.filter(|name| Some(*name) != configured) {
+            let resolved = pool
+                .resolve(&TargetRequest {
+                    host: Some(name.to_string()),
+                    ..TargetRequest::default()
+                })
+                .map(|target| target.host)
+                .unwrap_or_default();
+            if let Some(verdict) = self.policy().refuses_host(&[name, &resolved]) {
+                return self.enforce("connect", verdict, String::new()).await;
+            }
         }
         let verdict = self
             .policy()
-            .decide(&self.inner.tool, &names, Request::Read);
+            .decide(&self.inner.tool, &[host], Request::Read);
         self.enforce("connect", verdict, String::new()).await
     }
 

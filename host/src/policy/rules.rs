@@ -163,6 +163,7 @@ struct PolicyFile {
     #[serde(default)]
     refuse_tools: Vec<String>,
     local_roots: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     #[serde(default)]
     commands: CommandsFile,
     #[serde(default)]
@@ -221,6 +222,9 @@ pub struct Policy {
     pub limits: Limits,
     /// Canonical directories local paths must also be under; empty: no narrowing.
     pub local_roots: Vec<PathBuf>,
+    /// Host names and patterns a session may be opened to (besides the configured host);
+    /// none: any host.
+    allowed_hosts: Option<Vec<String>>,
 }
 
 /// A decision on one request.
@@ -275,6 +279,7 @@ impl Policy {
             readonly_tool: false,
             limits: Limits::default(),
             local_roots: Vec::new(),
+            allowed_hosts: None,
         }
     }
 
@@ -354,6 +359,11 @@ impl Policy {
             });
         }
         check_tool_names(&file.refuse_tools, "refuse_tools")?;
+        if let Some(allowed) = &file.allowed_hosts
+            && allowed.iter().any(|h| h.trim().is_empty())
+        {
+            return Err("allowed_hosts: a host name or pattern is empty".into());
+        }
         let local_roots = file
             .local_roots
             .unwrap_or_default()
@@ -386,6 +396,7 @@ impl Policy {
             readonly_tool: file.readonly_tool.unwrap_or(mode != Mode::Open),
             limits: file.limits,
             local_roots,
+            allowed_hosts: file.allowed_hosts,
         })
     }
 
@@ -464,6 +475,27 @@ impl Policy {
             },
             Request::Write(_) => Verdict::Allow,
         }
+    }
+
+    /// Whether a session may be opened to the host known by `names` (the name the request
+    /// gave and the host name it resolves to): under `allowed_hosts`, one of them must
+    /// match a listed name or pattern (case-insensitive). `None`: allowed.
+    pub fn refuses_host(&self, names: &[&str]) -> Option<Verdict> {
+        let allowed = self.allowed_hosts.as_ref()?;
+        let matches = allowed.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            names
+                .iter()
+                .any(|name| crate::pattern::glob(&pattern, &name.to_ascii_lowercase()))
+        });
+        (!matches).then(|| Verdict::Deny {
+            rule: "allowed_hosts".into(),
+            reason: format!(
+                "{} is not among the hosts this policy lets a session be opened to ({})",
+                names.first().copied().unwrap_or_default(),
+                allowed.join(", ")
+            ),
+        })
     }
 
     /// The decision on running `command` with `tool`. In order: a refused tool; a
@@ -766,6 +798,38 @@ deny = ["re:.*\\bdrop\\b.*"]
             let e = Policy::parse(text, Path::new("/p.toml"), &local()).unwrap_err();
             assert!(e.contains(needle) && !e.contains('\n'), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn allowed_hosts_refuse_every_other_host_by_name_or_resolved_name() {
+        let p = policy("allowed_hosts = [\"web-*\", \"10.0.0.5\"]\n");
+        assert!(
+            p.refuses_host(&["WEB-1", "web-1"]).is_none(),
+            "case-insensitive"
+        );
+        assert!(
+            p.refuses_host(&["db-alias", "10.0.0.5"]).is_none(),
+            "an alias resolving to a listed host"
+        );
+        let Some(Verdict::Deny { rule, reason }) =
+            p.refuses_host(&["evil.example", "evil.example"])
+        else {
+            panic!("an unlisted host is allowed");
+        };
+        assert_eq!(rule, "allowed_hosts");
+        assert!(
+            reason.contains("evil.example") && reason.contains("web-*"),
+            "{reason}"
+        );
+        assert!(
+            policy("preset = \"standard\"\n")
+                .refuses_host(&["any"])
+                .is_none()
+        );
+        assert!(Policy::open().refuses_host(&["any"]).is_none());
+        let e =
+            Policy::parse("allowed_hosts = [\" \"]", Path::new("/p.toml"), &local()).unwrap_err();
+        assert!(e.contains("allowed_hosts"), "{e}");
     }
 
     #[test]

@@ -45,11 +45,11 @@ impl session::Host for CallState {
         let connected = self
             .host_work(OnCancel::LetFinish, |host| async move {
                 let default_host = host.services.settings.hostname.clone();
+                let pool = &host.services.pool;
                 host.call
                     .gate
-                    .check_connect(target.host.as_deref().or(default_host.as_deref()))
+                    .check_connect(pool, target.host.as_deref(), default_host.as_deref())
                     .await?;
-                let pool = &host.services.pool;
                 let request = TargetRequest {
                     host: target.host,
                     port: target.port,
