@@ -51,6 +51,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditAction {
+    /// Print an audit log for people: one line per request (when, tool, user@host, how it
+    /// ended, what the policy decided, what was asked).
+    Show {
+        /// The audit log file.
+        file: std::path::PathBuf,
+        /// Only the last N requests.
+        #[arg(long)]
+        last: Option<usize>,
+    },
     /// Check a hash-chained audit log: exit 0 when every line is intact and in order,
     /// else 1 naming the first bad line.
     Verify {
@@ -136,11 +145,14 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Audit {
-        action: AuditAction::Verify { file, key_file },
-    }) = &cli.command
-    {
-        return verify_audit_log(file, key_file.as_deref());
+    match &cli.command {
+        Some(Command::Audit {
+            action: AuditAction::Verify { file, key_file },
+        }) => return verify_audit_log(file, key_file.as_deref()),
+        Some(Command::Audit {
+            action: AuditAction::Show { file, last },
+        }) => return show_audit_log(file, *last),
+        _ => {}
     }
     let settings = cli.settings.with_environment_secrets();
     init_logging(&settings);
@@ -206,6 +218,26 @@ async fn run() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// `mcpssh audit show FILE`: the log for people, one line per request.
+fn show_audit_log(file: &std::path::Path, last: Option<usize>) -> ExitCode {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let lines = mcpssh::policy::audit_view::show(&text, last);
+            if lines.is_empty() {
+                return print_out(
+                    &format!("{}: no requests recorded", file.display()),
+                    ExitCode::SUCCESS,
+                );
+            }
+            print_out(&lines.join("\n"), ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("mcpssh: cannot read {}: {e}", file.display());
+            ExitCode::from(2)
         }
     }
 }

@@ -271,6 +271,7 @@ async fn the_audit_log_records_every_call_without_secrets_and_verify_detects_an_
     assert_eq!(lines[2]["bytes"], 10);
     assert_eq!(lines[3]["outcome"], "error");
     assert_eq!(lines[3]["error_kind"], "not-found");
+    let h_exec = h.name("ssh_execute");
     drop(h);
 
     let verify = |path: &Path| {
@@ -287,6 +288,28 @@ async fn the_audit_log_records_every_call_without_secrets_and_verify_detects_an_
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 lines"));
+    // Read back for people: a line per call, in order, no secret.
+    let shown = std::process::Command::new(bin())
+        .args(["audit", "show"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    let shown_lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(shown_lines.len(), 4, "{shown}");
+    assert!(
+        shown_lines[0].contains(&h_exec)
+            && shown_lines[0].contains("exit 0")
+            && shown_lines[0].contains("$ cat; echo"),
+        "{shown}"
+    );
+    assert!(shown_lines[1].contains("exit 3"), "{shown}");
+    assert!(shown_lines[2].contains("10 bytes"), "{shown}");
+    assert!(shown_lines[3].contains("error (not-found)"), "{shown}");
+    for secret in SECRETS {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
     // An edited line is found.
     let edited = logs.path().join("edited.log");
     std::fs::write(&edited, text.replacen("exit 3", "exit 0", 1)).unwrap();
