@@ -18,12 +18,14 @@ use crate::error::HostError;
 use crate::local::LocalPolicy;
 use crate::plugin::selection::BuiltinSelection;
 use crate::plugin::{HostServices, Registry, Runtime};
+use crate::policy::{Policy, audit};
 use crate::sessions::SessionPool;
 use crate::sftp::SftpChannel;
 use crate::ssh::auth::{self, Availability, Credentials};
 use crate::ssh::known_hosts::Verdict;
 use crate::ssh::ssh_config::SshConfig;
 use crate::ssh::{Connection, Target, TargetRequest};
+use crate::trusted_file;
 
 /// How one line of the checklist came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,7 @@ pub async fn run(settings: Settings) -> Checklist {
     let settings = Arc::new(settings);
     let pool = Arc::new(SessionPool::new(settings.clone()));
     config_files(&settings, &mut list);
+    policy_and_audit(&settings, &mut list);
     connection(&settings, &pool, &mut list).await;
     tools(&settings, &pool, &mut list).await;
     local_roots(&settings, &mut list);
@@ -117,6 +120,43 @@ fn config_files(settings: &Settings, list: &mut Checklist) {
             describe_file(&dir, "not created yet (made on first start)"),
         ),
         None => list.add(Mark::Info, "compiled-code cache", "off (MCP_SSH_CACHE_DIR)"),
+    }
+}
+
+/// The policy file and the audit log's files, checked as start-up reads them; the log is
+/// neither created nor written.
+fn policy_and_audit(settings: &Settings, list: &mut Checklist) {
+    match Policy::from_settings(settings) {
+        Ok(policy) if policy.is_open() => list.add(
+            Mark::Info,
+            "policy",
+            "none (MCP_SSH_POLICY): the tools may do everything the host lets them",
+        ),
+        Ok(policy) => list.add(Mark::Ok, "policy", format!("{} read", policy.file_name())),
+        Err(refused) => list.add(Mark::Fail, "policy", refused),
+    }
+    let Some(log) = settings.audit_log.as_deref() else {
+        list.add(Mark::Info, "audit log", "off (MCP_SSH_AUDIT_LOG)");
+        return;
+    };
+    let log = crate::config::expand_tilde(log);
+    let key = settings
+        .audit_key_file
+        .as_deref()
+        .map(|k| audit::read_key(&crate::config::expand_tilde(k)))
+        .transpose();
+    let existing = match std::fs::File::open(&log) {
+        Ok(file) => trusted_file::check_open_file(&file, &log, "the audit log")
+            .map_err(|e| format!("{e:#}")),
+        Err(_) => Ok(()),
+    };
+    match key.and(existing) {
+        Ok(_) => list.add(
+            Mark::Ok,
+            "audit log",
+            describe_file(&log, "not created yet (made on first start)"),
+        ),
+        Err(refused) => list.add(Mark::Fail, "audit log", refused),
     }
 }
 

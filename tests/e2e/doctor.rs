@@ -166,3 +166,50 @@ fn a_custom_tool_the_server_would_refuse_is_listed_with_the_reason() {
         "{text}"
     );
 }
+
+/// The files that steer the server are checked as start-up checks them: a policy file or
+/// an audit key another user could change or read fails, naming the file and the fix; the
+/// audit log is not created by the doctor.
+#[test]
+fn a_policy_or_audit_key_others_could_change_fails_the_checklist() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "preset = \"standard\"\n").unwrap();
+    let policy_arg = policy.display().to_string();
+    let (out, text) = doctor(&sshd, &[("MCP_SSH_POLICY", &policy_arg)]);
+    assert!(out.status.success(), "{text}");
+    assert!(line(&text, "policy").starts_with("[  ok]"), "{text}");
+
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (out, text) = doctor(&sshd, &[("MCP_SSH_POLICY", &policy_arg)]);
+    assert!(!out.status.success(), "{text}");
+    let refused = line(&text, "policy");
+    assert!(
+        refused.starts_with("[FAIL]") && refused.contains("chmod go-w"),
+        "{text}"
+    );
+
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, [1u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = dir.path().join("audit.log");
+    let (log_arg, key_arg) = (log.display().to_string(), key.display().to_string());
+    let audit = [
+        ("MCP_SSH_AUDIT_LOG", log_arg.as_str()),
+        ("MCP_SSH_AUDIT_KEY_FILE", key_arg.as_str()),
+    ];
+    let (out, text) = doctor(&sshd, &audit);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        line(&text, "audit log").starts_with("[FAIL]")
+            && line(&text, "audit log").contains("chmod go-rwx"),
+        "{text}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (out, text) = doctor(&sshd, &audit);
+    assert!(out.status.success(), "{text}");
+    assert!(line(&text, "audit log").starts_with("[  ok]"), "{text}");
+    assert!(!log.exists(), "the doctor created the audit log");
+}
