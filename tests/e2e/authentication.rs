@@ -408,30 +408,8 @@ async fn a_private_key_others_can_read_is_refused_as_openssh_refuses_it() {
     let key_arg = key.display().to_string();
 
     // OpenSSH itself will not use it.
-    let openssh = Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-        ])
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            sshd.known_hosts_path().display()
-        ))
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            &key_arg,
-            "-p",
-            &sshd.port().to_string(),
-        ])
-        .arg(format!("{}@127.0.0.1", sshd.username()))
-        .arg("true")
+    let openssh = sshd
+        .ssh_command_with_key(&key, "true")
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap();

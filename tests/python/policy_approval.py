@@ -21,10 +21,8 @@ import os
 import shutil
 import sys
 import tempfile
-import traceback
 from typing import Any
 
-import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sdk_interop as sdk  # noqa: E402
@@ -99,24 +97,14 @@ async def scenario() -> None:
         check(os.path.exists(path), "when_no_elicitation = allow: the file exists")
 
 
+def cleanup() -> None:
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    for path in POLICIES:
+        os.unlink(path)
+
+
 def main() -> int:
-    if not sdk.BIN or not os.access(sdk.BIN, os.X_OK):
-        print(f"FAIL: MCPSSH_BIN is not an executable: {sdk.BIN!r}", flush=True)
-        return 2
-    try:
-        anyio.run(scenario)
-    except BaseException as e:  # noqa: BLE001 - any escape is a failure
-        leaf = sdk.check_failure(e)
-        print(f"FAIL: {leaf if leaf is not None else repr(e)}", flush=True)
-        if leaf is None:
-            traceback.print_exc(file=sys.stdout)
-        sdk.print_stderr_tails()
-        return 1
-    finally:
-        shutil.rmtree(SCRATCH, ignore_errors=True)
-        for path in POLICIES:
-            os.unlink(path)
-    return 0
+    return sdk.run_standalone(scenario, cleanup)
 
 
 if __name__ == "__main__":

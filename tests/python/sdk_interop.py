@@ -941,6 +941,28 @@ def print_stderr_tails() -> None:
         print(tail, flush=True)
 
 
+def run_standalone(scenario: Any, cleanup: Any = None) -> int:
+    """Runs one scenario of a script beside this one: 0 when every check passed, 1 (with
+    the failed check and the servers' stderr) otherwise, 2 without a usable MCPSSH_BIN.
+    `cleanup` runs in every case."""
+    if not BIN or not os.access(BIN, os.X_OK):
+        print(f"FAIL: MCPSSH_BIN is not an executable: {BIN!r}", flush=True)
+        return 2
+    try:
+        anyio.run(scenario)
+    except BaseException as e:  # noqa: BLE001 - any escape is a failure
+        leaf = check_failure(e)
+        print(f"FAIL: {leaf if leaf is not None else repr(e)}", flush=True)
+        if leaf is None:
+            traceback.print_exc(file=sys.stdout)
+        print_stderr_tails()
+        return 1
+    finally:
+        if cleanup is not None:
+            cleanup()
+    return 0
+
+
 def main() -> int:
     names = sys.argv[1:]
     if not names or any(n not in SCENARIOS for n in names):

@@ -433,6 +433,16 @@ impl Sshd {
 
     /// Like [`Sshd::ssh_command`], logging in as `user` (one the daemon allows).
     pub fn ssh_command_as(&self, user: &str, remote_command: &str) -> Command {
+        self.openssh(user, &self.client_key, remote_command)
+    }
+
+    /// Like [`Sshd::ssh_command`], with the private key `key` instead of the client key.
+    pub fn ssh_command_with_key(&self, key: &Path, remote_command: &str) -> Command {
+        self.openssh(TEST_USER, key, remote_command)
+    }
+
+    /// OpenSSH's `ssh` logging in as `user` with `key` only, trusting the daemon's key.
+    fn openssh(&self, user: &str, key: &Path, remote_command: &str) -> Command {
         let trusted = self.dir().join("known_hosts.trusted");
         if !trusted.exists() {
             let _ = fs::write(&trusted, format!("{}\n", self.known_hosts_line()));
@@ -441,7 +451,7 @@ impl Sshd {
         cmd.arg("-F")
             .arg("/dev/null")
             .arg("-i")
-            .arg(&self.client_key)
+            .arg(key)
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-o")
