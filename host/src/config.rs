@@ -67,16 +67,12 @@ pub struct Settings {
     #[arg(long, env = "MCP_SSH_GLOBAL_KNOWN_HOSTS")]
     pub global_known_hosts: Option<String>,
 
-    /// Host key policy: `yes` (only known hosts), `accept-new` (record new hosts, refuse
-    /// changed keys), `ask` (ask the user, through the MCP client, before recording a new
-    /// host's key) or `no` (accept anything, with a warning).
-    #[arg(
-        long,
-        env = "MCP_SSH_STRICT_HOST_KEY_CHECKING",
-        value_enum,
-        default_value = "accept-new"
-    )]
-    pub strict_host_key_checking: HostKeyPolicy,
+    /// Host key policy for every host: `yes` (only known hosts), `accept-new` (record new
+    /// hosts, refuse changed keys), `ask` (ask the user, through the MCP client, before
+    /// recording a new host's key) or `no` (accept anything, with a warning). Unset: each
+    /// host's `StrictHostKeyChecking` in ~/.ssh/config, else `accept-new`.
+    #[arg(long, env = "MCP_SSH_STRICT_HOST_KEY_CHECKING", value_enum)]
+    pub strict_host_key_checking: Option<HostKeyPolicy>,
 
     /// Default timeout of `ssh_execute`, in seconds.
     #[arg(long, env = "MCP_SSH_COMMAND_TIMEOUT", default_value_t = 60.0)]

@@ -220,7 +220,7 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
             return;
         }
     };
-    host_key_verdict(&conn, &target, settings.strict_host_key_checking, list);
+    host_key_verdict(&conn, &target, list);
     list.add(
         Mark::Ok,
         "login",
@@ -328,12 +328,7 @@ async fn reachable(target: &Target, list: &mut Checklist) -> bool {
 }
 
 /// What verification concluded about the host key of an open connection.
-fn host_key_verdict(
-    conn: &Connection,
-    target: &Target,
-    policy: HostKeyPolicy,
-    list: &mut Checklist,
-) {
+fn host_key_verdict(conn: &Connection, target: &Target, list: &mut Checklist) {
     let key = format!(
         "{} {}",
         conn.info.host_key_algorithm, conn.info.host_key_fingerprint
@@ -349,7 +344,7 @@ fn host_key_verdict(
             Mark::Ok,
             format!("{key}: a valid certificate from a trusted @cert-authority"),
         ),
-        Verdict::WouldRecord if policy == HostKeyPolicy::Ask => (
+        Verdict::WouldRecord if target.host_key_policy == HostKeyPolicy::Ask => (
             Mark::Info,
             format!(
                 "{key} is new: the first connection will ask you (through the MCP client) \

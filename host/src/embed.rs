@@ -96,7 +96,7 @@ impl SshServerBuilder {
     /// The known_hosts file and how strictly host keys are checked.
     pub fn host_keys(mut self, known_hosts: impl Into<String>, policy: HostKeyPolicy) -> Self {
         self.settings.known_hosts = Some(known_hosts.into());
-        self.settings.strict_host_key_checking = policy;
+        self.settings.strict_host_key_checking = Some(policy);
         self
     }
 

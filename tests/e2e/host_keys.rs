@@ -164,6 +164,61 @@ async fn ask_mode_refuses_a_new_host_when_the_client_cannot_ask() {
     assert_eq!(out["new_host_key_recorded"], false, "{out}");
 }
 
+/// `StrictHostKeyChecking` in `~/.ssh/config` decides per host when
+/// `MCP_SSH_STRICT_HOST_KEY_CHECKING` is unset (as `-o` on OpenSSH's command line overrides
+/// the file, the variable overrides it when set).
+#[tokio::test]
+async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_setting_does() {
+    let sshd = Sshd::start().unwrap();
+    let config = ssh_config(
+        &sshd,
+        &format!(
+            "Host strict-alias\n    HostName {}\n    StrictHostKeyChecking yes\n",
+            sshd.host()
+        ),
+    );
+    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
+    let err = h
+        .tool_error("ssh_connect", json!({"host": "strict-alias"}))
+        .await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("strict host key checking is on"),
+        "{err}"
+    );
+    assert_eq!(
+        user_known_hosts(&h.sshd),
+        "",
+        "nothing recorded for the strict alias"
+    );
+    // Another name for the same server, without the keyword: accept-new, recorded.
+    let out = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(out["new_host_key_recorded"], true, "{out}");
+
+    // The setting, when given, wins over the file.
+    let sshd = Sshd::start().unwrap();
+    let config = ssh_config(
+        &sshd,
+        &format!(
+            "Host strict-alias\n    HostName {}\n    StrictHostKeyChecking yes\n",
+            sshd.host()
+        ),
+    );
+    let h = Harness::start_with(
+        sshd,
+        &[
+            ("MCP_SSH_CONFIG", config.as_str()),
+            ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "accept-new"),
+        ],
+    )
+    .await;
+    let out = h.ok("ssh_connect", json!({"host": "strict-alias"})).await;
+    assert_eq!(out["new_host_key_recorded"], true, "{out}");
+}
+
 #[test]
 fn ask_mode_puts_a_new_key_to_the_user_through_the_python_sdk() {
     let sshd = Sshd::start().unwrap();

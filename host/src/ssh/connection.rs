@@ -165,7 +165,7 @@ impl Connection {
         known_hosts::check_host_name(&target.host)?;
         let facts = Arc::new(Mutex::new(HandshakeFacts::default()));
         let handler = ClientHandler::new(
-            settings.strict_host_key_checking,
+            target.host_key_policy,
             recording,
             &target,
             facts.clone(),

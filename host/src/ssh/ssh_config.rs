@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{expand_tilde, home_dir};
+use crate::config::{HostKeyPolicy, expand_tilde, home_dir};
 use crate::pattern::glob;
 use crate::trusted_file;
 
@@ -26,6 +26,8 @@ pub struct HostConfig {
     pub known_hosts: KnownHostsConfig,
     pub server_alive_interval: Option<u64>,
     pub connect_timeout: Option<u64>,
+    /// `StrictHostKeyChecking`.
+    pub strict_host_key_checking: Option<HostKeyPolicy>,
 }
 
 /// What the configuration says about known_hosts files for one host.
@@ -156,6 +158,9 @@ impl SshConfig {
                 "hashknownhosts" => set_once(&mut c.known_hosts.hash_new_entries, || yes_no(v)),
                 "serveraliveinterval" => set_once(&mut c.server_alive_interval, || v.parse().ok()),
                 "connecttimeout" => set_once(&mut c.connect_timeout, || v.parse().ok()),
+                "stricthostkeychecking" => {
+                    set_once(&mut c.strict_host_key_checking, || host_key_policy(v))
+                }
                 _ => {}
             }
         }
@@ -181,6 +186,17 @@ impl SshConfig {
 fn set_once<T>(slot: &mut Option<T>, value: impl FnOnce() -> Option<T>) {
     if slot.is_none() {
         *slot = value();
+    }
+}
+
+/// A `StrictHostKeyChecking` value as OpenSSH reads it.
+fn host_key_policy(v: &str) -> Option<HostKeyPolicy> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Some(HostKeyPolicy::Yes),
+        "no" | "off" | "false" => Some(HostKeyPolicy::No),
+        "ask" => Some(HostKeyPolicy::Ask),
+        "accept-new" => Some(HostKeyPolicy::AcceptNew),
+        _ => None,
     }
 }
 
@@ -365,6 +381,22 @@ Host *
         assert_eq!(cfg.resolve("bastion").user.as_deref(), Some("jump user"));
         assert_eq!(cfg.resolve("unknown").hostname, None);
         assert!(cfg.knows("web") && cfg.knows("prod-x") && !cfg.knows("elsewhere"));
+    }
+
+    #[test]
+    fn strict_host_key_checking_is_read_per_host() {
+        let cfg = SshConfig::parse(
+            "Host a\n  StrictHostKeyChecking ask\nHost b\n  StrictHostKeyChecking=off\n\
+             Host c\n  StrictHostKeyChecking accept-new\nHost *\n  StrictHostKeyChecking yes\n",
+        )
+        .unwrap();
+        let policy = |alias| cfg.resolve(alias).strict_host_key_checking;
+        assert_eq!(policy("a"), Some(HostKeyPolicy::Ask));
+        assert_eq!(policy("b"), Some(HostKeyPolicy::No));
+        assert_eq!(policy("c"), Some(HostKeyPolicy::AcceptNew));
+        assert_eq!(policy("other"), Some(HostKeyPolicy::Yes));
+        let none = SshConfig::parse("StrictHostKeyChecking maybe\n").unwrap();
+        assert_eq!(none.resolve("x").strict_host_key_checking, None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::known_hosts::KnownHostsFiles;
 use super::ssh_config::SshConfig;
-use crate::config::{Settings, expand_tilde};
+use crate::config::{HostKeyPolicy, Settings, expand_tilde};
 use crate::error::{HostError, HostResult};
 
 /// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
@@ -33,6 +33,9 @@ pub struct Target {
     pub key_from_request: bool,
     /// The known_hosts files that verify the host key.
     pub known_hosts: KnownHostsFiles,
+    /// How strictly the host key is checked: `MCP_SSH_STRICT_HOST_KEY_CHECKING` when set,
+    /// else the host's `StrictHostKeyChecking`, else `accept-new`.
+    pub host_key_policy: HostKeyPolicy,
     /// Jump hosts, first hop first.
     pub proxy_jump: Vec<Target>,
     pub connect_timeout: Duration,
@@ -135,6 +138,10 @@ fn target_for(
         password_allowed,
         key_from_request,
         known_hosts,
+        host_key_policy: s
+            .strict_host_key_checking
+            .or(hc.strict_host_key_checking)
+            .unwrap_or(HostKeyPolicy::AcceptNew),
         proxy_jump: Vec::new(),
         connect_timeout: hc
             .connect_timeout
