@@ -170,8 +170,21 @@ impl AuditLog {
             body.insert("policy".into(), json!(entry.record.decisions));
         }
         body.insert("outcome".into(), json!(entry.outcome));
-        for key in ["error_kind", "exit_code", "timed_out", "bytes"] {
-            if let Some(v) = entry.result.get(key).filter(|v| !v.is_null()) {
+        // What the result says that the record needs: how it ended, how much moved, and
+        // for a new session the host key it was made with (and whether it was new).
+        for key in [
+            "error_kind",
+            "exit_code",
+            "timed_out",
+            "bytes",
+            "host_key_fingerprint",
+            "new_host_key_recorded",
+        ] {
+            if let Some(v) = entry
+                .result
+                .get(key)
+                .filter(|v| !v.is_null() && **v != Value::Bool(false))
+            {
                 body.insert(key.into(), v.clone());
             }
         }
@@ -368,6 +381,42 @@ mod tests {
             shown.contains("[sha256:") && shown.contains("300 bytes"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_new_session_records_its_host_key_and_false_flags_are_left_out() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = Cli::parse_from(["mcpssh", "--audit-log", path.to_str().unwrap()]).settings;
+        let log = AuditLog::from_settings(&settings).unwrap().unwrap();
+        for (recorded, fingerprint) in [(true, "SHA256:new"), (false, "SHA256:known")] {
+            log.write(Entry {
+                client: "c".into(),
+                tool: "ssh_connect".into(),
+                arguments: json!({"host": "web"}),
+                record: Default::default(),
+                outcome: "success",
+                result: json!({"host_key_fingerprint": fingerprint,
+                    "new_host_key_recorded": recorded, "timed_out": false}),
+                duration_ms: 1,
+            });
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["host_key_fingerprint"], "SHA256:new");
+        assert_eq!(lines[0]["new_host_key_recorded"], true);
+        assert_eq!(lines[1]["host_key_fingerprint"], "SHA256:known");
+        assert!(lines[1].get("new_host_key_recorded").is_none(), "{text}");
+        assert!(lines[0].get("timed_out").is_none(), "{text}");
     }
 
     #[test]

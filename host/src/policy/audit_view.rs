@@ -71,6 +71,10 @@ fn outcome(entry: &Value) -> String {
     if let Some(bytes) = entry.get("bytes").and_then(Value::as_u64) {
         outcome.push_str(&format!(", {bytes} bytes"));
     }
+    if entry.get("new_host_key_recorded").and_then(Value::as_bool) == Some(true) {
+        let key = entry.get("host_key_fingerprint").and_then(Value::as_str);
+        outcome.push_str(&format!(", new host key {} recorded", key.unwrap_or("?")));
+    }
     outcome
 }
 
@@ -162,6 +166,8 @@ mod tests {
             lines[3]
         );
         assert_eq!(show(&log, Some(1)), vec![lines[3].clone()]);
+        let connect = r#"{"tool":"ssh_connect","outcome":"success","host_key_fingerprint":"SHA256:abc","new_host_key_recorded":true,"arguments":{"host":"web"}}"#;
+        assert!(show(connect, None)[0].contains("ok, new host key SHA256:abc recorded"));
         assert_eq!(show(&log, Some(2))[0], "line 3: not an audit entry");
     }
 
