@@ -150,7 +150,7 @@ async fn ask_mode_refuses_a_new_host_when_the_client_cannot_ask() {
     );
     assert_eq!(user_known_hosts(&h.sshd), "", "nothing may be recorded");
     assert!(
-        !h.sshd.log().contains("Accepted publickey"),
+        !h.sshd.log().contains("userauth-request"),
         "no login may be attempted before the key is trusted"
     );
 
@@ -217,6 +217,35 @@ async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_se
     .await;
     let out = h.ok("ssh_connect", json!({"host": "strict-alias"})).await;
     assert_eq!(out["new_host_key_recorded"], true, "{out}");
+}
+
+/// `StrictHostKeyChecking no` in `~/.ssh/config` (a common leftover of `Host *` development
+/// set-ups) does not turn checking off: a changed key is still refused. Only
+/// `MCP_SSH_STRICT_HOST_KEY_CHECKING=no`, set by the user for mcpssh, does that.
+#[tokio::test]
+async fn strict_host_key_checking_no_in_ssh_config_still_refuses_a_changed_key() {
+    let sshd = Sshd::start().unwrap();
+    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
+    let mut fields = other_public.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        sshd.port(),
+        fields.next().unwrap(),
+        fields.next().unwrap()
+    );
+    std::fs::write(sshd.known_hosts_path(), &line).unwrap();
+    let config = ssh_config(&sshd, "Host *\n    StrictHostKeyChecking no\n");
+    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
+    let err = h.tool_error("ssh_connect", json!({})).await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("HOST KEY CHANGED"),
+        "{err}"
+    );
+    assert!(
+        !h.sshd.log().contains("userauth-request"),
+        "a login was attempted on a changed key"
+    );
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn target_for(
         known_hosts,
         host_key_policy: s
             .strict_host_key_checking
-            .or(hc.strict_host_key_checking)
+            .or(hc.strict_host_key_checking.map(from_config))
             .unwrap_or(HostKeyPolicy::AcceptNew),
         proxy_jump: Vec::new(),
         connect_timeout: hc
@@ -148,6 +148,18 @@ fn target_for(
             .map(Duration::from_secs)
             .unwrap_or_else(|| s.connect_timeout()),
         keepalive: Duration::from_secs(hc.server_alive_interval.filter(|&i| i > 0).unwrap_or(15)),
+    }
+}
+
+/// A `StrictHostKeyChecking` from `~/.ssh/config` as mcpssh applies it. `no` there is
+/// often a leftover of a development set-up (`Host *`), and OpenSSH's own `no` still
+/// refuses passwords to a host whose key changed; mcpssh's `no` would accept a changed key
+/// outright. So from the file it is taken as `accept-new` (new keys recorded, changed keys
+/// refused); only `MCP_SSH_STRICT_HOST_KEY_CHECKING=no` turns checking off.
+fn from_config(policy: HostKeyPolicy) -> HostKeyPolicy {
+    match policy {
+        HostKeyPolicy::No => HostKeyPolicy::AcceptNew,
+        other => other,
     }
 }
 
