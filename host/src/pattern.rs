@@ -26,6 +26,15 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// [`glob`] one dot-separated label at a time, for allow-lists: `*` and `?` never match a
+/// dot, so `10.0.0.*` does not admit `10.0.0.5.attacker.example` nor `web-*` admit
+/// `web-1.evil.example`. Pattern and name must have as many labels.
+pub fn glob_labels(pattern: &str, name: &str) -> bool {
+    let (pattern, name): (Vec<&str>, Vec<&str>) =
+        (pattern.split('.').collect(), name.split('.').collect());
+    pattern.len() == name.len() && pattern.iter().zip(&name).all(|(p, n)| glob(p, n))
+}
+
 /// An OpenSSH pattern list: true when some pattern matches and no negated one (`!p`)
 /// does. `matches` says whether one pattern, without its `!`, matches.
 pub fn list_matches<'a>(

@@ -429,13 +429,15 @@ async fn remote_file_resources_obey_the_policy_and_are_audited() {
 #[tokio::test]
 async fn allowed_hosts_keep_sessions_to_the_listed_hosts() {
     let sshd = Sshd::start().unwrap();
-    let (pdir, policy) =
-        policy_file("preset = \"standard\"\nallowed_hosts = [\"web-*\", \"db.internal\"]\n");
+    let (pdir, policy) = policy_file(&format!(
+        "preset = \"standard\"\nallowed_hosts = [\"web-*\", {:?}]\n",
+        sshd.host()
+    ));
     let config = crate::client_setup::write_ssh_config(
         pdir.path(),
         &format!(
-            "Host web-1 db\n    HostName {h}\nHost elsewhere\n    HostName {h}\n",
-            h = sshd.host()
+            "Host web-1 data\n    HostName {}\nHost elsewhere\n    HostName localhost\n",
+            sshd.host()
         ),
     );
     let h = Harness::start_with(
@@ -448,14 +450,17 @@ async fn allowed_hosts_keep_sessions_to_the_listed_hosts() {
     .await;
     let logins = |h: &Harness| h.sshd.log().matches("Accepted publickey").count();
 
-    // The configured host (MCP_SSH_HOSTNAME) needs no listing.
+    // The configured host (MCP_SSH_HOSTNAME) is allowed.
     assert_eq!(h.exec("echo configured").await["stdout"], "configured\n");
     assert_eq!(logins(&h), 1);
 
     for request in [
+        // An alias whose host is not listed.
         json!({"host": "elsewhere"}),
-        json!({"host": "db"}),
+        // The same machine under a name that is not listed.
         json!({"hostname": "localhost", "port": h.sshd.port()}),
+        // A look-alike: `*` does not reach across a dot.
+        json!({"host": "web-1.evil.example"}),
     ] {
         let error = h.tool_error("ssh_connect", request.clone()).await;
         assert_denied_by_policy(&error, &policy);
@@ -466,7 +471,8 @@ async fn allowed_hosts_keep_sessions_to_the_listed_hosts() {
     }
     assert_eq!(logins(&h), 1, "a refused connect opened a connection");
 
-    let web = h.ok("ssh_connect", json!({"host": "WEB-1"})).await;
-    assert_eq!(web["success"], true, "{web}");
-    assert_eq!(logins(&h), 2);
+    // Listed by name (any case), and listed by the host an alias resolves to.
+    h.ok("ssh_connect", json!({"host": "WEB-1"})).await;
+    h.ok("ssh_connect", json!({"host": "data"})).await;
+    assert_eq!(logins(&h), 3);
 }

@@ -479,14 +479,14 @@ impl Policy {
 
     /// Whether a session may be opened to the host known by `names` (the name the request
     /// gave and the host name it resolves to): under `allowed_hosts`, one of them must
-    /// match a listed name or pattern (case-insensitive). `None`: allowed.
+    /// match a listed name or pattern (case-insensitive; `*` and `?` stay within one
+    /// dot-separated label, see [`crate::pattern::glob_labels`]). `None`: allowed.
     pub fn refuses_host(&self, names: &[&str]) -> Option<Verdict> {
         let allowed = self.allowed_hosts.as_ref()?;
         let matches = allowed.iter().any(|pattern| {
-            let pattern = pattern.to_ascii_lowercase();
             names
                 .iter()
-                .any(|name| crate::pattern::glob(&pattern, &name.to_ascii_lowercase()))
+                .any(|name| crate::pattern::glob_labels(pattern, name))
         });
         (!matches).then(|| Verdict::Deny {
             rule: "allowed_hosts".into(),
@@ -821,6 +821,15 @@ deny = ["re:.*\\bdrop\\b.*"]
             reason.contains("evil.example") && reason.contains("web-*"),
             "{reason}"
         );
+        for lookalike in ["web-1.evil.example", "10.0.0.5.attacker.example"] {
+            assert!(
+                p.refuses_host(&[lookalike, lookalike]).is_some(),
+                "{lookalike} passed as a listed host"
+            );
+        }
+        let deep = policy("allowed_hosts = [\"*.prod.example.com\"]\n");
+        assert!(deep.refuses_host(&["a.prod.example.com"]).is_none());
+        assert!(deep.refuses_host(&["a.b.prod.example.com"]).is_some());
         assert!(
             policy("preset = \"standard\"\n")
                 .refuses_host(&["any"])
