@@ -212,6 +212,20 @@ fn mcp_tool(entry: &ToolEntry) -> Tool {
     tool
 }
 
+/// What of a call's result goes to the audit log. The host-key fields are the built-in
+/// `ssh_connect`'s report of the session it opened: from any other tool they are dropped,
+/// so a tool cannot write "new host key recorded" into the record.
+fn audited_result(entry: &ToolEntry, result: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut result = result.cloned().unwrap_or_default();
+    if entry.source != "builtin:ssh_connect"
+        && let Some(fields) = result.as_object_mut()
+    {
+        fields.remove("host_key_fingerprint");
+        fields.remove("new_host_key_recorded");
+    }
+    result
+}
+
 /// The name the client gave itself, for the audit log.
 fn client_name(context: &RequestContext<RoleServer>) -> String {
     context
@@ -434,7 +448,7 @@ impl ServerHandler for McpSsh {
             } else {
                 "success"
             },
-            result: result.structured_content.clone().unwrap_or_default(),
+            result: audited_result(entry, result.structured_content.as_ref()),
             duration_ms: started.elapsed().as_millis() as u64,
         });
         tracing::info!(

@@ -1,7 +1,9 @@
 //! The audit log read back for people (`mcpssh audit show`): one line per request — when,
 //! which tool, as whom on which host, how it ended, what the policy decided when it did
 //! more than allow, and what was asked (the command, the paths, the URI). A line that is
-//! not an audit entry is shown as such, never skipped.
+//! not an audit entry is shown as such, never skipped. Every value shown is made printable
+//! first (control and invisible formatting characters replaced), so a logged value cannot
+//! move the cursor, recolour or reorder what the terminal shows.
 
 use serde_json::Value;
 
@@ -23,8 +25,41 @@ pub fn show(text: &str, last: Option<usize>) -> Vec<String> {
         .collect()
 }
 
-/// One entry on one line.
+/// One entry on one line, made printable.
 fn entry_line(entry: &Value) -> String {
+    printable(&raw_line(entry))
+}
+
+/// `text` with control characters and invisible formatting characters (bidirectional
+/// overrides, zero-width characters) replaced by `?`, and line breaks by spaces.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() || is_format_character(c) => '?',
+            c => c,
+        })
+        .collect()
+}
+
+/// Unicode's invisible formatting characters (category Cf) that can reorder or hide text.
+fn is_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+/// One entry on one line, as recorded.
+fn raw_line(entry: &Value) -> String {
     let text = |key: &str| entry.get(key).and_then(Value::as_str);
     let whom = match (text("user"), text("host")) {
         (Some(user), Some(host)) => format!("{user}@{host}"),
@@ -120,10 +155,6 @@ fn summary(arguments: &Value) -> String {
             other => other.to_string(),
         }
     };
-    let shown: String = shown
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
     match shown.char_indices().nth(SUMMARY_CHARS) {
         Some((cut, _)) => format!("{}…", &shown[..cut]),
         None => shown,
@@ -169,6 +200,27 @@ mod tests {
         let connect = r#"{"tool":"ssh_connect","outcome":"success","host_key_fingerprint":"SHA256:abc","new_host_key_recorded":true,"arguments":{"host":"web"}}"#;
         assert!(show(connect, None)[0].contains("ok, new host key SHA256:abc recorded"));
         assert_eq!(show(&log, Some(2))[0], "line 3: not an audit entry");
+    }
+
+    #[test]
+    fn no_logged_value_reaches_the_terminal_raw() {
+        let entry = serde_json::json!({
+            "time": "t\u{1b}[2J",
+            "tool": "evil\u{202E}txt.exe",
+            "host": "h\u{1b}]0;title\u{7}",
+            "user": "u\r",
+            "outcome": "error",
+            "error_kind": "x\u{1b}[31m",
+            "arguments": {"command": "ls\u{200B}\u{1b}[1A"}
+        });
+        let line = entry_line(&entry);
+        assert!(
+            !line
+                .chars()
+                .any(|c| c.is_control() || is_format_character(c)),
+            "{line:?}"
+        );
+        assert!(line.contains("evil?txt.exe"), "{line}");
     }
 
     #[test]
