@@ -443,6 +443,46 @@ async fn a_private_key_others_can_read_is_refused_as_openssh_refuses_it() {
     h.assert_still_serving().await;
 }
 
+/// As in OpenSSH, a key file others can read is skipped, not fatal: the next identity
+/// logs in (a stray 0644 `id_rsa` beside a good key does not lock the user out).
+#[tokio::test]
+async fn a_key_others_can_read_is_skipped_and_the_next_one_logs_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stray = dir.path().join("id_stray");
+    std::fs::copy(sshd.client_key_path(), &stray).unwrap();
+    std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    let config = crate::client_setup::write_ssh_config(
+        dir.path(),
+        &format!(
+            "Host keys-alias\n    HostName {}\n    Port {}\n    User {}\n    \
+             IdentityFile {}\n    IdentityFile {}\n    UserKnownHostsFile {}\n",
+            sshd.host(),
+            sshd.port(),
+            sshd.username(),
+            stray.display(),
+            sshd.client_key_path().display(),
+            known_hosts.display()
+        ),
+    );
+    let home = crate::client_setup::empty_home();
+    let home_path = home.path().display().to_string();
+    let mut extra = crate::client_setup::FROM_CONFIG_ONLY.to_vec();
+    extra.extend([
+        ("MCP_SSH_HOSTNAME", "keys-alias"),
+        ("MCP_SSH_CONFIG", config.as_str()),
+        ("HOME", home_path.as_str()),
+        ("SSH_AUTH_SOCK", NO_AGENT),
+    ]);
+    let h = Harness::start_with(sshd, &extra).await;
+    let connect = h.ok("ssh_connect", json!({})).await;
+    assert_eq!(connect["session"], "keys-alias", "{connect}");
+    h.assert_still_serving().await;
+}
+
 #[tokio::test]
 async fn a_missing_key_file_is_an_error_naming_it() {
     let sshd = Sshd::start().unwrap();

@@ -86,6 +86,8 @@ pub async fn authenticate(
         .flatten();
     let files = key_files(target);
     let mut tried: Vec<String> = Vec::new();
+    // Key files not used, with why (as OpenSSH skips a key others can read).
+    let mut unusable: Vec<String> = Vec::new();
 
     // 1. The agent, limited to the configured keys under IdentitiesOnly.
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -146,7 +148,14 @@ pub async fn authenticate(
 
     // 2. Key files, with their certificates.
     for path in &files {
-        let key = Arc::new(key_file::load_private_key(path, creds.passphrase).await?);
+        let key = match key_file::load_private_key(path, creds.passphrase).await {
+            Ok(key) => Arc::new(key),
+            Err(e) if key_file::is_unprotected(&e) => {
+                unusable.push(e.message().to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let algorithm = key.algorithm().to_string();
         if let Some(cert) = key_file::load_certificate(path).await {
             let result = handle
@@ -185,6 +194,17 @@ pub async fn authenticate(
         .password_withheld
         .map(|why| format!(" {why}"))
         .unwrap_or_default();
+    if tried.is_empty() && !unusable.is_empty() {
+        return Err(HostError::Auth(format!(
+            "no key could be used: {}.{withheld}",
+            unusable.join("; ")
+        )));
+    }
+    let unusable = if unusable.is_empty() {
+        String::new()
+    } else {
+        format!(" Not used: {}.", unusable.join("; "))
+    };
     if tried.is_empty() {
         return Err(HostError::Auth(format!(
             "no way to authenticate: no ssh-agent, no key file (set MCP_SSH_KEY_FILENAME, pass key_filename, or create \
@@ -193,7 +213,7 @@ pub async fn authenticate(
     }
     Err(HostError::Auth(format!(
         "the server refused authentication for user '{}' on {}:{}; tried: {}. \
-         Check the username and that the public key is in the server's authorized_keys.{withheld}",
+         Check the username and that the public key is in the server's authorized_keys.{unusable}{withheld}",
         target.username,
         target.host,
         target.port,

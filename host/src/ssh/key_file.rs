@@ -76,6 +76,15 @@ fn read_small_regular_file(path: &Path, half: Half) -> HostResult<String> {
     Ok(text)
 }
 
+/// Words every "others can read this key" refusal carries (OpenSSH's own).
+const UNPROTECTED: &str = "UNPROTECTED PRIVATE KEY FILE";
+
+/// Whether `error` is the refusal of a key file others can read: a login goes on with
+/// the other identities, as OpenSSH's does.
+pub fn is_unprotected(error: &HostError) -> bool {
+    error.message().contains(UNPROTECTED)
+}
+
 /// OpenSSH's rule for private keys: one the user owns must be readable and writable by
 /// the user alone ("UNPROTECTED PRIVATE KEY FILE"), or it is not used. A key that
 /// others can read is no longer secret; refusing it makes the user notice.
@@ -86,7 +95,7 @@ fn check_private(meta: &std::fs::Metadata, path: &Path) -> HostResult<()> {
         let shown = path.display();
         return Err(HostError::Auth(format!(
             "the key file {shown} has permissions {mode:04o}, which let other users read it: \
-             OpenSSH ignores such a key (\"UNPROTECTED PRIVATE KEY FILE\"), and so does mcpssh; \
+             OpenSSH ignores such a key (\"{UNPROTECTED}\"), and so does mcpssh; \
              run `chmod 600 {shown}`"
         )));
     }
