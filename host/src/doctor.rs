@@ -25,7 +25,6 @@ use crate::ssh::auth::{self, Availability, Credentials};
 use crate::ssh::known_hosts::Verdict;
 use crate::ssh::ssh_config::SshConfig;
 use crate::ssh::{Connection, Target, TargetRequest};
-use crate::trusted_file;
 
 /// How one line of the checklist came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,11 +144,7 @@ fn policy_and_audit(settings: &Settings, list: &mut Checklist) {
         .as_deref()
         .map(|k| audit::read_key(&crate::config::expand_tilde(k)))
         .transpose();
-    let existing = match std::fs::File::open(&log) {
-        Ok(file) => trusted_file::check_open_file(&file, &log, "the audit log")
-            .map_err(|e| format!("{e:#}")),
-        Err(_) => Ok(()),
-    };
+    let existing = audit::check_existing_log(&log);
     match key.and(existing) {
         Ok(_) => list.add(
             Mark::Ok,

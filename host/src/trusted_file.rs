@@ -63,16 +63,16 @@ pub fn check_folder(dir: &Path) -> Result<()> {
     check_owner_and_mode(&meta, dir, "the tools folder", WRITABLE_BY_OTHERS)
 }
 
-/// Refuses a regular file, already open (for writing, say), that belongs to another user
-/// or that others may write to.
+/// Refuses a file, already open (for writing, say), that is not a regular file, belongs to
+/// another user or that others may write to.
 pub fn check_open_file(file: &File, path: &Path, what: &str) -> Result<()> {
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_file() {
-        check_owner_and_mode(&meta, path, what, WRITABLE_BY_OTHERS)?;
+    if !meta.is_file() {
+        bail!("{what} {} is not a regular file", path.display());
     }
-    Ok(())
+    check_owner_and_mode(&meta, path, what, WRITABLE_BY_OTHERS)
 }
 
 /// Opens `path` without blocking on a FIFO and without following a final symlink when

@@ -395,8 +395,37 @@ async fn a_policy_or_audit_file_another_user_could_change_stops_start_up() {
         "{stderr}"
     );
 
-    // Each fixed, the server starts and serves with them.
+    // A log that is a symlink (here to a file of the user's own) or a FIFO another user
+    // planted: refused, without writing through it or waiting on it.
     chmod(&log, 0o600);
+    let bashrc = dir.path().join("bashrc");
+    std::fs::write(&bashrc, "# the user's own file\n").unwrap();
+    let planted = dir.path().join("planted.log");
+    std::os::unix::fs::symlink(&bashrc, &planted).unwrap();
+    let planted_arg = planted.display().to_string();
+    let fifo = dir.path().join("fifo.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo_arg = fifo.display().to_string();
+    for bad in [&planted_arg, &fifo_arg] {
+        let stderr = start_up_failure(
+            &sshd,
+            &[
+                ("MCP_SSH_AUDIT_LOG", bad.as_str()),
+                ("MCP_SSH_AUDIT_CHAIN", "true"),
+            ],
+        )
+        .await;
+        assert!(stderr.contains("audit log"), "{bad}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's own file\n",
+        "the log was written through the symlink"
+    );
+
+    // Each fixed, the server starts and serves with them.
     let mut extra = audit.to_vec();
     extra.push(("MCP_SSH_POLICY", policy_arg.as_str()));
     let h = Harness::start_with(sshd, &extra).await;

@@ -125,12 +125,12 @@ impl AuditLog {
             .map(|k| read_key(&crate::config::expand_tilde(k)))
             .transpose()?;
         let chain = settings.audit_chain || key.is_some();
+        let file = open_append(&path)?;
         let (seq, prev) = if chain {
-            chain_tail(&path)
+            chain_tail(&file)
         } else {
             (0, String::new())
         };
-        let file = open_append(&path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Some(AuditLog {
             path,
@@ -232,13 +232,17 @@ impl AuditLog {
     }
 }
 
-/// Opens the log for appending (made private when new). An existing log another user
-/// could change is refused: they could rewrite the record.
+/// Opens the log for appending (made private when new; readable through the handle for
+/// [`chain_tail`]). Not through a symlink, and without waiting on a FIFO: anything but the
+/// user's own regular file, which nobody else may write, is refused — another user could
+/// rewrite the record, read it live, or point it at one of the user's files.
 fn open_append(path: &Path) -> Result<File, String> {
     let file = OpenOptions::new()
+        .read(true)
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| {
             format!(
@@ -251,9 +255,30 @@ fn open_append(path: &Path) -> Result<File, String> {
     Ok(file)
 }
 
-/// Where an existing chained log left off: the next `seq` and the last hash.
-fn chain_tail(path: &Path) -> (u64, String) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+/// An existing log's file, checked as [`open_append`] checks it, without creating it or
+/// waiting on a FIFO (for `mcpssh doctor`). A log not there yet is fine.
+pub fn check_existing_log(path: &Path) -> Result<(), String> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => trusted_file::check_open_file(&file, path, "the audit log")
+            .map_err(|e| format!("{e:#} (MCP_SSH_AUDIT_LOG)")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!(
+            "cannot open the audit log {} (MCP_SSH_AUDIT_LOG): {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Where an existing chained log left off: the next `seq` and the last hash, read through
+/// the log's open handle.
+fn chain_tail(mut file: &File) -> (u64, String) {
+    use std::io::Read;
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
     let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
         return (0, String::new());
     };
