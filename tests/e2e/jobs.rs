@@ -553,10 +553,14 @@ async fn starting_a_detached_job_removes_the_files_of_long_ended_ones() {
         format!("d-{:016x}", port * 2),
         format!("d-{:016x}", port * 2 + 1),
     );
+    // A third, as another machine sharing this home would leave it: never this one's to
+    // remove.
+    let other_machine = format!("d-{:016x}", port * 2 + 2);
     let setup = format!(
-        "j=$HOME/.mcpssh/jobs; for id in {old} {recent}; do mkdir -p $j/$id && echo x > $j/$id/out \
-         && echo 0 > $j/$id/exit && echo {gone_pid} > $j/$id/pid; done; \
-         touch -d '10 days ago' $j/{old}/out $j/{live_id}/out"
+        "j=$HOME/.mcpssh/jobs; for id in {old} {recent} {other_machine}; do mkdir -p $j/$id \
+         && echo x > $j/$id/out && echo 0 > $j/$id/exit && echo {gone_pid} > $j/$id/pid \
+         && uname -n > $j/$id/host; done; echo elsewhere > $j/{other_machine}/host; \
+         touch -d '10 days ago' $j/{old}/out $j/{live_id}/out $j/{other_machine}/out"
     );
     assert_eq!(h.exec(&setup).await["exit_code"], 0);
 
@@ -576,7 +580,14 @@ async fn starting_a_detached_job_removes_the_files_of_long_ended_ones() {
         names.contains(&live_id),
         "a running job's files are gone: {names}"
     );
+    assert!(
+        names.contains(&other_machine),
+        "another machine's job files are gone: {names}"
+    );
 
     h.ok("ssh_job_cancel", json!({"job_id": live_id})).await;
-    h.exec(&format!("rm -rf $HOME/.mcpssh/jobs/{recent}")).await;
+    h.exec(&format!(
+        "rm -rf $HOME/.mcpssh/jobs/{recent} $HOME/.mcpssh/jobs/{other_machine}"
+    ))
+    .await;
 }

@@ -56,6 +56,7 @@ pub fn launcher(id: &str, command: &str) -> String {
         &format!(
             "{prune} d=\"$HOME/.mcpssh/jobs/{id}\"; umask 077; mkdir -p \"$d\" || exit {NO_DIRECTORY}; \
              command -v setsid >/dev/null 2>&1 || exit {NO_SETSID}; \
+             uname -n > \"$d/host\" 2>/dev/null; \
              setsid /bin/sh -c '\"$0\" -c \"$1\"; echo $? > \"$2/exit\"' \"${{SHELL:-/bin/sh}}\" \"$1\" \"$d\" \
              </dev/null >\"$d/out\" 2>&1 & echo $! > \"$d/pid\"",
             prune = prune_ended()
@@ -65,17 +66,21 @@ pub fn launcher(id: &str, command: &str) -> String {
 }
 
 /// Script that removes the folders of ended jobs: a `d-` folder right under the jobs
-/// folder whose `out` has not changed for [`KEEP_DAYS`] days and whose process (`pid`)
-/// is gone. The process is the user's own, so `kill -0` finds it while it runs; a pid
-/// taken since by another user's process (`kill -0` refused, `/proc/PID` there) is kept
-/// too, as is a folder whose pid is not a number.
+/// folder, started on this machine (`host`, as `uname -n` says: a home shared with other
+/// machines keeps their jobs), whose `out` has not changed for [`KEEP_DAYS`] days and
+/// whose process group (led by `pid`) is gone. The processes are the user's own, so
+/// `kill -0` finds them while any runs; a pid taken since by another user's process
+/// (`kill -0` refused, `/proc/PID` there) keeps the folder too, as does a pid that is not
+/// a number.
 fn prune_ended() -> String {
     format!(
-        "j=\"$HOME/.mcpssh/jobs\"; [ -d \"$j\" ] && \
+        "j=\"$HOME/.mcpssh/jobs\"; h=\"$(uname -n 2>/dev/null)\"; [ -d \"$j\" ] && [ -n \"$h\" ] && \
          find \"$j\" -type f -name out -mtime +{KEEP_DAYS} 2>/dev/null | while IFS= read -r o; do \
          d=\"${{o%/out}}\"; case \"${{d#\"$j\"/}}\" in */*) continue;; d-*) ;; *) continue;; esac; \
+         [ \"$(cat \"$d/host\" 2>/dev/null)\" = \"$h\" ] || continue; \
          p=\"$(cat \"$d/pid\" 2>/dev/null)\"; case \"$p\" in ''|*[!0-9]*) continue;; esac; \
-         kill -0 \"$p\" 2>/dev/null && continue; [ -d \"/proc/$p\" ] && continue; \
+         kill -0 -\"$p\" 2>/dev/null && continue; kill -0 \"$p\" 2>/dev/null && continue; \
+         [ -d \"/proc/$p\" ] && continue; \
          rm -rf -- \"$d\"; done;"
     )
 }
