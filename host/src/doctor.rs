@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{HostKeyPolicy, Settings};
+use crate::config::Settings;
 use crate::error::HostError;
 use crate::local::LocalPolicy;
 use crate::plugin::selection::BuiltinSelection;
@@ -22,7 +22,8 @@ use crate::policy::{Policy, audit};
 use crate::sessions::SessionPool;
 use crate::sftp::SftpChannel;
 use crate::ssh::auth::{self, Availability, Credentials};
-use crate::ssh::known_hosts::Verdict;
+use crate::ssh::connection::Probe;
+use crate::ssh::known_hosts::{self, Verdict};
 use crate::ssh::ssh_config::SshConfig;
 use crate::ssh::{Connection, Target, TargetRequest};
 
@@ -209,7 +210,27 @@ async fn connection(settings: &Settings, pool: &SessionPool, list: &mut Checklis
         return;
     }
     let conn = match Connection::probe(target.clone(), settings).await {
-        Ok(conn) => conn,
+        Ok(Probe::Connected(conn)) => conn,
+        Ok(Probe::NewKeyToConfirm(new_key)) => {
+            list.add(
+                Mark::Info,
+                "host key",
+                format!(
+                    "{} {} of {}:{} is new: the first connection will ask you (through the MCP \
+                     client) before recording it (ask); compare the fingerprint with the server's \
+                     (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on it)",
+                    new_key.key.algorithm(),
+                    known_hosts::fingerprint(&new_key.key),
+                    new_key.host,
+                    new_key.port
+                ),
+            );
+            skip_session_checks(
+                "not tried: under ask the new host key must be confirmed first, and doctor asks nobody",
+                list,
+            );
+            return;
+        }
         Err(e) => {
             login_failed(&e, list);
             return;
@@ -338,14 +359,6 @@ fn host_key_verdict(conn: &Connection, target: &Target, list: &mut Checklist) {
         Verdict::Certified => (
             Mark::Ok,
             format!("{key}: a valid certificate from a trusted @cert-authority"),
-        ),
-        Verdict::WouldRecord if target.host_key_policy == HostKeyPolicy::Ask => (
-            Mark::Info,
-            format!(
-                "{key} is new: the first connection will ask you (through the MCP client) \
-                 before recording it in {record_in} (ask); compare the fingerprint with the \
-                 server's (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on it)"
-            ),
         ),
         Verdict::WouldRecord => (
             Mark::Info,

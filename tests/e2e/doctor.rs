@@ -213,3 +213,29 @@ fn a_policy_or_audit_key_others_could_change_fails_the_checklist() {
     assert!(line(&text, "audit log").starts_with("[  ok]"), "{text}");
     assert!(!log.exists(), "the doctor created the audit log");
 }
+
+/// Under `ask`, the doctor does not log in on a key nobody confirmed (a password would go
+/// to whoever holds that key): it shows the new key and skips the login.
+#[test]
+fn under_ask_a_new_host_key_is_shown_and_no_login_is_tried() {
+    let sshd = Sshd::start().unwrap();
+    let (out, text) = doctor(
+        &sshd,
+        &[
+            ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "ask"),
+            ("MCP_SSH_PASSWORD", "doctor-ask-secret"),
+        ],
+    );
+    assert!(out.status.success(), "{text}");
+    let host_key = line(&text, "host key");
+    assert!(
+        host_key.contains(sshd.host_key_fingerprint()) && host_key.contains("will ask you"),
+        "{text}"
+    );
+    assert!(line(&text, "login").contains("not tried"), "{text}");
+    assert!(
+        !sshd.log().contains("userauth-request"),
+        "the doctor tried to log in on an unconfirmed key"
+    );
+    assert_eq!(std::fs::read_to_string(sshd.known_hosts_path()).unwrap(), "");
+}

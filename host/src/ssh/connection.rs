@@ -15,7 +15,7 @@ use super::auth;
 pub use super::channel_slot::ChannelSlot;
 use super::channel_slot::SlottedChannel;
 use super::handler::{ClientHandler, HandshakeFacts, Recording};
-use super::host_key_prompt::{HostKeyPrompt, PendingQuestion, PromptAnswer};
+use super::host_key_prompt::{HostKeyPrompt, NewHostKey, PendingQuestion, PromptAnswer};
 use super::known_hosts::{self, Verdict};
 use super::ready_channel::ReadyChannel;
 use super::russh_error::describe_russh_error;
@@ -49,6 +49,14 @@ pub struct SessionInfo {
     pub shell: LoginShell,
 }
 
+/// What [`Connection::probe`] found.
+pub enum Probe {
+    Connected(Box<Connection>),
+    /// Under `ask`, a host key nobody confirmed yet (the target's or a jump host's): the
+    /// probe stopped before logging in.
+    NewKeyToConfirm(Box<NewHostKey>),
+}
+
 /// An open, authenticated connection.
 pub struct Connection {
     pub target: Target,
@@ -80,16 +88,21 @@ impl Connection {
 
     /// As [`Connection::open`], but a new host key is not recorded (the verdict says
     /// [`Verdict::WouldRecord`] instead) and nobody is asked: for checking a
-    /// configuration without changing it.
-    pub async fn probe(target: Target, settings: &Settings) -> HostResult<Connection> {
+    /// configuration without changing it. Under `ask`, a new key stops the probe before
+    /// any login: it is returned for the caller to show.
+    pub async fn probe(target: Target, settings: &Settings) -> HostResult<Probe> {
         let pending = PendingQuestion::default();
-        Box::pin(Self::open_timed(
+        let opened = Box::pin(Self::open_timed(
             target,
             settings,
             Recording::DryRun,
-            pending,
+            pending.clone(),
         ))
-        .await
+        .await;
+        match pending.lock().unwrap().take() {
+            Some(new_key) => Ok(Probe::NewKeyToConfirm(Box::new(new_key))),
+            None => opened.map(|c| Probe::Connected(Box::new(c))),
+        }
     }
 
     async fn open_asking(

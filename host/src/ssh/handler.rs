@@ -84,9 +84,8 @@ impl client::Handler for ClientHandler {
             server_public_key,
         );
         let verdict = match verdict {
-            Ok(Verdict::WouldRecord)
-                if self.policy == HostKeyPolicy::Ask && self.recording == Recording::Record =>
-            {
+            // Under `ask`, not even a dry run logs in on a key nobody confirmed.
+            Ok(Verdict::WouldRecord) if self.policy == HostKeyPolicy::Ask => {
                 *self.pending.lock().unwrap() = Some(NewHostKey {
                     host: self.host.clone(),
                     port: self.port,
