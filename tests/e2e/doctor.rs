@@ -237,5 +237,8 @@ fn under_ask_a_new_host_key_is_shown_and_no_login_is_tried() {
         !sshd.log().contains("userauth-request"),
         "the doctor tried to log in on an unconfirmed key"
     );
-    assert_eq!(std::fs::read_to_string(sshd.known_hosts_path()).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(sshd.known_hosts_path()).unwrap(),
+        ""
+    );
 }

@@ -10,7 +10,8 @@ starts with an empty known_hosts file of its own:
 
   - a client that accepts: the user is asked once, shown the host and the fingerprint; the
     command runs, the key is recorded, and the next connection asks nothing;
-  - one that declines: the call fails as a host-key error saying so, nothing is recorded.
+  - one that declines: the call fails as a host-key error saying so, nothing is recorded;
+  - with a known_hosts file that keeps nothing (/dev/null), one question is enough.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ async def scenario() -> None:
         check(len(seen) == 1, "declined: the user was asked", seen)
         with open(known) as f:
             check(f.read() == "", "declined: nothing is recorded")
+
+
+    # A known_hosts file that keeps nothing (/dev/null): accepted once, the key is trusted
+    # for the rest of that connect, not asked about again and again.
+    seen = []
+    async with sdk.answering_session("devnull", asking("/dev/null"), "accept", seen) as s:
+        result = await s.call_tool(f"{PREFIX}ssh_execute", {"command": "echo kept-nowhere"})
+        check(not result.is_error, "/dev/null: the command ran", dump(result))
+        check(len(seen) == 1, "/dev/null: the user was asked once", seen)
 
 
 def cleanup() -> None:

@@ -135,6 +135,7 @@ impl Connection {
             };
             tracing::info!(host = %new_key.host, port = new_key.port, answer = ?answer, "asked about a new host key");
             let verdict = new_key.settle(answer)?;
+            pending.lock().unwrap().accepted(new_key.clone());
             accepted_for_target |= verdict == Verdict::Recorded
                 && new_key.host == target.host
                 && new_key.port == target.port;

@@ -86,15 +86,19 @@ impl client::Handler for ClientHandler {
         let verdict = match verdict {
             // Under `ask`, not even a dry run logs in on a key nobody confirmed.
             Ok(Verdict::WouldRecord) if self.policy == HostKeyPolicy::Ask => {
-                *self.pending.lock().unwrap() = Some(NewHostKey {
+                let new_key = NewHostKey {
                     host: self.host.clone(),
                     port: self.port,
                     key: server_public_key.public_key(),
                     files: self.known_hosts.clone(),
-                });
-                Err(HostError::HostKey(
-                    "the host key is new: the user is asked about it first".into(),
-                ))
+                };
+                if self.pending.lock().unwrap().ask_about(new_key) {
+                    Err(HostError::HostKey(
+                        "the host key is new: the user is asked about it first".into(),
+                    ))
+                } else {
+                    Ok(Verdict::Recorded)
+                }
             }
             other => other,
         };

@@ -41,11 +41,49 @@ pub struct NewHostKey {
     pub files: KnownHostsFiles,
 }
 
-/// Where a connection's handshakes (its jump hosts' included) leave the key the user
-/// must be asked about.
-pub type PendingQuestion = Arc<Mutex<Option<NewHostKey>>>;
+/// One connect's questions, shared by its handshakes (its jump hosts' included): the key
+/// the user must be asked about next, and the keys they accepted, which its later
+/// attempts trust even where the known_hosts file keeps nothing (`UserKnownHostsFile
+/// /dev/null`), so an accepted key is never asked about twice.
+#[derive(Debug, Default)]
+pub struct Questions {
+    pending: Option<NewHostKey>,
+    accepted: Vec<NewHostKey>,
+}
+
+/// [`Questions`], shared by the handlers of one connect.
+pub type PendingQuestion = Arc<Mutex<Questions>>;
+
+impl Questions {
+    /// `key` stopped the handshake: the user is to be asked about it. False when the user
+    /// already accepted it during this connect (the handshake goes on).
+    pub fn ask_about(&mut self, key: NewHostKey) -> bool {
+        if self.accepted.iter().any(|a| a.same(&key)) {
+            return false;
+        }
+        self.pending = Some(key);
+        true
+    }
+
+    /// The key to ask about, if a handshake stopped at one.
+    pub fn take(&mut self) -> Option<NewHostKey> {
+        self.pending.take()
+    }
+
+    /// The user accepted `key`.
+    pub fn accepted(&mut self, key: NewHostKey) {
+        self.accepted.push(key);
+    }
+}
 
 impl NewHostKey {
+    /// The same key for the same host and port.
+    fn same(&self, other: &NewHostKey) -> bool {
+        self.host.eq_ignore_ascii_case(&other.host)
+            && self.port == other.port
+            && self.key.key_data() == other.key.key_data()
+    }
+
     /// The question the user sees, in OpenSSH's words.
     pub fn question(&self) -> String {
         let pattern = known_hosts::host_pattern(&self.host.to_ascii_lowercase(), self.port);
