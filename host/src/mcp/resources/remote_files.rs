@@ -89,11 +89,15 @@ pub async fn read(pool: &SessionPool, uri: &str, gate: &Gate) -> HostResult<Read
             "{uri} is not of the form {URI_TEMPLATE} (session `_` = the default one)"
         ))
     })?;
+    // The session is found once, and the policy decides on that very session: `_` could
+    // name another one by the time a second lookup ran.
+    let session = pool.session(session.as_deref()).await?;
+    let name = session.connection.info.name.clone();
     let mut limit = Some(MAX_RESOURCE_BYTES);
-    gate.check_transfer(pool, session.as_deref(), false, &path, &mut limit)
+    gate.check_transfer(pool, Some(&name), false, &path, &mut limit)
         .await?;
     let limit = limit.unwrap_or(MAX_RESOURCE_BYTES);
-    let (_, sftp) = pool.sftp(session.as_deref()).await?;
+    let sftp = session.sftp().await?;
     let (data, size) = crate::sftp::read_head(&sftp, &path, limit).await?;
     let bytes = data.len() as u64;
     let contents = match String::from_utf8(data) {
