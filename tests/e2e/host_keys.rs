@@ -219,6 +219,30 @@ async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_se
     assert_eq!(out["new_host_key_recorded"], true, "{out}");
 }
 
+/// `StrictHostKeyChecking ask` in `~/.ssh/config` puts that host's new key to the user; a
+/// client that cannot ask is refused, nothing recorded.
+#[tokio::test]
+async fn strict_host_key_checking_ask_in_ssh_config_asks_for_that_host() {
+    let sshd = Sshd::start().unwrap();
+    let config = ssh_config(
+        &sshd,
+        &format!(
+            "Host asking-alias\n    HostName {}\n    StrictHostKeyChecking ask\n",
+            sshd.host()
+        ),
+    );
+    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
+    let err = h
+        .tool_error("ssh_connect", json!({"host": "asking-alias"}))
+        .await;
+    assert_eq!(err["error_kind"], "host-key", "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("cannot ask"),
+        "{err}"
+    );
+    assert_eq!(user_known_hosts(&h.sshd), "");
+}
+
 /// `StrictHostKeyChecking no` in `~/.ssh/config` (a common leftover of `Host *` development
 /// set-ups) does not turn checking off: a changed key is still refused. Only
 /// `MCP_SSH_STRICT_HOST_KEY_CHECKING=no`, set by the user for mcpssh, does that.

@@ -60,7 +60,8 @@ pub fn resolve(settings: &Settings, req: &TargetRequest) -> HostResult<Target> {
             "no host given and none configured: pass `hostname` to ssh_connect or set MCP_SSH_HOSTNAME".into(),
         )
     })?;
-    let config = SshConfig::load(&s.ssh_config_path()).map_err(HostError::Invalid)?;
+    // A refused configuration is the user's to fix, not the request's.
+    let config = SshConfig::load(&s.ssh_config_path()).map_err(HostError::PermissionDenied)?;
     let mut target = target_for(settings, &config, &alias, req, false);
     if let Some(jumps) = config.resolve(&alias).proxy_jump {
         for hop in jumps.split(',').map(str::trim).filter(|h| !h.is_empty()) {
