@@ -2,16 +2,24 @@
 //! `max_waiting` more wait for a free slot, in arrival order; any further call is refused
 //! at once as busy. Every running call holds a tool instance with its own memory and,
 //! often, an SSH channel: the cap keeps a burst of calls from exhausting either.
+//!
+//! A waiting call the client has cancelled no longer counts against the waiting line,
+//! even before its task has run to leave it: the line holds each waiter's cancellation
+//! token, so a client that cancels a burst and calls again at once is not refused by calls
+//! that no longer exist.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 /// The running and waiting calls.
 pub struct CallSlots {
     running: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    /// The waiting calls: an id each, and the token that cancels the call.
+    waiting: Mutex<Vec<(u64, CancellationToken)>>,
+    next_id: AtomicU64,
     max_running: usize,
     max_waiting: usize,
 }
@@ -20,12 +28,16 @@ pub struct CallSlots {
 #[derive(Debug)]
 pub struct Busy(pub String);
 
-/// Counts a call in the waiting line while it exists.
-struct InLine<'a>(&'a AtomicUsize);
+/// A call's place in the waiting line, given up when dropped.
+struct InLine<'a> {
+    slots: &'a CallSlots,
+    id: u64,
+}
 
 impl Drop for InLine<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut line = self.slots.waiting.lock().unwrap();
+        line.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -33,7 +45,8 @@ impl CallSlots {
     pub fn new(max_running: usize, max_waiting: usize) -> Self {
         CallSlots {
             running: Arc::new(Semaphore::new(max_running)),
-            waiting: AtomicUsize::new(0),
+            waiting: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
             max_running,
             max_waiting,
         }
@@ -45,38 +58,32 @@ impl CallSlots {
         drop(self.running.acquire_many(all).await);
     }
 
-    /// Takes a place in the waiting line; false when the line stays full.
-    ///
-    /// A full line is looked at twice: calls the client cancelled just before this one
-    /// have been told to stop but leave the line only when their tasks next run, so the
-    /// first look yields to them. Without it, a client that cancels a burst and calls again
-    /// at once is refused by calls that no longer exist.
-    async fn join_the_line(&self) -> bool {
-        for look in 0..2 {
-            if self.waiting.fetch_add(1, Ordering::SeqCst) < self.max_waiting {
-                return true;
-            }
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            if look == 0 {
-                tokio::task::yield_now().await;
-            }
+    /// Takes a place in the waiting line for a call cancelled by `cancel`; none when the
+    /// line is full of calls not cancelled.
+    fn join_the_line(&self, cancel: &CancellationToken) -> Option<InLine<'_>> {
+        let mut line = self.waiting.lock().unwrap();
+        let live = line.iter().filter(|(_, t)| !t.is_cancelled()).count();
+        if live >= self.max_waiting {
+            return None;
         }
-        false
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        line.push((id, cancel.clone()));
+        Some(InLine { slots: self, id })
     }
 
-    /// A slot for one call, held until the permit is dropped. Waits while every slot is
-    /// taken, unless the waiting line is full: then the call is refused as busy.
-    pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, Busy> {
+    /// A slot for a call that `cancel` cancels, held until the permit is dropped. Waits
+    /// while every slot is taken, unless the waiting line is full: then the call is
+    /// refused as busy. The caller stops waiting when `cancel` fires.
+    pub async fn acquire(&self, cancel: &CancellationToken) -> Result<OwnedSemaphorePermit, Busy> {
         if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Ok(permit);
         }
-        if !self.join_the_line().await {
+        let Some(_in_line) = self.join_the_line(cancel) else {
             return Err(Busy(format!(
                 "the server is busy: {} tool calls are running (MCP_SSH_MAX_CONCURRENT_CALLS) and {} more are waiting (MCP_SSH_MAX_QUEUED_CALLS); try again when some have finished",
                 self.max_running, self.max_waiting
             )));
-        }
-        let _in_line = InLine(&self.waiting);
+        };
         tracing::info!(
             running = self.max_running,
             "tool call waiting for a free slot (MCP_SSH_MAX_CONCURRENT_CALLS)"
@@ -88,6 +95,12 @@ impl CallSlots {
             .await
             .expect("the call semaphore is never closed"))
     }
+
+    /// Calls in the waiting line, cancelled or not (for tests).
+    #[cfg(test)]
+    fn in_line(&self) -> usize {
+        self.waiting.lock().unwrap().len()
+    }
 }
 
 #[cfg(test)]
@@ -97,54 +110,52 @@ mod tests {
     #[tokio::test]
     async fn calls_beyond_the_slots_wait_and_beyond_the_line_are_busy() {
         let slots = Arc::new(CallSlots::new(1, 1));
-        let first = slots.acquire().await.unwrap();
+        let never = CancellationToken::new();
+        let first = slots.acquire(&never).await.unwrap();
         let waiting = {
-            let slots = slots.clone();
-            tokio::spawn(async move { slots.acquire().await.map(|_| ()) })
+            let (slots, never) = (slots.clone(), never.clone());
+            tokio::spawn(async move { slots.acquire(&never).await.map(|_| ()) })
         };
-        while slots.waiting.load(Ordering::SeqCst) == 0 {
+        while slots.in_line() == 0 {
             tokio::task::yield_now().await;
         }
-        let busy = slots.acquire().await.unwrap_err();
+        let busy = slots.acquire(&never).await.unwrap_err();
         assert!(busy.0.contains("MCP_SSH_MAX_CONCURRENT_CALLS"), "{busy:?}");
         drop(first);
         waiting.await.unwrap().unwrap();
-        assert_eq!(slots.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(slots.in_line(), 0);
     }
 
     #[tokio::test]
-    async fn calls_cancelled_just_before_leave_the_line_before_a_call_is_refused() {
-        let slots = Arc::new(CallSlots::new(1, 1));
-        let _first = slots.acquire().await.unwrap();
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let waiting = {
-            let (slots, cancel) = (slots.clone(), cancel.clone());
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = slots.acquire() => {}
-                    _ = cancel.cancelled() => {}
-                }
-            })
-        };
-        while slots.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        // The waiting call is cancelled; the next call comes before its task has run.
+    async fn a_cancelled_waiter_no_longer_counts_even_before_its_task_runs() {
+        let slots = CallSlots::new(1, 1);
+        let never = CancellationToken::new();
+        let _first = slots.acquire(&never).await.unwrap();
+        let cancel = CancellationToken::new();
+        // A waiter whose task never runs again (its future is only held).
+        let waiter = slots.acquire(&cancel);
+        tokio::pin!(waiter);
+        assert!(futures::poll!(waiter.as_mut()).is_pending());
+        assert_eq!(slots.in_line(), 1);
+        // The client cancels it, and calls again at once.
         cancel.cancel();
-        let next = tokio::time::timeout(std::time::Duration::from_millis(50), slots.acquire());
+        let next = slots.acquire(&never);
+        tokio::pin!(next);
         assert!(
-            next.await.is_err(),
+            futures::poll!(next.as_mut()).is_pending(),
             "the next call was refused as busy instead of taking the cancelled call's place"
         );
-        waiting.await.unwrap();
+        assert_eq!(slots.in_line(), 2);
     }
 
     #[tokio::test]
     async fn a_call_that_gives_up_waiting_leaves_the_line() {
         let slots = CallSlots::new(1, 1);
-        let _first = slots.acquire().await.unwrap();
-        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(10), slots.acquire());
+        let never = CancellationToken::new();
+        let _first = slots.acquire(&never).await.unwrap();
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(10), slots.acquire(&never));
         assert!(gave_up.await.is_err());
-        assert_eq!(slots.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(slots.in_line(), 0);
     }
 }

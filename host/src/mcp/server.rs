@@ -118,7 +118,7 @@ impl McpSsh {
         context: &RequestContext<RoleServer>,
     ) -> Result<OwnedSemaphorePermit, (&'static str, String)> {
         tokio::select! {
-            slot = self.slots.acquire() => slot.map_err(|Busy(message)| ("busy", message)),
+            slot = self.slots.acquire(&context.ct) => slot.map_err(|Busy(message)| ("busy", message)),
             _ = context.ct.cancelled() => Err((
                 "cancelled",
                 "the call was cancelled while it waited for a free slot".into(),
