@@ -98,6 +98,35 @@ async fn other_calls_are_served_while_a_guest_spins() {
     );
 }
 
+/// A guest's CPU budget is its own: time it waits for the (one) worker thread while
+/// other guests run is not charged to it. Three guests spinning at once on one thread,
+/// each with a 1 s budget, need about 3 s of the thread between them; if each were charged
+/// for the others' turns, all three would be stopped after about 1 s.
+#[tokio::test]
+async fn a_guest_is_not_charged_for_the_time_other_guests_hold_the_thread() {
+    let dir = tools_dir(&[("spin_tool.wasm", None)]);
+    let h = harness_with_tools(
+        dir.path(),
+        &[
+            ("MCP_SSH_TOOL_CPU_MS", "1000"),
+            ("TOKIO_WORKER_THREADS", "1"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let spin = || async {
+        let error = h.tool_error("spin_forever", json!({})).await;
+        assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+        Instant::now()
+    };
+    let (a, b, c) = tokio::join!(spin(), spin(), spin());
+    let last = a.max(b).max(c) - started;
+    assert!(
+        last >= Duration::from_millis(2400),
+        "three 1 s budgets on one thread ended after {last:?}: each was charged for the others"
+    );
+}
+
 #[tokio::test]
 async fn a_memory_bomb_is_refused_growth() {
     let dir = tools_dir(&[("memory_bomb.wasm", None)]);

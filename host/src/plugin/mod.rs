@@ -21,6 +21,7 @@ pub mod state;
 pub mod stop;
 pub mod tool_spec;
 pub mod watch;
+pub mod yield_clock;
 
 pub use registry::{Registry, ToolEntry};
 pub use runtime::{CallOutcome, Runtime};

@@ -23,6 +23,7 @@ use super::engine_config::engine_config;
 use super::scope::Scope;
 use super::state::{CallContext, CallState, HostServices};
 use super::stop::{StopReason, guard_wasi_poll};
+use super::yield_clock::Resumed;
 use crate::kept_ahead::KeptAhead;
 
 /// How often the engine's epoch advances: the granularity of CPU limits.
@@ -234,6 +235,7 @@ impl Runtime {
     pub async fn describe(&self, component: &CompiledComponent) -> Result<Vec<tool::Descriptor>> {
         let limit = self.services.settings.tool_load_timeout();
         let mut store = self.new_store(component, CallContext::outside_a_call(), "describe");
+        let yields = store.data().yields.clone();
         let run = async {
             let instance: ToolComponent = component.pre.instantiate_async(&mut store).await?;
             instance
@@ -241,7 +243,7 @@ impl Runtime {
                 .call_describe(&mut store)
                 .await
         };
-        let Ok(result) = tokio::time::timeout(limit, run).await else {
+        let Ok(result) = tokio::time::timeout(limit, Resumed::new(run, yields)).await else {
             return Err(anyhow!(
                 "describe() did not finish within the load-time limit of {} s (MCP_SSH_TOOL_LOAD_TIMEOUT); the component is skipped",
                 limit.as_secs()
@@ -285,6 +287,7 @@ impl Runtime {
             }),
         };
         let store = after.store.as_mut().expect("present until dropped");
+        let yields = store.data().yields.clone();
         let run = async {
             let instance = match made_ahead {
                 Some(instance) => instance,
@@ -297,7 +300,7 @@ impl Runtime {
         };
         // Dropping the call at the deadline stops its host work too (remote commands are
         // killed, partial files removed).
-        let Ok(result) = tokio::time::timeout(wall, run).await else {
+        let Ok(result) = tokio::time::timeout(wall, Resumed::new(run, yields)).await else {
             return CallOutcome::Failed {
                 kind: "limit-exceeded",
                 message: format!(
@@ -366,6 +369,7 @@ fn new_store(
         if state.guest_time() > cpu_limit {
             return Err(wasmtime::Error::new(StopReason::CpuLimit(cpu_limit)));
         }
+        state.yields.yielding();
         Ok(UpdateDeadline::Yield(1))
     });
     store

@@ -12,6 +12,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use super::scope::Scope;
 use super::stop::{GuardedIo, WaitLimit};
+use super::yield_clock::YieldClock;
 use crate::bounded::TokenBucket;
 use crate::config::Settings;
 use crate::sessions::SessionPool;
@@ -116,6 +117,9 @@ pub struct CallState {
     /// their difference is the guest's own CPU time, which the epoch callback limits.
     pub started: Instant,
     pub host_time: Duration,
+    /// The time it waited for the thread after yielding at epoch ticks: not its own
+    /// either.
+    pub yields: Arc<YieldClock>,
     /// The rate of the guest's log messages.
     pub log_budget: TokenBucket,
 }
@@ -155,6 +159,7 @@ impl CallState {
             stderr,
             started: Instant::now(),
             host_time: Duration::ZERO,
+            yields: Arc::default(),
             log_budget: TokenBucket::new(LOG_BURST, LOG_PER_SECOND),
         }
     }
@@ -166,6 +171,7 @@ impl CallState {
         self.tool = tool.to_string();
         self.started = Instant::now();
         self.host_time = Duration::ZERO;
+        self.yields.restart();
     }
 
     /// The state of a call of an unrestricted tool on [`HostServices::for_tests`], ended
@@ -184,9 +190,13 @@ impl CallState {
         )
     }
 
-    /// The guest's own CPU time so far (wall time minus time spent in host calls).
+    /// The guest's own CPU time so far: wall time minus time spent in host calls and
+    /// time spent waiting for the thread after yielding (see `yield_clock`).
     pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+        self.started
+            .elapsed()
+            .saturating_sub(self.host_time)
+            .saturating_sub(self.yields.waited())
     }
 
     /// The WASI resource table with what may end a wait in WASI now: the call's
