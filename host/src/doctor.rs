@@ -24,8 +24,8 @@ use crate::sftp::SftpChannel;
 use crate::ssh::auth::{self, Availability, Credentials};
 use crate::ssh::connection::Probe;
 use crate::ssh::known_hosts::{self, Verdict};
-use crate::ssh::ssh_config::SshConfig;
 use crate::ssh::{Connection, Target, TargetRequest};
+use crate::ssh_config::SshConfig;
 
 /// How one line of the checklist came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

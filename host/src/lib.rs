@@ -23,5 +23,6 @@ pub mod policy;
 pub mod sessions;
 pub mod sftp;
 pub mod ssh;
+pub mod ssh_config;
 pub mod tool_name;
 pub mod trusted_file;

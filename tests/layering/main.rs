@@ -113,14 +113,25 @@ fn code_of(path: &Path) -> String {
         .join("\n")
 }
 
-/// Whether `code` mentions `name` as a path (not as part of a longer identifier).
+/// Whether `code` mentions `name` as a path (not as part of a longer identifier, before
+/// or, for a module name, after: `crate::ssh` is not `crate::ssh_config`, while the crate
+/// prefix `rmcp::` is mentioned by `rmcp::model`).
 fn mentions(code: &str, name: &str) -> bool {
+    let identifier = |c: char| c.is_alphanumeric() || c == '_';
     code.match_indices(name).any(|(i, _)| {
-        !code[..i]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        let after = code[i + name.len()..].chars().next();
+        !code[..i].chars().next_back().is_some_and(identifier)
+            && (name.ends_with("::") || !after.is_some_and(identifier))
     })
+}
+
+#[test]
+fn a_module_is_not_mistaken_for_a_longer_one() {
+    assert!(mentions("use crate::ssh::Target;", "crate::ssh"));
+    assert!(mentions("crate::ssh;", "crate::ssh"));
+    assert!(!mentions("use crate::ssh_config::SshConfig;", "crate::ssh"));
+    assert!(!mentions("use mycrate::ssh::X;", "crate::ssh"));
+    assert!(mentions("use rmcp::model::Tool;", "rmcp::"));
 }
 
 #[test]

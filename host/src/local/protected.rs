@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
+use crate::ssh_config::SshConfig;
 
 /// One protected path and why it is protected.
 #[derive(Debug, Clone)]
@@ -110,6 +111,8 @@ const SYSTEM_ENTRIES: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct ProtectedPaths {
     entries: Vec<Protected>,
+    /// Paths with `*` and `?` wildcards (the ssh config's `Include`s).
+    patterns: Vec<Protected>,
 }
 
 impl ProtectedPaths {
@@ -153,6 +156,17 @@ impl ProtectedPaths {
             Some(settings.ssh_config_path()),
             "the SSH client configuration (MCP_SSH_CONFIG)",
         );
+        // What it includes is the user's configuration too, files still to come included
+        // (an `Include` glob would pick up a new file next time).
+        let mut patterns = Vec::new();
+        if let Ok(config) = SshConfig::load(&settings.ssh_config_path()) {
+            for pattern in config.include_patterns() {
+                patterns.push(Protected {
+                    path: pattern.clone(),
+                    why: "named by an Include of the SSH client configuration",
+                });
+            }
+        }
         add(
             settings.cache_dir(),
             "mcpssh's compiled-code cache (MCP_SSH_CACHE_DIR)",
@@ -182,7 +196,7 @@ impl ProtectedPaths {
                 );
             }
         }
-        ProtectedPaths { entries }
+        ProtectedPaths { entries, patterns }
     }
 
     /// Why `resolved` (an absolute path whose existing part is canonical) is protected,
@@ -202,6 +216,24 @@ impl ProtectedPaths {
                 return Some(format!("{} is {}", entry.path.display(), entry.why));
             }
         }
+        let shown = resolved.to_string_lossy();
+        for pattern in &self.patterns {
+            // The pattern as written, and with its folder's symlinks resolved.
+            let canonical = match (pattern.path.parent(), pattern.path.file_name()) {
+                (Some(dir), Some(name)) => super::resolve::resolve_existing_prefix(dir)
+                    .ok()
+                    .map(|dir| dir.join(name)),
+                _ => None,
+            };
+            let hit = |p: &Path| crate::pattern::glob(&p.to_string_lossy(), &shown);
+            if hit(&pattern.path) || canonical.as_deref().is_some_and(hit) {
+                return Some(format!(
+                    "it matches {}, {}",
+                    pattern.path.display(),
+                    pattern.why
+                ));
+            }
+        }
         None
     }
 }
@@ -218,6 +250,49 @@ mod tests {
             settings: Settings,
         }
         Cli::parse_from(["mcpssh", "--cache-dir", "off"]).settings
+    }
+
+    #[test]
+    fn what_the_ssh_config_includes_is_protected_even_before_it_exists() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let hosts = root.join("work/ssh-hosts");
+        std::fs::create_dir_all(&hosts).unwrap();
+        let config = root.join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "Include {}/*.conf {}/extra\n",
+                hosts.display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        let settings = Cli::parse_from([
+            "mcpssh",
+            "--cache-dir",
+            "off",
+            "--ssh-config",
+            config.to_str().unwrap(),
+        ])
+        .settings;
+        let p = ProtectedPaths::new(&settings, &root);
+        for included in [hosts.join("new.conf"), root.join("extra")] {
+            let why = p.reason(&included);
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("Include")),
+                "{}: {why:?}",
+                included.display()
+            );
+        }
+        assert!(p.reason(&hosts.join("notes.txt")).is_none());
+        assert!(p.reason(&root.join("extra2")).is_none());
     }
 
     #[test]

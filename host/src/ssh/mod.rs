@@ -1,4 +1,5 @@
-//! The SSH client side of the host: where to connect (`target`, `ssh_config`),
+//! The SSH client side of the host: where to connect (`target`, with the configuration
+//! `crate::ssh_config` reads),
 //! connecting and authenticating (`connection`, `handler`, `auth`, `key_file`),
 //! verifying host keys (`known_hosts`, and asking the user about new ones:
 //! `host_key_prompt`), channel slots and the channel kept open ahead of
@@ -19,7 +20,6 @@ pub mod russh_error;
 pub mod shell;
 pub mod shell_probe;
 pub mod socket;
-pub mod ssh_config;
 pub mod target;
 
 pub use connection::{Connection, SessionInfo};

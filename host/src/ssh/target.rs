@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::known_hosts::KnownHostsFiles;
-use super::ssh_config::SshConfig;
 use crate::config::{HostKeyPolicy, Settings, expand_tilde};
 use crate::error::{HostError, HostResult};
+use crate::ssh_config::SshConfig;
 
 /// Where to connect, fully resolved from a request, the settings and `~/.ssh/config`.
 #[derive(Debug, Clone, PartialEq, Eq)]

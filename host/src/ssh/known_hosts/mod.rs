@@ -24,9 +24,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 
 use self::entries::{Entry, Marker};
-use super::ssh_config::KnownHostsConfig;
 use crate::config::{HostKeyPolicy, Settings, home_dir};
 use crate::error::{HostError, HostResult};
+use crate::ssh_config::KnownHostsConfig;
 
 /// What verification concluded about an accepted key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,11 @@
 //! and negations, `Include` (with globs, relative to `~/.ssh`), and the keywords mcpssh
 //! uses. As in OpenSSH, the first value obtained for a keyword wins, except
 //! `IdentityFile`, which accumulates. (Certificates are found beside their key as
-//! `<key>-cert.pub`.)
-//! `Match` blocks are not evaluated: their settings are skipped.
+//! `<key>-cert.pub`.) `Match` blocks are not evaluated: their settings are skipped.
+//!
+//! Outside `ssh/` because two layers read it: the SSH client (where to connect, how to
+//! check keys) and the local-path protections (`local/`), which keep transfers away from
+//! every file it includes.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +58,9 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct SshConfig {
     entries: Vec<Entry>,
+    /// What `Include` lines name, as absolute paths (wildcards kept): files that are the
+    /// user's configuration as much as this one, present or still to come.
+    include_patterns: Vec<PathBuf>,
 }
 
 impl SshConfig {
@@ -66,6 +72,12 @@ impl SshConfig {
         let mut config = SshConfig::default();
         config.read_file(path, None, 0)?;
         Ok(config)
+    }
+
+    /// What the configuration's `Include` lines name (absolute, wildcards kept), its
+    /// includes' included.
+    pub fn include_patterns(&self) -> &[PathBuf] {
+        &self.include_patterns
     }
 
     /// Parses configuration text.
@@ -116,6 +128,7 @@ impl SshConfig {
                 "match" => patterns = Some(Vec::new()),
                 "include" if depth < 16 => {
                     for pattern in value.split_whitespace() {
+                        self.include_patterns.push(include_path(pattern));
                         for file in include_files(pattern) {
                             self.read_file(&file, patterns.clone(), depth + 1)?;
                         }
@@ -251,14 +264,19 @@ fn expand_tokens(value: &str, alias: &str) -> PathBuf {
     expand_tilde(&value.replace("%d", &home).replace("%h", alias))
 }
 
-/// The files an `Include` pattern names: relative ones are under `~/.ssh`.
-fn include_files(pattern: &str) -> Vec<PathBuf> {
+/// An `Include` pattern as an absolute path: relative ones are under `~/.ssh`.
+fn include_path(pattern: &str) -> PathBuf {
     let path = expand_tilde(pattern);
-    let path = if path.is_absolute() {
+    if path.is_absolute() {
         path
     } else {
         home_dir().join(".ssh").join(path)
-    };
+    }
+}
+
+/// The files an `Include` pattern names.
+fn include_files(pattern: &str) -> Vec<PathBuf> {
+    let path = include_path(pattern);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return vec![path];
     };
