@@ -38,6 +38,21 @@ fn user_known_hosts(sshd: &Sshd) -> String {
     std::fs::read_to_string(sshd.known_hosts_path()).unwrap()
 }
 
+/// Records another key than the daemon's for it in the user known_hosts file (as if the
+/// host had been reinstalled, or were an impostor); returns that key's fingerprint.
+fn record_another_key(sshd: &Sshd) -> String {
+    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
+    let mut fields = other_public.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        sshd.port(),
+        fields.next().unwrap(),
+        fields.next().unwrap()
+    );
+    std::fs::write(sshd.known_hosts_path(), &line).unwrap();
+    fingerprint_of(&sshd.dir().join("other_host_key.pub")).unwrap()
+}
+
 /// Writes an OpenSSH client configuration beside the daemon; returns its path.
 fn ssh_config(sshd: &Sshd, text: &str) -> String {
     let path = sshd.dir().join("ssh_config");
@@ -164,20 +179,28 @@ async fn ask_mode_refuses_a_new_host_when_the_client_cannot_ask() {
     assert_eq!(out["new_host_key_recorded"], false, "{out}");
 }
 
+/// A harness whose `~/.ssh/config` names the daemon `alias` with `StrictHostKeyChecking
+/// strictness`, and `extra` settings on top.
+async fn with_strictness_alias(alias: &str, strictness: &str, extra: &[(&str, &str)]) -> Harness {
+    let sshd = Sshd::start().unwrap();
+    let config = ssh_config(
+        &sshd,
+        &format!(
+            "Host {alias}\n    HostName {}\n    StrictHostKeyChecking {strictness}\n",
+            sshd.host()
+        ),
+    );
+    let mut env = vec![("MCP_SSH_CONFIG", config.as_str())];
+    env.extend_from_slice(extra);
+    Harness::start_with(sshd, &env).await
+}
+
 /// `StrictHostKeyChecking` in `~/.ssh/config` decides per host when
 /// `MCP_SSH_STRICT_HOST_KEY_CHECKING` is unset (as `-o` on OpenSSH's command line overrides
 /// the file, the variable overrides it when set).
 #[tokio::test]
 async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_setting_does() {
-    let sshd = Sshd::start().unwrap();
-    let config = ssh_config(
-        &sshd,
-        &format!(
-            "Host strict-alias\n    HostName {}\n    StrictHostKeyChecking yes\n",
-            sshd.host()
-        ),
-    );
-    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
+    let h = with_strictness_alias("strict-alias", "yes", &[]).await;
     let err = h
         .tool_error("ssh_connect", json!({"host": "strict-alias"}))
         .await;
@@ -199,20 +222,10 @@ async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_se
     assert_eq!(out["new_host_key_recorded"], true, "{out}");
 
     // The setting, when given, wins over the file.
-    let sshd = Sshd::start().unwrap();
-    let config = ssh_config(
-        &sshd,
-        &format!(
-            "Host strict-alias\n    HostName {}\n    StrictHostKeyChecking yes\n",
-            sshd.host()
-        ),
-    );
-    let h = Harness::start_with(
-        sshd,
-        &[
-            ("MCP_SSH_CONFIG", config.as_str()),
-            ("MCP_SSH_STRICT_HOST_KEY_CHECKING", "accept-new"),
-        ],
+    let h = with_strictness_alias(
+        "strict-alias",
+        "yes",
+        &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "accept-new")],
     )
     .await;
     let out = h.ok("ssh_connect", json!({"host": "strict-alias"})).await;
@@ -223,15 +236,7 @@ async fn strict_host_key_checking_from_ssh_config_decides_per_host_unless_the_se
 /// client that cannot ask is refused, nothing recorded.
 #[tokio::test]
 async fn strict_host_key_checking_ask_in_ssh_config_asks_for_that_host() {
-    let sshd = Sshd::start().unwrap();
-    let config = ssh_config(
-        &sshd,
-        &format!(
-            "Host asking-alias\n    HostName {}\n    StrictHostKeyChecking ask\n",
-            sshd.host()
-        ),
-    );
-    let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
+    let h = with_strictness_alias("asking-alias", "ask", &[]).await;
     let err = h
         .tool_error("ssh_connect", json!({"host": "asking-alias"}))
         .await;
@@ -249,15 +254,7 @@ async fn strict_host_key_checking_ask_in_ssh_config_asks_for_that_host() {
 #[tokio::test]
 async fn strict_host_key_checking_no_in_ssh_config_still_refuses_a_changed_key() {
     let sshd = Sshd::start().unwrap();
-    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
-    let mut fields = other_public.split_whitespace();
-    let line = format!(
-        "[127.0.0.1]:{} {} {}\n",
-        sshd.port(),
-        fields.next().unwrap(),
-        fields.next().unwrap()
-    );
-    std::fs::write(sshd.known_hosts_path(), &line).unwrap();
+    record_another_key(&sshd);
     let config = ssh_config(&sshd, "Host *\n    StrictHostKeyChecking no\n");
     let h = Harness::start_with(sshd, &[("MCP_SSH_CONFIG", config.as_str())]).await;
     let err = h.tool_error("ssh_connect", json!({})).await;
@@ -302,16 +299,7 @@ async fn strict_mode_accepts_a_known_host() {
 #[tokio::test]
 async fn a_changed_host_key_is_refused_naming_both_fingerprints() {
     let sshd = Sshd::start().unwrap();
-    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
-    let other_fp = fingerprint_of(&sshd.dir().join("other_host_key.pub")).unwrap();
-    let mut fields = other_public.split_whitespace();
-    let line = format!(
-        "[127.0.0.1]:{} {} {}\n",
-        sshd.port(),
-        fields.next().unwrap(),
-        fields.next().unwrap()
-    );
-    std::fs::write(sshd.known_hosts_path(), &line).unwrap();
+    let other_fp = record_another_key(&sshd);
     let h = Harness::start_with(sshd, &[]).await; // accept-new: still refuses a change
     let err = h.tool_error("ssh_connect", json!({})).await;
     assert_eq!(err["error_kind"], "host-key", "{err}");
@@ -340,15 +328,7 @@ async fn a_changed_host_key_is_refused_naming_both_fingerprints() {
 #[tokio::test]
 async fn checking_off_accepts_a_changed_key() {
     let sshd = Sshd::start().unwrap();
-    let (_, other_public) = generate_key(sshd.dir(), "other_host_key").unwrap();
-    let mut fields = other_public.split_whitespace();
-    let line = format!(
-        "[127.0.0.1]:{} {} {}\n",
-        sshd.port(),
-        fields.next().unwrap(),
-        fields.next().unwrap()
-    );
-    std::fs::write(sshd.known_hosts_path(), &line).unwrap();
+    record_another_key(&sshd);
     let h = Harness::start_with(sshd, &[("MCP_SSH_STRICT_HOST_KEY_CHECKING", "no")]).await;
     let out = h.ok("ssh_connect", json!({})).await;
     assert_eq!(out["host_key_fingerprint"], h.sshd.host_key_fingerprint());
