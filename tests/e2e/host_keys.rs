@@ -300,6 +300,7 @@ async fn strict_mode_accepts_a_known_host() {
 async fn a_changed_host_key_is_refused_naming_both_fingerprints() {
     let sshd = Sshd::start().unwrap();
     let other_fp = record_another_key(&sshd);
+    let recorded = user_known_hosts(&sshd);
     let h = Harness::start_with(sshd, &[]).await; // accept-new: still refuses a change
     let err = h.tool_error("ssh_connect", json!({})).await;
     assert_eq!(err["error_kind"], "host-key", "{err}");
@@ -314,8 +315,8 @@ async fn a_changed_host_key_is_refused_naming_both_fingerprints() {
         h.sshd.host_key_fingerprint()
     );
     assert_eq!(
-        std::fs::read_to_string(h.sshd.known_hosts_path()).unwrap(),
-        line,
+        user_known_hosts(&h.sshd),
+        recorded,
         "a refused key must not be recorded"
     );
     let err = h
