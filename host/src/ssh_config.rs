@@ -61,6 +61,8 @@ pub struct SshConfig {
     /// What `Include` lines name, as absolute paths (wildcards kept): files that are the
     /// user's configuration as much as this one, present or still to come.
     include_patterns: Vec<PathBuf>,
+    /// The included files read (not the main one).
+    included_files: Vec<PathBuf>,
 }
 
 impl SshConfig {
@@ -78,6 +80,19 @@ impl SshConfig {
     /// includes' included.
     pub fn include_patterns(&self) -> &[PathBuf] {
         &self.include_patterns
+    }
+
+    /// The included files there are now, as named (their symlinks unresolved).
+    pub fn included_files(&self) -> &[PathBuf] {
+        &self.included_files
+    }
+
+    /// As much of the configuration as can be read, and the error that stopped the rest:
+    /// for protecting what it includes, which must not vanish because one file is refused.
+    pub fn load_as_far_as_possible(path: &Path) -> (SshConfig, Option<String>) {
+        let mut config = SshConfig::default();
+        let error = config.read_file(path, None, 0).err();
+        (config, error)
     }
 
     /// Parses configuration text.
@@ -130,6 +145,7 @@ impl SshConfig {
                     for pattern in value.split_whitespace() {
                         self.include_patterns.push(include_path(pattern));
                         for file in include_files(pattern) {
+                            self.included_files.push(file.clone());
                             self.read_file(&file, patterns.clone(), depth + 1)?;
                         }
                     }

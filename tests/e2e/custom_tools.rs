@@ -110,6 +110,7 @@ async fn a_guest_is_not_charged_for_the_time_other_guests_hold_the_thread() {
         &[
             ("MCP_SSH_TOOL_CPU_MS", "1000"),
             ("TOKIO_WORKER_THREADS", "1"),
+            ("MCP_SSH_TOOL_TIMEOUT", "30"),
         ],
     )
     .await;
@@ -117,6 +118,11 @@ async fn a_guest_is_not_charged_for_the_time_other_guests_hold_the_thread() {
     let spin = || async {
         let error = h.tool_error("spin_forever", json!({})).await;
         assert_eq!(error["error_kind"], "limit-exceeded", "{error}");
+        // Stopped by its CPU budget, not by the 30 s wall-clock limit: none got free time.
+        assert!(
+            error["error"].as_str().unwrap().contains("1000 ms"),
+            "{error}"
+        );
         Instant::now()
     };
     let (a, b, c) = tokio::join!(spin(), spin(), spin());

@@ -177,6 +177,8 @@ async fn ask_mode_refuses_a_new_host_when_the_client_cannot_ask() {
     .unwrap();
     let out = h.ok("ssh_connect", json!({})).await;
     assert_eq!(out["new_host_key_recorded"], false, "{out}");
+    // (The check above can fail: sshd logs every authentication request.)
+    assert!(h.sshd.log().contains("userauth-request"));
 }
 
 /// A harness whose `~/.ssh/config` names the daemon `alias` with `StrictHostKeyChecking
@@ -262,6 +264,11 @@ async fn strict_host_key_checking_no_in_ssh_config_still_refuses_a_changed_key()
     assert!(
         err["error"].as_str().unwrap().contains("HOST KEY CHANGED"),
         "{err}"
+    );
+    assert!(
+        h.sshd.log().contains("debug1: kex: algorithm"),
+        "{}",
+        h.sshd.log()
     );
     assert!(
         !h.sshd.log().contains("userauth-request"),

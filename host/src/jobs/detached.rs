@@ -24,6 +24,10 @@ pub const NO_SUCH_JOB: i32 = 96;
 /// Days an ended detached job's files are kept after its last output.
 pub const KEEP_DAYS: u32 = 7;
 
+/// The same for a job folder that does not say which machine started it (made by an
+/// older mcpssh): longer, as it may be another machine's on a shared home.
+pub const KEEP_DAYS_UNKNOWN_MACHINE: u32 = 30;
+
 /// A fresh detached job id.
 pub fn new_id() -> String {
     format!("d-{:016x}", rand::random::<u64>())
@@ -67,7 +71,8 @@ pub fn launcher(id: &str, command: &str) -> String {
 
 /// Script that removes the folders of ended jobs: a `d-` folder right under the jobs
 /// folder, started on this machine (`host`, as `uname -n` says: a home shared with other
-/// machines keeps their jobs), whose `out` has not changed for [`KEEP_DAYS`] days and
+/// machines keeps their jobs; a folder without `host` after [`KEEP_DAYS_UNKNOWN_MACHINE`]
+/// days), whose `out` has not changed for [`KEEP_DAYS`] days and
 /// whose process group (led by `pid`) is gone. The processes are the user's own, so
 /// `kill -0` finds them while any runs; a pid taken since by another user's process
 /// (`kill -0` refused, `/proc/PID` there) keeps the folder too, as does a pid that is not
@@ -77,7 +82,8 @@ fn prune_ended() -> String {
         "j=\"$HOME/.mcpssh/jobs\"; h=\"$(uname -n 2>/dev/null)\"; [ -d \"$j\" ] && [ -n \"$h\" ] && \
          find \"$j\" -type f -name out -mtime +{KEEP_DAYS} 2>/dev/null | while IFS= read -r o; do \
          d=\"${{o%/out}}\"; case \"${{d#\"$j\"/}}\" in */*) continue;; d-*) ;; *) continue;; esac; \
-         [ \"$(cat \"$d/host\" 2>/dev/null)\" = \"$h\" ] || continue; \
+         if [ -f \"$d/host\" ]; then [ \"$(cat \"$d/host\")\" = \"$h\" ] || continue; \
+         else [ -n \"$(find \"$o\" -mtime +{KEEP_DAYS_UNKNOWN_MACHINE} 2>/dev/null)\" ] || continue; fi; \
          p=\"$(cat \"$d/pid\" 2>/dev/null)\"; case \"$p\" in ''|*[!0-9]*) continue;; esac; \
          kill -0 -\"$p\" 2>/dev/null && continue; kill -0 \"$p\" 2>/dev/null && continue; \
          [ -d \"/proc/$p\" ] && continue; \
@@ -131,6 +137,78 @@ mod tests {
         ] {
             assert!(!is_detached_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_clean_up_removes_only_long_ended_jobs_of_this_machine() {
+        let home = tempfile::tempdir().unwrap();
+        let jobs = home.path().join(".mcpssh/jobs");
+        let this_machine = String::from_utf8(
+            std::process::Command::new("uname")
+                .arg("-n")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id().to_string();
+        gone.wait().unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let live_pid = live.id().to_string();
+        // (folder, machine, days since its last output, pid)
+        let folders = [
+            ("d-mine-ended", Some(this_machine.as_str()), 10, &gone_pid),
+            ("d-mine-recent", Some(this_machine.as_str()), 1, &gone_pid),
+            ("d-mine-running", Some(this_machine.as_str()), 10, &live_pid),
+            ("d-elsewhere", Some("another-machine\n"), 10, &gone_pid),
+            ("d-unknown-10", None, 10, &gone_pid),
+            ("d-unknown-40", None, 40, &gone_pid),
+            ("not-a-job", Some(this_machine.as_str()), 10, &gone_pid),
+        ];
+        for (name, machine, days, pid) in folders {
+            let d = jobs.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("out"), "x").unwrap();
+            std::fs::write(d.join("pid"), pid).unwrap();
+            if let Some(machine) = machine {
+                std::fs::write(d.join("host"), machine).unwrap();
+            }
+            let touched = std::process::Command::new("touch")
+                .arg("-d")
+                .arg(format!("{days} days ago"))
+                .arg(d.join("out"))
+                .status()
+                .unwrap();
+            assert!(touched.success());
+        }
+        let ran = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(prune_ended())
+            .env("HOME", home.path())
+            .status()
+            .unwrap();
+        assert!(ran.success());
+        live.kill().unwrap();
+        live.wait().unwrap();
+        let left: std::collections::BTreeSet<String> = std::fs::read_dir(&jobs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let expected: std::collections::BTreeSet<String> = [
+            "d-mine-recent",
+            "d-mine-running",
+            "d-elsewhere",
+            "d-unknown-10",
+            "not-a-job",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(left, expected);
     }
 
     #[test]

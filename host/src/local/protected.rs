@@ -158,14 +158,22 @@ impl ProtectedPaths {
         );
         // What it includes is the user's configuration too, files still to come included
         // (an `Include` glob would pick up a new file next time).
+        // Each file included now is an entry like any other (so a symlinked one protects
+        // its target); the patterns also cover files still to come. A file that cannot be
+        // read stops the reading there, not the protection of what came before.
         let mut patterns = Vec::new();
-        if let Ok(config) = SshConfig::load(&settings.ssh_config_path()) {
-            for pattern in config.include_patterns() {
-                patterns.push(Protected {
-                    path: pattern.clone(),
-                    why: "named by an Include of the SSH client configuration",
-                });
-            }
+        let (config, _) = SshConfig::load_as_far_as_possible(&settings.ssh_config_path());
+        for file in config.included_files() {
+            add(
+                Some(file.clone()),
+                "included by the SSH client configuration",
+            );
+        }
+        for pattern in config.include_patterns() {
+            patterns.push(Protected {
+                path: pattern.clone(),
+                why: "named by an Include of the SSH client configuration",
+            });
         }
         add(
             settings.cache_dir(),
@@ -286,13 +294,37 @@ mod tests {
         for included in [hosts.join("new.conf"), root.join("extra")] {
             let why = p.reason(&included);
             assert!(
-                why.as_deref().is_some_and(|w| w.contains("Include")),
+                why.as_deref().is_some_and(|w| w.contains("nclude")),
                 "{}: {why:?}",
                 included.display()
             );
         }
         assert!(p.reason(&hosts.join("notes.txt")).is_none());
         assert!(p.reason(&root.join("extra2")).is_none());
+
+        // An included file that is a symlink (a dotfiles or infra repository): its target
+        // is protected too, though it matches no pattern.
+        let repo = root.join("src/infra");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("ssh_hosts"), "Host x\n").unwrap();
+        std::os::unix::fs::symlink(repo.join("ssh_hosts"), hosts.join("infra.conf")).unwrap();
+        let p = ProtectedPaths::new(&settings, &root);
+        let why = p.reason(&repo.join("ssh_hosts"));
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("included")),
+            "{why:?}"
+        );
+
+        // A refused include (others may write it) stops the reading, not the protection
+        // of the patterns read before it.
+        std::fs::write(hosts.join("loose.conf"), "Host y\n").unwrap();
+        std::fs::set_permissions(
+            hosts.join("loose.conf"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        )
+        .unwrap();
+        let p = ProtectedPaths::new(&settings, &root);
+        assert!(p.reason(&hosts.join("new.conf")).is_some());
     }
 
     #[test]

@@ -400,7 +400,9 @@ impl NextInstance {
             "made ahead",
         );
         let limit = self.services.settings.tool_load_timeout();
-        let made = tokio::time::timeout(limit, self.component.pre.instantiate_async(&mut store));
+        let yields = store.data().yields.clone();
+        let instantiate = self.component.pre.instantiate_async(&mut store);
+        let made = tokio::time::timeout(limit, Resumed::new(instantiate, yields));
         match made.await {
             Ok(Ok(instance)) => drop(slot.keep(MadeAhead { store, instance })),
             _ => slot.give_up(),

@@ -121,4 +121,13 @@ mod tests {
         clock.restart();
         assert_eq!(clock.waited(), Duration::ZERO);
     }
+
+    #[tokio::test]
+    async fn a_wait_that_did_not_follow_a_yield_is_not_counted() {
+        // Pending for another reason (a WASI sleep, a host call): the guest's own time.
+        let clock = Arc::new(YieldClock::default());
+        let slept = Resumed::new(tokio::time::sleep(Duration::from_millis(30)), clock.clone());
+        slept.await;
+        assert_eq!(clock.waited(), Duration::ZERO);
+    }
 }

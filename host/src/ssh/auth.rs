@@ -148,14 +148,11 @@ pub async fn authenticate(
 
     // 2. Key files, with their certificates.
     for path in &files {
-        let key = match key_file::load_private_key(path, creds.passphrase).await {
-            Ok(key) => Arc::new(key),
-            Err(e) if key_file::is_unprotected(&e) => {
-                unusable.push(e.message().to_string());
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        if let Some(refused) = key_file::unprotected(path).await {
+            unusable.push(refused.message().to_string());
+            continue;
+        }
+        let key = Arc::new(key_file::load_private_key(path, creds.passphrase).await?);
         let algorithm = key.algorithm().to_string();
         if let Some(cert) = key_file::load_certificate(path).await {
             let result = handle

@@ -79,10 +79,18 @@ fn read_small_regular_file(path: &Path, half: Half) -> HostResult<String> {
 /// Words every "others can read this key" refusal carries (OpenSSH's own).
 const UNPROTECTED: &str = "UNPROTECTED PRIVATE KEY FILE";
 
-/// Whether `error` is the refusal of a key file others can read: a login goes on with
-/// the other identities, as OpenSSH's does.
-pub fn is_unprotected(error: &HostError) -> bool {
-    error.message().contains(UNPROTECTED)
+/// Why the private key at `path` is not to be used because others can read it, if so: a
+/// login then goes on with the other identities, as OpenSSH's does. (Loading the key
+/// checks the same again, on the file it reads.)
+pub async fn unprotected(path: &Path) -> Option<HostError> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&owned).ok()?;
+        check_private(&meta, &owned).err()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// OpenSSH's rule for private keys: one the user owns must be readable and writable by

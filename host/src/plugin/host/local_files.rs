@@ -9,7 +9,8 @@ use crate::local::LocalPolicy;
 use crate::plugin::state::CallHost;
 
 impl CallHost {
-    /// The local path policy of the configuration.
+    /// The local path policy of the configuration. Blocking (it reads `~/.ssh/config` and
+    /// its includes for the protected paths): call it inside [`blocking`].
     pub fn local_policy(&self) -> HostResult<LocalPolicy> {
         LocalPolicy::from_settings(&self.services.settings)
     }

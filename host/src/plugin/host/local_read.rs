@@ -15,10 +15,9 @@ const LOCAL_CALL: &str = "a local file system call";
 
 impl local_read::Host for CallState {
     async fn stat(&mut self, path: String) -> Result<types::FileInfo, WitError> {
-        let policy = self.host.local_policy()?;
         self.host_work(OnCancel::Abandon, |host| async move {
             blocking(LOCAL_CALL, move || {
-                local::stat(&host.resolve_local(&policy, &path)?, &path)
+                local::stat(&host.resolve_local(&host.local_policy()?, &path)?, &path)
             })
             .await
         })
@@ -27,10 +26,9 @@ impl local_read::Host for CallState {
     }
 
     async fn disk_space(&mut self, path: String) -> Result<types::Space, WitError> {
-        let policy = self.host.local_policy()?;
         self.host_work(OnCancel::Abandon, |host| async move {
             blocking(LOCAL_CALL, move || {
-                local::space(&host.resolve_local(&policy, &path)?)
+                local::space(&host.resolve_local(&host.local_policy()?, &path)?)
             })
             .await
         })

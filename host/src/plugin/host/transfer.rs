@@ -59,10 +59,9 @@ impl CallHost {
         request: transfer::TransferRequest,
         direction: Direction,
     ) -> HostResult<transfer::TransferReport> {
-        let policy = self.local_policy()?;
         let (host, local_path) = (self.clone(), request.local_path.clone());
         let local = blocking("resolving the local path", move || {
-            host.resolve_local(&policy, &local_path)
+            host.resolve_local(&host.local_policy()?, &local_path)
         })
         .await?;
         let session = self
