@@ -235,7 +235,11 @@ fn under_ask_a_new_host_key_is_shown_and_no_login_is_tried() {
     assert!(line(&text, "login").contains("not tried"), "{text}");
     // sshd logs at DEBUG1 (every authentication request would show) and saw the key
     // exchange begin, yet no request.
-    assert!(sshd.log().contains("debug1: kex: algorithm"), "{}", sshd.log());
+    assert!(
+        sshd.log().contains("debug1: kex: algorithm"),
+        "{}",
+        sshd.log()
+    );
     assert!(
         !sshd.log().contains("userauth-request"),
         "the doctor tried to log in on an unconfirmed key"
