@@ -85,7 +85,11 @@ const UNPROTECTED: &str = "UNPROTECTED PRIVATE KEY FILE";
 pub async fn unprotected(path: &Path) -> Option<HostError> {
     let owned = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let meta = std::fs::metadata(&owned).ok()?;
+        // The load's own order: what is not a regular file of a key's size is refused
+        // by the load, as such, before its permissions matter.
+        let meta = std::fs::metadata(&owned)
+            .ok()
+            .filter(|m| m.is_file() && m.len() <= MAX_KEY_FILE_BYTES)?;
         check_private(&meta, &owned).err()
     })
     .await
