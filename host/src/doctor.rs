@@ -135,19 +135,9 @@ fn policy_and_audit(settings: &Settings, list: &mut Checklist) {
         Ok(policy) => list.add(Mark::Ok, "policy", format!("{} read", policy.file_name())),
         Err(refused) => list.add(Mark::Fail, "policy", refused),
     }
-    let Some(log) = settings.audit_log.as_deref() else {
-        list.add(Mark::Info, "audit log", "off (MCP_SSH_AUDIT_LOG)");
-        return;
-    };
-    let log = crate::config::expand_tilde(log);
-    let key = settings
-        .audit_key_file
-        .as_deref()
-        .map(|k| audit::read_key(&crate::config::expand_tilde(k)))
-        .transpose();
-    let existing = audit::check_existing_log(&log);
-    match key.and(existing) {
-        Ok(_) => list.add(
+    match audit::check_settings(settings) {
+        Ok(None) => list.add(Mark::Info, "audit log", "off (MCP_SSH_AUDIT_LOG)"),
+        Ok(Some(log)) => list.add(
             Mark::Ok,
             "audit log",
             describe_file(&log, "not created yet (made on first start)"),

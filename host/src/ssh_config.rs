@@ -71,9 +71,10 @@ impl SshConfig {
     /// change is refused: it could point an alias at their machine or name their
     /// known_hosts file. The error is one line naming the file and the fix.
     pub fn load(path: &Path) -> Result<SshConfig, String> {
-        let mut config = SshConfig::default();
-        config.read_file(path, None, 0)?;
-        Ok(config)
+        match Self::load_as_far_as_possible(path) {
+            (config, None) => Ok(config),
+            (_, Some(refused)) => Err(refused),
+        }
     }
 
     /// What the configuration's `Include` lines name (absolute, wildcards kept), its

@@ -152,17 +152,18 @@ impl ProtectedPaths {
             settings.known_hosts_path(),
             "the known_hosts file (MCP_SSH_KNOWN_HOSTS)",
         );
+        let ssh_config = settings.ssh_config_path();
         add(
-            Some(settings.ssh_config_path()),
+            Some(ssh_config.clone()),
             "the SSH client configuration (MCP_SSH_CONFIG)",
         );
-        // What it includes is the user's configuration too, files still to come included
-        // (an `Include` glob would pick up a new file next time).
-        // Each file included now is an entry like any other (so a symlinked one protects
-        // its target); the patterns also cover files still to come. A file that cannot be
-        // read stops the reading there, not the protection of what came before.
+        // What it includes is the user's configuration too. Each file included now is an
+        // entry like any other (so a symlinked one protects its target); the `Include`
+        // patterns also cover files still to come (a glob picks up a new file next time).
+        // A file that cannot be read stops the reading there, not the protection of what
+        // came before.
         let mut patterns = Vec::new();
-        let (config, _) = SshConfig::load_as_far_as_possible(&settings.ssh_config_path());
+        let (config, _) = SshConfig::load_as_far_as_possible(&ssh_config);
         for file in config.included_files() {
             add(
                 Some(file.clone()),

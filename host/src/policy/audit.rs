@@ -114,16 +114,10 @@ impl AuditLog {
     /// The log the settings ask for, opened (created with mode 0600); none without
     /// `MCP_SSH_AUDIT_LOG`. The error is one line.
     pub fn from_settings(settings: &Settings) -> Result<Option<AuditLog>, String> {
-        let Some(path) = settings.audit_log.as_deref() else {
+        let Some(path) = log_path(settings)? else {
             return Ok(None);
         };
-        let path = std::path::absolute(crate::config::expand_tilde(path))
-            .map_err(|e| format!("audit log {path}: {e}"))?;
-        let key = settings
-            .audit_key_file
-            .as_deref()
-            .map(|k| read_key(&crate::config::expand_tilde(k)))
-            .transpose()?;
+        let key = key_from_settings(settings)?;
         let chain = settings.audit_chain || key.is_some();
         let file = open_append(&path)?;
         let (seq, prev) = if chain {
@@ -255,9 +249,40 @@ fn open_append(path: &Path) -> Result<File, String> {
     Ok(file)
 }
 
+/// The log file the settings name (`MCP_SSH_AUDIT_LOG`), made absolute; none without.
+fn log_path(settings: &Settings) -> Result<Option<PathBuf>, String> {
+    let Some(path) = settings.audit_log.as_deref() else {
+        return Ok(None);
+    };
+    std::path::absolute(crate::config::expand_tilde(path))
+        .map(Some)
+        .map_err(|e| format!("audit log {path}: {e}"))
+}
+
+/// The HMAC key the settings name (`MCP_SSH_AUDIT_KEY_FILE`), read and checked.
+fn key_from_settings(settings: &Settings) -> Result<Option<Vec<u8>>, String> {
+    settings
+        .audit_key_file
+        .as_deref()
+        .map(|k| read_key(&crate::config::expand_tilde(k)))
+        .transpose()
+}
+
+/// What start-up would refuse about the settings' audit files, found without creating or
+/// writing the log (for `mcpssh doctor`): the log's path when all is well, none without
+/// a log.
+pub fn check_settings(settings: &Settings) -> Result<Option<PathBuf>, String> {
+    let Some(path) = log_path(settings)? else {
+        return Ok(None);
+    };
+    key_from_settings(settings)?;
+    check_existing_log(&path)?;
+    Ok(Some(path))
+}
+
 /// An existing log's file, checked as [`open_append`] checks it, without creating it or
-/// waiting on a FIFO (for `mcpssh doctor`). A log not there yet is fine.
-pub fn check_existing_log(path: &Path) -> Result<(), String> {
+/// waiting on a FIFO. A log not there yet is fine.
+fn check_existing_log(path: &Path) -> Result<(), String> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)

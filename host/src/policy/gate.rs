@@ -150,7 +150,10 @@ impl Gate {
             return Ok(());
         };
         self.inner.record.lock().unwrap().host = Some(host.to_string());
-        if let Some(name) = requested.filter(|name| Some(*name) != configured) {
+        // Only a policy that lists hosts needs the name resolved (a read of ~/.ssh/config).
+        if let Some(name) = requested.filter(|name| Some(*name) != configured)
+            && self.policy().limits_hosts()
+        {
             let resolved = pool
                 .resolve(&TargetRequest {
                     host: Some(name.to_string()),

@@ -477,6 +477,11 @@ impl Policy {
         }
     }
 
+    /// Whether the policy lists the hosts sessions may be opened to (`allowed_hosts`).
+    pub fn limits_hosts(&self) -> bool {
+        self.allowed_hosts.is_some()
+    }
+
     /// Whether a session may be opened to the host known by `names` (the name the request
     /// gave and the host name it resolves to): under `allowed_hosts`, one of them must
     /// match a listed name or pattern (case-insensitive; `*` and `?` stay within one

@@ -135,10 +135,10 @@ impl Connection {
             };
             tracing::info!(host = %new_key.host, port = new_key.port, answer = ?answer, "asked about a new host key");
             let verdict = new_key.settle(answer)?;
-            pending.lock().unwrap().accepted(new_key.clone());
             accepted_for_target |= verdict == Verdict::Recorded
                 && new_key.host == target.host
                 && new_key.port == target.port;
+            pending.lock().unwrap().accepted(new_key);
         }
         Err(HostError::HostKey(format!(
             "connecting to {} asked about more new host keys than it has hops; try again",

@@ -3,7 +3,7 @@
 //! a device, a FIFO or a huge file. Only regular files of at most [`MAX_KEY_FILE_BYTES`]
 //! are read, off the async threads, and a FIFO is opened without blocking so it is
 //! refused instead of waiting for a writer forever. As in OpenSSH, a private key of the
-//! user's that others may read is refused until it is made private.
+//! user's that others may read is not used until it is made private.
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
